@@ -1,0 +1,1 @@
+"""pyama_dask: the PyAMA-core workflow on Dask."""

@@ -1,0 +1,1 @@
+"""Pure array algorithms of the five workflow steps: numpy in, numpy out; no I/O, no Dask."""

@@ -1,0 +1,1 @@
+"""Storage: reading microscopy files, the Zarr store, trace tables and the results YAML."""

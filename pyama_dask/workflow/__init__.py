@@ -1,0 +1,1 @@
+"""Orchestration: context, plan, submission to a Dask cluster and progress."""
