@@ -1,0 +1,90 @@
+"""``processing_results.yaml``: PyAMA-core's record of a run, merged across runs.
+
+Schema (PyAMA-core's, plus ``input_file``)::
+
+    output_dir: /path/out
+    input_file: /path/input.nd2
+    channels: {pc: 0, fl: [1, 2]}
+    results_paths:
+      0: {pc: [0, path], fl: [[1, path]], seg: [0, path], seg_labeled: [0, path],
+          fl_corrected: [[1, path]], traces_csv: [[1, path]]}
+    params: {...}
+    time_units: min
+
+A second run over other FOVs adds its FOVs to the file; nothing of the first is
+lost. The file is replaced atomically, so it is never seen truncated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pyama_dask.io.atomic import write_text_atomic
+
+RESULTS_FILE = "processing_results.yaml"
+
+
+class ResultsFileError(ValueError):
+    """The results file exists but cannot be used (malformed, or from another input)."""
+
+
+def read_results_yaml(path: Path) -> dict[str, Any]:
+    """Read a results file; an absent file gives an empty dict.
+
+    Raises
+    ------
+    ResultsFileError
+        If the file is not a YAML mapping.
+    """
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ResultsFileError(
+            f"{path} is not valid YAML ({exc.__class__.__name__}); move it away or choose another output directory"
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{path} does not hold a mapping; move it away or choose another output directory")
+    return data
+
+
+def check_results_yaml(path: Path, input_file: Path) -> None:
+    """Refuse an output directory whose results file is malformed or belongs to another input file.
+
+    Raises
+    ------
+    ResultsFileError
+        With advice (another output directory, or move the file away).
+    """
+    recorded = read_results_yaml(path).get("input_file")
+    if recorded is not None and Path(recorded).resolve() != Path(input_file).resolve():
+        raise ResultsFileError(
+            f"{path} records results of {recorded}, not of {input_file}; "
+            "choose another output directory (or remove the old results first)"
+        )
+
+
+def write_results_yaml(path: Path, document: dict[str, Any]) -> None:
+    """Write a results document, keeping the FOVs recorded by earlier runs.
+
+    ``document["results_paths"]`` (FOV index -> outputs) is merged into the
+    existing file's; every other key is replaced.
+
+    Raises
+    ------
+    ResultsFileError
+        If the existing file is malformed or belongs to another input file.
+    """
+    if "input_file" in document:
+        check_results_yaml(path, Path(document["input_file"]))
+    previous = read_results_yaml(path).get("results_paths") or {}
+    merged = {int(fov): paths for fov, paths in previous.items()}
+    merged.update({int(fov): paths for fov, paths in document.get("results_paths", {}).items()})
+    document = {**document, "results_paths": dict(sorted(merged.items()))}
+    write_text_atomic(path, yaml.safe_dump(document, sort_keys=False))
