@@ -1,0 +1,62 @@
+"""One run per output directory: an exclusive lock held for the run's lifetime.
+
+The lock is an ``fcntl.flock`` on ``<output_dir>/.pyama-run.lock``: the
+operating system releases it when the run ends *or dies*, so a killed run
+never blocks the next one. The file records who holds it (host, pid, start
+time, input) so that a refused run can name the running one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LOCK_NAME = ".pyama-run.lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another run is writing into the same output directory."""
+
+
+@contextmanager
+def run_lock(output_dir: Path, description: str = "") -> Iterator[None]:
+    """Hold the output directory's run lock for the duration of the block.
+
+    Parameters
+    ----------
+    output_dir
+        Existing output directory.
+    description
+        What the run does (e.g. the input file), recorded for a refused run's message.
+
+    Raises
+    ------
+    RunLockedError
+        Naming the running run (host, pid, start time, input) when the lock is taken.
+    """
+    path = Path(output_dir) / LOCK_NAME
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown run"
+            raise RunLockedError(
+                f"{output_dir} is in use by another pyama-dask run ({holder}); wait for it to finish "
+                "or choose another output directory"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                 "started": time.strftime("%Y-%m-%d %H:%M:%S"), "run": description}))
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
