@@ -1,0 +1,63 @@
+"""Checks made before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyama_dask.io.microscopy_common import MicroscopyMetadata
+from pyama_dask.workflow.context import Channels
+from pyama_dask.workflow.validate import ensure_writable_dir, resolve_fov_range, validate_channels
+
+
+def _meta(n_fovs=5, n_channels=3):
+    return MicroscopyMetadata(
+        file_path=Path("/data/exp.nd2"), base_name="exp", file_type="nd2", height=64, width=64, n_frames=4,
+        n_fovs=n_fovs, n_channels=n_channels, timepoints=[0.0, 1.0, 2.0, 3.0],
+        channel_names=["Phase", "GFP", "RFP"][:n_channels], dtype="uint16", pixel_size_um=0.5,
+        time_source="ome-deltat", fov_names=[str(i) for i in range(n_fovs)], fov_shapes=[(4, 64, 64)] * n_fovs,
+    )
+
+
+@pytest.mark.parametrize("start, end, expected", [
+    (None, None, [0, 1, 2, 3, 4]), (-1, -1, [0, 1, 2, 3, 4]), (2, None, [2, 3, 4]), (1, 1, [1]), (0, 3, [0, 1, 2, 3]),
+])
+def test_fov_range(start, end, expected):
+    assert resolve_fov_range(_meta(), start, end) == expected
+
+
+@pytest.mark.parametrize("start, end, message", [
+    (3, 1, "reversed"), (0, 5, "out of range.*5 FOV"), (7, 8, "out of range"), (-2, 1, "out of range"),
+])
+def test_bad_fov_range_names_file(start, end, message):
+    with pytest.raises(ValueError, match=message) as info:
+        resolve_fov_range(_meta(), start, end)
+    assert "exp.nd2" in str(info.value)
+
+
+@pytest.mark.parametrize("channels, message", [
+    (Channels(pc=3, fl=[1]), "phase-contrast channel 3 is out of range.*3 channel.*0=Phase, 1=GFP, 2=RFP"),
+    (Channels(pc=0, fl=[-1]), "fluorescence channel -1 is out of range"),
+    (Channels(pc=1, fl=[1, 2]), "channel 1 .* both as phase contrast and as fluorescence"),
+    (Channels(pc=0, fl=[1, 1]), "list a channel twice"),
+])
+def test_bad_channels(channels, message):
+    with pytest.raises(ValueError, match=message):
+        validate_channels(_meta(), channels)
+
+
+def test_good_channels_pass():
+    validate_channels(_meta(), Channels(pc=0, fl=[2, 1]))
+
+
+def test_output_dir_created(tmp_path):
+    ensure_writable_dir(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_output_dir_that_is_a_file(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(OSError, match="file"):
+        ensure_writable_dir(target)
