@@ -1,0 +1,105 @@
+"""How well extracted traces recover a synthetic dataset's ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from pyama_dask.synthetic.truth import fluorescence_column
+
+
+@dataclass(frozen=True)
+class TraceAccuracy:
+    """Agreement of one FOV's traces of one channel with the truth.
+
+    Attributes
+    ----------
+    true_cells : int
+        Cells of the truth table (present in at least one frame).
+    trackable_cells : int
+        True cells present from the first frame on: the ones PyAMA-core's
+        tracking (tracks start in frame 0 only) can follow.
+    recovered_cells : int
+        True cells followed by at least one trace.
+    recovered_fraction : float
+        ``recovered_cells / trackable_cells``.
+    median_position_error_px : float
+        Median distance between a trace row's position and its true cell's centre.
+    intensity_correlation : float
+        Pearson correlation of ``intensity_total`` with the true total fluorescence
+        over the matched rows (NaN with fewer than 3 rows).
+    matched_rows : int
+        Trace rows lying on a true cell.
+    """
+
+    true_cells: int
+    trackable_cells: int
+    recovered_cells: int
+    recovered_fraction: float
+    median_position_error_px: float
+    intensity_correlation: float
+    matched_rows: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_traces(traces: pd.DataFrame, truth: pd.DataFrame, channel: int, max_distance: float = 8.0) -> TraceAccuracy:
+    """Match trace rows to true cells by position and score the result.
+
+    Parameters
+    ----------
+    traces
+        One FOV's trace table (columns of :data:`~pyama_dask.algorithms.extraction.TRACE_COLUMNS`).
+    truth
+        The truth table rows of the same FOV.
+    channel
+        The traces' fluorescence channel (index in the image file).
+    max_distance
+        Largest distance (px) between a trace position and a true centre for a match.
+
+    Returns
+    -------
+    TraceAccuracy
+    """
+    present = truth[truth["present"]]
+    first_frame = present["frame"].min() if len(present) else 0
+    trackable = set(present.loc[present["frame"] == first_frame, "cell"])
+    rows = _match_rows(traces, present, max_distance)
+    matched = rows.dropna(subset=["true_cell"])
+    followed = matched.groupby("cell")["true_cell"].agg(lambda s: s.mode().iloc[0]) if len(matched) else pd.Series()
+    recovered = set(followed.astype(int)) & trackable
+    truth_fl = present.set_index(["frame", "cell"])[fluorescence_column(channel)]
+    true_values = truth_fl.reindex(list(zip(matched["frame"], matched["true_cell"].astype(int)))).to_numpy()
+    correlation = (
+        float(np.corrcoef(matched["intensity_total"], true_values)[0, 1]) if len(matched) >= 3 else float("nan")
+    )
+    return TraceAccuracy(
+        true_cells=int(present["cell"].nunique()),
+        trackable_cells=len(trackable),
+        recovered_cells=len(recovered),
+        recovered_fraction=len(recovered) / len(trackable) if trackable else float("nan"),
+        median_position_error_px=float(matched["distance"].median()) if len(matched) else float("nan"),
+        intensity_correlation=correlation,
+        matched_rows=len(matched),
+    )
+
+
+def _match_rows(traces: pd.DataFrame, present: pd.DataFrame, max_distance: float) -> pd.DataFrame:
+    """Each trace row with its nearest true cell of the same frame (NaN beyond ``max_distance``)."""
+    parts = []
+    for frame, rows in traces.groupby("frame"):
+        cells = present[present["frame"] == frame]
+        rows = rows.copy()
+        rows["true_cell"], rows["distance"] = np.nan, np.nan
+        if len(cells):
+            tree = cKDTree(cells[["x", "y"]].to_numpy())
+            distance, index = tree.query(rows[["position_x", "position_y"]].to_numpy())
+            close = distance <= max_distance
+            rows.loc[close, "true_cell"] = cells["cell"].to_numpy()[index[close]]
+            rows.loc[close, "distance"] = distance[close]
+        parts.append(rows)
+    return pd.concat(parts) if parts else traces.assign(true_cell=np.nan, distance=np.nan)
