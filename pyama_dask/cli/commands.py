@@ -1,0 +1,105 @@
+"""What each ``pyama-dask`` subcommand does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from pyama_dask.cli.progress import RunProgress
+from pyama_dask.io.config import load_run_config
+from pyama_dask.io.microscopy import MicroscopyMetadata, read_metadata
+from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
+from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.workflow.run import run_complete_workflow
+from pyama_dask.workflow.validate import resolve_fov_range
+
+logger = logging.getLogger(__name__)
+
+
+def info_command(args: argparse.Namespace) -> int:
+    """Print a file's metadata, as text or JSON."""
+    meta = read_metadata(args.file, dim_order=args.dim_order)
+    if args.json:
+        print(json.dumps(meta.to_dict(), indent=2, default=str))
+        return 0
+    print(describe_metadata(meta))
+    return 0
+
+
+def describe_metadata(meta: MicroscopyMetadata) -> str:
+    """A few human-readable lines about a file."""
+    times = meta.timepoints
+    interval = f"{(times[-1] - times[0]) / (len(times) - 1):.4g} min" if len(times) > 1 else "single frame"
+    shapes = {tuple(s) for s in meta.fov_shapes}
+    size = f"{meta.width} x {meta.height} px" if len(shapes) == 1 else "differs per FOV: " + ", ".join(
+        f"{name} {w} x {h} px, {t} frames" for name, (t, h, w) in zip(meta.fov_names, meta.fov_shapes)
+    )
+    pixel = f"{meta.pixel_size_um:.4g} um" if meta.pixel_size_um else "unknown"
+    lines = [
+        f"file:        {meta.file_path} ({meta.file_type})",
+        f"FOVs:        {meta.n_fovs} ({', '.join(meta.fov_names)})",
+        f"frames:      {meta.n_frames}",
+        "channels:    " + ", ".join(f"{i}={name}" for i, name in enumerate(meta.channel_names)),
+        f"size:        {size}",
+        f"dtype:       {meta.dtype}",
+        f"pixel size:  {pixel}",
+        f"interval:    {interval} (time stamps from {meta.time_source})",
+    ]
+    return "\n".join(lines)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Process a file; exit code 1 when a FOV failed."""
+    meta = read_metadata(args.file, dim_order=args.dim_order)
+    config = load_run_config(Path(args.config)) if args.config else {}
+    context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=config.get("params", {}))
+    fov_start, fov_end = args.fovs or (None, None)
+    return process(meta, context, args, fov_start, fov_end)
+
+
+def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
+            fov_start: int | None = None, fov_end: int | None = None) -> int:
+    """Run the workflow with progress bars and print the summary table."""
+    fovs = resolve_fov_range(meta, fov_start, fov_end)
+    progress = RunProgress(fovs, context.channels, enabled=not args.no_progress)
+    try:
+        with logging_redirect_tqdm():
+            ok = run_complete_workflow(
+                meta, context, fov_start, fov_end, batch_size=args.batch_size, n_workers=args.workers,
+                client=args.scheduler, progress=progress,
+            )
+    finally:
+        progress.close()
+    print(progress.summary())
+    print(f"results: {Path(context.output_dir) / 'processing_results.yaml'}")
+    return 0 if ok else 1
+
+
+def demo_dataset(folder: Path, spec: SyntheticSpec) -> Path:
+    """The demo's OME-TIFF: generated once, reused while the spec is unchanged."""
+    params_path = folder / "demo_params.json"
+    if params_path.is_file() and load_spec(params_path) == spec:
+        logger.info("reusing the demo dataset in %s", folder)
+    else:
+        total = spec.n_fovs * spec.n_frames
+        with tqdm(total=total, desc="generating demo data", unit="frame") as bar:
+            generate_dataset(folder, spec, name="demo", progress=lambda done, _: bar.update(done - bar.n))
+    return folder / "demo.ome.tiff"
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Generate the demo dataset (once) and process it end to end."""
+    out = Path(args.out)
+    spec = SyntheticSpec(n_fovs=args.n_fovs, n_frames=args.frames, size=args.size, seed=args.seed)
+    image_path = demo_dataset(out / "data", spec)
+    meta = read_metadata(image_path)
+    n_fl = meta.n_channels - 1
+    context = ProcessingContext(out / "results", Channels(pc=0, fl=list(range(1, n_fl + 1))))
+    code = process(meta, context, args)
+    print(f"traces: {out / 'results'}/fov_*/{meta.base_name}_fov_*_traces_ch_*.csv")
+    return code

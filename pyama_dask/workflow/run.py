@@ -1,0 +1,238 @@
+"""Submitting the per-FOV task graphs to a Dask cluster and following them.
+
+``run_complete_workflow`` validates everything it can before any work starts,
+then keeps at most ``batch_size`` FOVs in flight: each FOV's tasks (copy,
+segment, correct, track, extract) are submitted together, with their
+dependencies expressed as futures, and as soon as a FOV is resolved the next
+one is submitted, so workers never wait for a whole batch to finish. Progress
+comes from ``distributed.as_completed``; every finished task produces one
+:class:`ProgressEvent`.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback as tb
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distributed import Client, Future, as_completed, span
+
+from pyama_dask.io.microscopy import MicroscopyMetadata, input_identity
+from pyama_dask.io.lock import run_lock
+from pyama_dask.io.results import RESULTS_FILE, check_results_yaml, write_results_yaml
+from pyama_dask.io.store import fov_group_name
+from pyama_dask.params import Params
+from pyama_dask.steps import StepResult
+from pyama_dask.workflow.context import ProcessingContext
+from pyama_dask.workflow.plan import FovPlan, PlannedTask, plan_fov
+from pyama_dask.workflow.validate import ensure_writable_dir, resolve_fov_range, validate_channels
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One finished (or skipped, or failed) task, as given to the ``progress`` callback.
+
+    ``status`` is ``done``, ``skipped`` (output already complete), ``failed``
+    (the task raised: ``error`` and ``traceback`` say why) or ``upstream``
+    (not run because a task it depends on failed).
+    """
+
+    step: str
+    fov: int
+    channel: int
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+    traceback: str | None = None
+    summary: dict = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def run_complete_workflow(
+    metadata: MicroscopyMetadata,
+    context: ProcessingContext,
+    fov_start: int | None = None,
+    fov_end: int | None = None,
+    batch_size: int = 2,
+    n_workers: int = 2,
+    *,
+    client: Client | str | None = None,
+    progress: ProgressCallback | None = None,
+) -> bool:
+    """Run copy, segmentation, correction, tracking and extraction for a range of FOVs.
+
+    Parameters
+    ----------
+    metadata
+        Metadata of the input file (:func:`pyama_dask.io.microscopy.load_microscopy_file`).
+    context
+        Output directory, channel roles and parameters; ``results_paths`` is
+        filled in for every FOV that completes.
+    fov_start, fov_end
+        First and last FOV (inclusive); None or -1 means from the first / to
+        the last FOV of the file.
+    batch_size
+        Most FOVs in flight at once: bounds memory and scratch space however
+        many FOVs the file has.
+    n_workers
+        Worker processes (one thread each) of the LocalCluster started when
+        no ``client`` is given.
+    client
+        A ``distributed.Client`` or a scheduler address to run on; the
+        cluster is then left running.
+    progress
+        Called with a :class:`ProgressEvent` for every task, in the driver.
+
+    Returns
+    -------
+    bool
+        True only when every requested FOV finished. A failing FOV is logged
+        with its error and traceback and does not stop the others.
+
+    Raises
+    ------
+    ValueError
+        Before any work starts: FOV range, channels or parameters invalid.
+    OSError
+        Before any work starts: the output directory cannot be written.
+    pyama_dask.io.lock.RunLockedError
+        Another run is using the output directory.
+    """
+    fovs = resolve_fov_range(metadata, fov_start, fov_end)
+    validate_channels(metadata, context.channels)
+    params = Params.from_mapping(context.params)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    output_dir = Path(context.output_dir)
+    check_results_yaml(output_dir / RESULTS_FILE, metadata.file_path)
+    ensure_writable_dir(output_dir)
+    identity = input_identity(metadata.file_path)
+
+    with run_lock(output_dir, str(metadata.file_path)):
+        plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity) for fov in fovs]
+        with _connected(client, n_workers) as connected:
+            logger.info("Dask dashboard: %s", connected.dashboard_link)
+            failed = _Runner(connected, plans, batch_size, progress).run()
+        for plan in plans:
+            if plan.fov not in failed:
+                context.results_paths[plan.fov] = plan.paths
+        write_results_yaml(output_dir / RESULTS_FILE, _results_document(context, params, metadata))
+    if failed:
+        logger.error("%d of %d FOVs failed: %s", len(failed), len(plans), sorted(failed))
+    return not failed
+
+
+def _results_document(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata) -> dict:
+    return {
+        "output_dir": str(context.output_dir),
+        "input_file": str(Path(metadata.file_path).resolve()),
+        "channels": {"pc": context.channels.pc, "fl": list(context.channels.fl)},
+        "results_paths": {fov: paths.to_dict() for fov, paths in context.results_paths.items()},
+        "params": params.to_dict(),
+        "time_units": context.time_units,
+    }
+
+
+@contextmanager
+def _connected(client: Client | str | None, n_workers: int) -> Iterator[Client]:
+    """A client for the run; a LocalCluster is started (and closed) when none is given."""
+    if isinstance(client, Client):
+        yield client
+        return
+    if isinstance(client, str):
+        with Client(client) as connected:
+            yield connected
+        return
+    from pyama_dask.cluster import make_cluster
+
+    with make_cluster("local", n_workers=n_workers) as cluster, Client(cluster) as connected:
+        yield connected
+
+
+def _run_after(func: Callable[..., StepResult], args: tuple, *dependencies: StepResult) -> StepResult:
+    """Run ``func(*args)`` once ``dependencies`` (futures resolved by Dask) are done."""
+    return func(*args)
+
+
+class _Runner:
+    """Keeps ``batch_size`` FOVs in flight and turns finished futures into events."""
+
+    def __init__(self, client: Client, plans: list[FovPlan], batch_size: int, progress: ProgressCallback | None):
+        self.client = client
+        self.queue = list(plans)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.run_id = uuid.uuid4().hex[:8]
+        self.open_tasks: dict[int, int] = {}
+        self.failed: dict[int, str] = {}
+        self.tasks: dict[str, PlannedTask] = {}
+
+    def run(self) -> dict[int, str]:
+        pending = as_completed()
+        try:
+            self._fill(pending)
+            for future in pending:
+                self._finish(future)
+                self._fill(pending)
+        except BaseException:
+            logger.warning("Run interrupted: cancelling the submitted tasks")
+            self.client.cancel([f for f in pending.futures])
+            raise
+        return self.failed
+
+    def _fill(self, pending: as_completed) -> None:
+        while self.queue and len(self.open_tasks) < self.batch_size:
+            plan = self.queue.pop(0)
+            for task in plan.tasks:
+                if task.done:
+                    self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped"))
+            futures = self._submit(plan)
+            if futures:
+                self.open_tasks[plan.fov] = len(futures)
+                pending.update(futures)
+
+    def _submit(self, plan: FovPlan) -> list[Future]:
+        futures: dict[str, Future] = {}
+        with span(fov_group_name(plan.fov)):
+            for task in plan.pending:
+                key = f"{task.step}-fov{plan.fov:04d}-ch{task.channel}-{self.run_id}"
+                deps = [futures[name] for name in task.deps if name in futures]
+                futures[task.name] = self.client.submit(_run_after, task.func, task.args, *deps, key=key, pure=False)
+                self.tasks[key] = task
+        return list(futures.values())
+
+    def _finish(self, future: Future) -> None:
+        task = self.tasks.pop(future.key)
+        fov = task.fov
+        if future.status == "finished":
+            result: StepResult = future.result()
+            self._emit(ProgressEvent(task.step, fov, task.channel, result.status, result.seconds,
+                                     summary=result.summary))
+        elif fov in self.failed:
+            self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
+        else:
+            exc = future.exception()
+            message = f"{type(exc).__name__}: {exc}"
+            trace = "".join(tb.format_exception(type(exc), exc, future.traceback()))
+            self.failed[fov] = message
+            logger.error("FOV %d failed in %s (channel %d): %s\n%s", fov, task.step, task.channel, message, trace)
+            self._emit(ProgressEvent(task.step, fov, task.channel, "failed", error=message, traceback=trace))
+        self.open_tasks[fov] -= 1
+        if self.open_tasks[fov] == 0:
+            del self.open_tasks[fov]
+
+    def _emit(self, event: ProgressEvent) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(event)
+        except Exception:  # a broken callback must not stop the run
+            logger.exception("progress callback failed on %s", event)

@@ -1,0 +1,147 @@
+"""The workflow on a LocalCluster: outputs, parity with the in-process path, resume, failures."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+import zarr
+
+from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.store import ImageRef, completed_fingerprint, open_image
+from pyama_dask.io.traces import read_traces_csv
+from pyama_dask.params import Params
+from pyama_dask.workflow.context import Channels, ProcessingContext, ResultsPathsPerFOV
+from pyama_dask.workflow.run import run_complete_workflow
+from pyama_dask.workflow.serial import process_fov_serial
+
+PARAMS = {"min_trace_length": 5}
+CHANNELS = Channels(pc=0, fl=[1, 2])
+
+
+def _run(meta, out, client, events=None, params=PARAMS, **kwargs):
+    context = ProcessingContext(out, CHANNELS, params=dict(params))
+    ok = run_complete_workflow(meta, context, client=client, progress=events.append if events is not None else None,
+                               **kwargs)
+    return ok, context
+
+
+def _statuses(events, step=None):
+    return sorted((e.step, e.fov, e.channel, e.status) for e in events if step is None or e.step == step)
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_dataset, dask_client, tmp_path_factory):
+    meta = read_metadata(tiny_dataset.image_path)
+    out = tmp_path_factory.mktemp("full")
+    events = []
+    ok, context = _run(meta, out, dask_client, events)
+    return meta, out, ok, context, events
+
+
+def test_every_fov_has_all_outputs(full_run):
+    meta, out, ok, context, events = full_run
+    assert ok
+    assert sorted(context.results_paths) == [0, 1, 2]
+    for fov, paths in context.results_paths.items():
+        shape = meta.fov_shapes[fov]
+        for kind, channel, dtype in [("pc", 0, np.uint16), ("fl", 1, np.uint16), ("seg", 0, np.bool_),
+                                     ("seg_labeled", 0, np.uint16), ("fl_corrected", 2, np.float32)]:
+            image = open_image(ImageRef(out, fov, kind, channel))
+            assert image.shape == shape and image.dtype == dtype
+        for channel, csv in paths.traces_csv:
+            assert csv.name == f"tiny_fov_{fov:03d}_traces_ch_{channel}.csv"
+            assert csv.parent == out / f"fov_{fov:03d}"
+    assert {e.status for e in events} == {"done"}
+    assert len(events) == 3 * 9  # per FOV: 3 copies, segment, track, 2 corrections, 2 extractions
+
+
+def test_traces_equal_the_in_process_algorithms(full_run):
+    meta, out, ok, context, _ = full_run
+    for fov in range(meta.n_fovs):
+        expected = process_fov_serial(meta, fov, CHANNELS, Params.from_mapping(PARAMS))
+        for channel, csv in context.results_paths[fov].traces_csv:
+            got = read_traces_csv(csv)
+            want = expected[channel].reset_index(drop=True)
+            assert len(want) > 0, "the tiny dataset must give traces"
+            assert list(got.columns) == list(want.columns)
+            pd.testing.assert_frame_equal(got[["fov", "cell", "frame", "area", "good"]],
+                                          want[["fov", "cell", "frame", "area", "good"]], check_dtype=False)
+            for column in ["time", "position_x", "position_y", "intensity_total"]:
+                np.testing.assert_allclose(got[column], want[column], rtol=1e-6, atol=1e-5)
+
+
+def test_results_yaml_has_the_seed_schema(full_run):
+    meta, out, ok, context, _ = full_run
+    doc = yaml.safe_load((out / "processing_results.yaml").read_text())
+    assert doc["channels"] == {"pc": 0, "fl": [1, 2]}
+    assert doc["time_units"] == "min"
+    assert doc["params"]["min_trace_length"] == 5
+    assert sorted(doc["results_paths"]) == [0, 1, 2]
+    assert ResultsPathsPerFOV.from_dict(doc["results_paths"][1]) == context.results_paths[1]
+
+
+def test_second_run_skips_everything(full_run, dask_client):
+    meta, out, *_ = full_run
+    events = []
+    ok, _ = _run(meta, out, dask_client, events)
+    assert ok and {e.status for e in events} == {"skipped"} and len(events) == 27
+
+
+def test_parameter_change_recomputes_only_downstream(tiny_dataset, dask_client, tmp_path):
+    meta = read_metadata(tiny_dataset.image_path)
+    _run(meta, tmp_path, dask_client, fov_start=0, fov_end=0)
+    events = []
+    _run(meta, tmp_path, dask_client, events, params={**PARAMS, "min_trace_length": 6}, fov_start=0, fov_end=0)
+    assert {(e.step, e.status) for e in events} == {
+        ("copy", "skipped"), ("segment", "skipped"), ("track", "skipped"), ("correct", "skipped"),
+        ("extract", "done")}
+    events.clear()
+    _run(meta, tmp_path, dask_client, events, params={**PARAMS, "sigma_factor": 2.5}, fov_start=0, fov_end=0)
+    assert {(e.step, e.status) for e in events} == {
+        ("copy", "skipped"), ("segment", "done"), ("track", "done"), ("correct", "done"), ("extract", "done")}
+
+
+def test_fov_ranges_merge_in_results_yaml(tiny_dataset, dask_client, tmp_path):
+    meta = read_metadata(tiny_dataset.image_path)
+    _run(meta, tmp_path, dask_client, fov_start=2, fov_end=2)
+    _run(meta, tmp_path, dask_client, fov_start=0, fov_end=0)
+    doc = yaml.safe_load((tmp_path / "processing_results.yaml").read_text())
+    assert sorted(doc["results_paths"]) == [0, 2]
+    assert not (tmp_path / "pyama.zarr" / "fov_001").exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"fov_start": 2, "fov_end": 1}, "reversed"),
+    ({"fov_end": 3}, "out of range"),
+    ({"params": {"no_such_param": 1}}, "no_such_param"),
+])
+def test_bad_requests_fail_before_any_work(tiny_dataset, dask_client, tmp_path, kwargs, message):
+    meta = read_metadata(tiny_dataset.image_path)
+    out = tmp_path / "out"
+    params = kwargs.pop("params", PARAMS)
+    with pytest.raises(ValueError, match=message):
+        _run(meta, out, dask_client, params=params, **kwargs)
+    assert not out.exists()
+
+
+def test_interrupted_outputs_are_recomputed(full_run, dask_client, tmp_path):
+    """An image left incomplete is recomputed; complete outputs made from the same inputs are kept."""
+    meta, out, *_ = full_run
+    shutil.copytree(out, tmp_path / "copy")
+    target = tmp_path / "copy"
+    (target / ".pyama-run.lock").unlink(missing_ok=True)
+    seg = ImageRef(target, 1, "seg", 0)
+    group = zarr.open_group(seg.location, mode="a")
+    group.attrs["pyama"] = {"complete": None}  # as if killed while writing
+    events = []
+    assert _run(meta, target, dask_client, events)[0]
+    redone = {(e.step, e.fov) for e in events if e.status == "done"}
+    assert redone == {("segment", 1)}
+    assert completed_fingerprint(seg) is not None
+    for channel in (1, 2):
+        csv = f"fov_001/tiny_fov_001_traces_ch_{channel}.csv"
+        assert (target / csv).read_text() == (out / csv).read_text()
