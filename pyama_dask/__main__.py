@@ -1,0 +1,7 @@
+"""``python -m pyama_dask`` is the ``pyama-dask`` command."""
+
+import sys
+
+from pyama_dask.cli import main
+
+sys.exit(main())
