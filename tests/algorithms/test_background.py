@@ -20,8 +20,8 @@ from pyama_dask.algorithms.background import (
     tile_medians,
 )
 from pyama_dask.algorithms.segmentation import segment_logstd
-from tests.algorithms import reference
-from tests.algorithms.frames import fluorescence_frame, textured_frame
+import pyama_reference as reference
+from generated_frames import fluorescence_frame, textured_frame
 
 
 def _assert_equals_reference(frame, mask, **kwargs):

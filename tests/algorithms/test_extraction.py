@@ -17,7 +17,7 @@ from pyama_dask.algorithms.extraction import (
     extract_traces,
     measure_cells,
 )
-from tests.algorithms import reference
+import pyama_reference as reference
 
 
 def _l_shaped_cell():

@@ -18,8 +18,8 @@ from pyama_dask.algorithms.segmentation import (
     segment_logstd,
     segment_logstd_stack,
 )
-from tests.algorithms import reference
-from tests.algorithms.frames import textured_frame
+import pyama_reference as reference
+from generated_frames import textured_frame
 
 
 def test_log_std_of_a_single_bright_column_by_hand():

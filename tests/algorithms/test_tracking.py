@@ -13,7 +13,7 @@ from skimage.measure import label
 
 from pyama_dask.algorithms import tracking
 from pyama_dask.algorithms.tracking import bbox_iou, track_iou
-from tests.algorithms import reference
+import pyama_reference as reference
 
 
 def _frames(shape, *frames_of_boxes):
