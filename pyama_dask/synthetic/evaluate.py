@@ -20,8 +20,9 @@ class TraceAccuracy:
     true_cells : int
         Cells of the truth table (present in at least one frame).
     trackable_cells : int
-        True cells present from the first frame on: the ones PyAMA-core's
-        tracking (tracks start in frame 0 only) can follow.
+        True cells present from the first frame on for at least ``min_frames``
+        frames: the ones PyAMA-core's tracking (tracks start in frame 0 only)
+        and its trace-length filter can keep.
     recovered_cells : int
         True cells followed by at least one trace.
     recovered_fraction : float
@@ -47,7 +48,9 @@ class TraceAccuracy:
         return asdict(self)
 
 
-def score_traces(traces: pd.DataFrame, truth: pd.DataFrame, channel: int, max_distance: float = 8.0) -> TraceAccuracy:
+def score_traces(
+    traces: pd.DataFrame, truth: pd.DataFrame, channel: int, max_distance: float = 8.0, min_frames: int = 1
+) -> TraceAccuracy:
     """Match trace rows to true cells by position and score the result.
 
     Parameters
@@ -60,14 +63,16 @@ def score_traces(traces: pd.DataFrame, truth: pd.DataFrame, channel: int, max_di
         The traces' fluorescence channel (index in the image file).
     max_distance
         Largest distance (px) between a trace position and a true centre for a match.
+    min_frames
+        Frames a cell must be present from the first frame on to count as
+        trackable (the run's ``min_trace_length``).
 
     Returns
     -------
     TraceAccuracy
     """
     present = truth[truth["present"]]
-    first_frame = present["frame"].min() if len(present) else 0
-    trackable = set(present.loc[present["frame"] == first_frame, "cell"])
+    trackable = _present_from_start(truth, min_frames)
     rows = _match_rows(traces, present, max_distance)
     matched = rows.dropna(subset=["true_cell"])
     followed = matched.groupby("cell")["true_cell"].agg(lambda s: s.mode().iloc[0]) if len(matched) else pd.Series()
@@ -86,6 +91,14 @@ def score_traces(traces: pd.DataFrame, truth: pd.DataFrame, channel: int, max_di
         intensity_correlation=correlation,
         matched_rows=len(matched),
     )
+
+
+def _present_from_start(truth: pd.DataFrame, min_frames: int) -> set[int]:
+    """Cells present in every one of the first ``min_frames`` frames."""
+    frames = sorted(truth["frame"].unique())[:min_frames]
+    first = truth[truth["frame"].isin(frames)]
+    always = first.groupby("cell")["present"].all()
+    return set(always[always].index.astype(int)) if len(frames) == min_frames else set()
 
 
 def _match_rows(traces: pd.DataFrame, present: pd.DataFrame, max_distance: float) -> pd.DataFrame:
