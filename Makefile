@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test bench qc-figures clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The README's QC figures: the demo's first FOV, drawn by `pyama-dask demo --qc`.
+qc-figures: $(STAMP)
+	$(BIN)/pyama-dask demo --out demo-output --qc --no-progress
+	mkdir -p docs/images
+	cp demo-output/results/qc/fov_000_frame.png docs/images/qc_frame.png
+	cp demo-output/results/qc/fov_000_traces.png docs/images/qc_traces.png
 
 clean-venv:
 	rm -rf $(VENV)

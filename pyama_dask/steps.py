@@ -22,7 +22,7 @@ from pyama_dask.algorithms.background import correct_background_stack
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.segmentation import segment_logstd_stack
 from pyama_dask.algorithms.tracking import track_iou
-from pyama_dask.io.microscopy import read_frames
+from pyama_dask.io.microscopy import open_fov_reader
 from pyama_dask.io.store import (
     ImageRef,
     completed_fingerprint,
@@ -30,6 +30,7 @@ from pyama_dask.io.store import (
     image_scale,
     mark_complete,
     open_image,
+    update_contrast_limits,
 )
 from pyama_dask.io.traces import completed_traces_fingerprint, write_traces_csv
 from pyama_dask.params import Params
@@ -72,15 +73,22 @@ def copy_channel(
     shape: tuple[int, int, int],
     scale: Sequence[float],
     dim_order: str | None,
+    channel_name: str,
     fingerprint: str,
 ) -> StepResult:
-    """Copy one channel of one FOV from the microscopy file into the store as uint16."""
+    """Copy one channel of one FOV from the microscopy file into the store as uint16.
+
+    The image records ``channel_name`` and a contrast window fitted to its
+    pixels, for viewers.
+    """
 
     def work() -> dict:
-        target = create_image(out, shape, np.uint16, scale=scale)
-        for start in range(0, shape[0], COPY_BLOCK_FRAMES):
-            frames = slice(start, min(start + COPY_BLOCK_FRAMES, shape[0]))
-            target[frames] = read_frames(input_path, fov, channel, frames, dim_order=dim_order)
+        target = create_image(out, shape, np.uint16, scale=scale, channel_name=channel_name)
+        with open_fov_reader(input_path, fov, dim_order) as reader:
+            for start in range(0, shape[0], COPY_BLOCK_FRAMES):
+                frames = slice(start, min(start + COPY_BLOCK_FRAMES, shape[0]))
+                target[frames] = reader.read(channel, frames)
+        update_contrast_limits(out)
         mark_complete(out, fingerprint)
         return {}
 

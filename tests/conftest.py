@@ -32,3 +32,19 @@ def dask_client():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with Client(cluster) as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_dataset, dask_client, tmp_path_factory):
+    """The output directory of one run over ``tiny_dataset`` (pc 0, fl 1 and 2, min_trace_length 5) on ``dask_client``.
+
+    Shared by the tests that look at a run's results: they may add files (QC figures), never change any.
+    """
+    from pyama_dask.io.microscopy import read_metadata
+    from pyama_dask.workflow.context import Channels, ProcessingContext
+    from pyama_dask.workflow.run import run_complete_workflow
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    context = ProcessingContext(out, Channels(pc=0, fl=[1, 2]), params={"min_trace_length": 5})
+    assert run_complete_workflow(read_metadata(tiny_dataset.image_path), context, client=dask_client)
+    return out

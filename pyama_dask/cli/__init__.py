@@ -1,4 +1,4 @@
-"""The ``pyama-dask`` command: ``info``, ``run`` and ``demo``."""
+"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc`` and ``traces``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pyama_dask.cli.commands import demo_command, info_command, run_command
+from pyama_dask.cli.clusters import add_cluster_options
+from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
+from pyama_dask.cli.results import qc_command, traces_command
 from pyama_dask.io.lock import RunLockedError
 
 logger = logging.getLogger("pyama_dask")
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fl", type=int, nargs="*", default=[], help="fluorescence channel indices")
     run.add_argument("--fovs", type=_fov_range, help="FOV range, e.g. 0-9 (default: all)")
     run.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
-    _add_cluster_options(run)
+    add_cluster_options(run)
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_qc_option(run, "OUT")
     run.add_argument("--config", help="YAML file with a 'params' mapping of algorithm parameters")
 
     demo = commands.add_parser("demo", help="generate a realistic dataset and process it end to end")
@@ -49,15 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=40)
     demo.add_argument("--size", type=int, default=512)
     demo.add_argument("--seed", type=int, default=0)
-    _add_cluster_options(demo)
+    add_cluster_options(demo)
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_qc_option(demo, "OUT/results")
+
+    status = commands.add_parser("status", help="summarise the last run of an output directory from its run log")
+    status.add_argument("out", help="output directory of a run (holding run.log.jsonl)")
+
+    qc = commands.add_parser("qc", help="draw QC figures (a frame with the tracked cells, the traces) per FOV")
+    qc.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
+    qc.add_argument("--frame", type=int, help="frame to draw the cells of (default: the middle frame)")
+    qc.add_argument("--fovs", type=_fov_range, help="FOV range, e.g. 0-3 (default: every processed FOV)")
+
+    traces = commands.add_parser("traces", help="merge a run's trace files into one table")
+    traces.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
+    traces.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
+    traces.add_argument("-o", "--output", help="file to write (default OUT/traces.<format>)")
     return parser
 
 
-def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
-    parser.add_argument("--batch-size", type=int, default=2, help="FOVs in flight at once (default 2)")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+def _add_qc_option(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument("--qc", action="store_true", help=f"then draw QC figures of the processed FOVs into {out}/qc")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    handlers = {"info": info_command, "run": run_command, "demo": demo_command}
+    handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
+                "qc": qc_command, "traces": traces_command}
     try:
         return handlers[args.command](args)
     except (ValueError, OSError, RunLockedError) as exc:

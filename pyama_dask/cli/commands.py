@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from pyama_dask.cli.clusters import connect, dry_run
 from pyama_dask.cli.progress import RunProgress
+from pyama_dask.cli.results import write_qc
 from pyama_dask.io.config import load_run_config
+from pyama_dask.io.lock import is_locked
 from pyama_dask.io.microscopy import MicroscopyMetadata, read_metadata
+from pyama_dask.io.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.workflow.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
+from pyama_dask.workflow.status import describe_status, summarise_run
 from pyama_dask.workflow.validate import resolve_fov_range
 
 logger = logging.getLogger(__name__)
@@ -57,26 +63,31 @@ def run_command(args: argparse.Namespace) -> int:
     """Process a file; exit code 1 when a FOV failed."""
     meta = read_metadata(args.file, dim_order=args.dim_order)
     config = load_run_config(Path(args.config)) if args.config else {}
+    if args.dry_run:
+        print(dry_run(args, config))
+        return 0
     context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=config.get("params", {}))
     fov_start, fov_end = args.fovs or (None, None)
-    return process(meta, context, args, fov_start, fov_end)
+    return process(meta, context, args, fov_start, fov_end, config)
 
 
 def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
-            fov_start: int | None = None, fov_end: int | None = None) -> int:
-    """Run the workflow with progress bars and print the summary table."""
+            fov_start: int | None = None, fov_end: int | None = None, config: dict | None = None) -> int:
+    """Run the workflow on the chosen cluster with progress bars and print the summary table."""
     fovs = resolve_fov_range(meta, fov_start, fov_end)
     progress = RunProgress(fovs, context.channels, enabled=not args.no_progress)
     try:
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), connect(args, config or {}, len(fovs)) as client:
             ok = run_complete_workflow(
                 meta, context, fov_start, fov_end, batch_size=args.batch_size, n_workers=args.workers,
-                client=args.scheduler, progress=progress,
+                client=client, progress=progress, dashboard_address=None if client else args.dashboard_address,
             )
     finally:
         progress.close()
     print(progress.summary())
     print(f"results: {Path(context.output_dir) / 'processing_results.yaml'}")
+    if args.qc and context.results_paths:
+        write_qc(context.output_dir, sorted(context.results_paths))
     return 0 if ok else 1
 
 
@@ -94,6 +105,9 @@ def demo_dataset(folder: Path, spec: SyntheticSpec) -> Path:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Generate the demo dataset (once) and process it end to end."""
+    if args.dry_run:
+        print(dry_run(args, {}))
+        return 0
     out = Path(args.out)
     spec = SyntheticSpec(n_fovs=args.n_fovs, n_frames=args.frames, size=args.size, seed=args.seed)
     image_path = demo_dataset(out / "data", spec)
@@ -103,3 +117,13 @@ def demo_command(args: argparse.Namespace) -> int:
     code = process(meta, context, args)
     print(f"traces: {out / 'results'}/fov_*/{meta.base_name}_fov_*_traces_ch_*.csv")
     return code
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Summarise the last run of an output directory from its run log, while it runs or after."""
+    path = run_log_path(args.out)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no run log there; no run has been started with --out {args.out}")
+    status = summarise_run(read_records(path))
+    print(describe_status(status, datetime.now(UTC), live=is_locked(Path(args.out))))
+    return 0

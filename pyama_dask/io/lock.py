@@ -60,3 +60,23 @@ def run_lock(output_dir: Path, description: str = "") -> Iterator[None]:
         yield
     finally:
         handle.close()  # releases the lock
+
+
+def is_locked(output_dir: Path) -> bool:
+    """Whether a run holds the output directory's lock right now.
+
+    Probes with a shared lock that is released at once, so a run starting in
+    that same instant could be refused as if another run were going on.
+    """
+    path = Path(output_dir) / LOCK_NAME
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

@@ -6,26 +6,28 @@ multi-file series (:mod:`pyama_dask.io.metamorph`): a directory of
 of them standing for its directory.
 
 A FOV is a bioio scene, by position in ``scenes``; Z 0 is read when the file has Z.
-:func:`read_frames` opens the input itself on every call, because bioio objects are
-not picklable and keep per-scene state: a Dask task receives (path, FOV) and reads
-only the frames it needs.
+Readers are opened where the pixels are read, because bioio objects are not
+picklable and keep per-scene state: a Dask task receives (path, FOV), opens the
+input once with :func:`open_fov_reader` and reads only the frames it needs, block
+by block (:func:`read_frames` opens it for one read).
+
+OME-TIFF files whose planes tifffile maps exactly as bioio does are read with
+tifffile alone (:mod:`pyama_dask.io.ome_tiff`): opening one through bioio costs
+about a second of OME-XML validation, and each plane tens of milliseconds.
+bioio is imported on first use, so a worker that reads only such files never
+pays its import (over a second).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-import bioio_ome_zarr
-import bioio_tifffile
 import numpy as np
 import tifffile
-from bioio import BioImage
-from bioio.plugins import get_plugins
-from bioio_base.exceptions import UnsupportedFileFormatError
 
 from pyama_dask.io.metamorph import (
     MetaMorphSeries,
@@ -45,6 +47,7 @@ from pyama_dask.io.microscopy_common import (
     require_uniform_shape,
     to_uint16,
 )
+from pyama_dask.io.ome_tiff import OmeTiffFov, open_ome_tiff_fov
 from pyama_dask.io.timestamps import (
     czi_subblock_minutes,
     frame_index_minutes,
@@ -52,11 +55,16 @@ from pyama_dask.io.timestamps import (
     uniform_interval_minutes,
 )
 
+if TYPE_CHECKING:
+    from bioio import BioImage
+
 __all__ = [
+    "FovReader",
     "MicroscopyError",
     "MicroscopyMetadata",
     "input_identity",
     "load_microscopy_file",
+    "open_fov_reader",
     "read_frames",
     "read_metadata",
     "require_uniform_shape",
@@ -116,6 +124,51 @@ def read_metadata(path: str | Path, dim_order: str | None = None) -> MicroscopyM
     return load_microscopy_file(path, dim_order)[1]
 
 
+class FovReader(Protocol):
+    """One FOV of an open input, as :func:`open_fov_reader` gives it."""
+
+    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+        """(T, H, W) uint16 stack of ``channel`` (Z 0), the selected frames only (all when None)."""
+
+
+@contextmanager
+def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) -> Iterator[FovReader]:
+    """Open an input once to read blocks of frames of one FOV.
+
+    Parameters
+    ----------
+    path : str or Path
+        The input, as given to :func:`read_metadata`.
+    fov : int
+        FOV (scene) index.
+    dim_order : str, optional
+        As given to :func:`read_metadata`.
+
+    Yields
+    ------
+    FovReader
+        ``reader.read(channel, frames)`` returns a (T, H, W) uint16 stack.
+
+    Raises
+    ------
+    MicroscopyError
+        Bad input or FOV out of range (on opening); channel out of range, frames
+        selecting nothing, float pixels or values outside 0..65535 (on reading).
+    """
+    path = Path(path)
+    tiff_fov = _open_ome_tiff_fov(path, fov) if dim_order is None else None
+    if tiff_fov is not None:
+        with tiff_fov:
+            yield _CheckedOmeTiffFov(tiff_fov, path, fov)
+        return
+    image = _open(path, dim_order)
+    if isinstance(image, MetaMorphSeries):
+        check_index(image.source, "FOV", fov, len(image.positions), image.fov_names)
+        yield _SeriesFov(image, fov)
+        return
+    yield _BioImageFov(image, path, fov)
+
+
 def read_frames(
     path: str | Path, fov: int, channel: int, frames: slice | None = None, dim_order: str | None = None
 ) -> np.ndarray:
@@ -138,12 +191,59 @@ def read_frames(
         Bad input, FOV/channel out of range, frames selecting nothing, float pixels
         or values outside 0..65535 (uint16 required).
     """
-    path = Path(path)
-    image = _open(path, dim_order)
-    if isinstance(image, MetaMorphSeries):
-        return read_series_frames(image, fov, channel, frames)
-    with _library_errors(location(path, fov, channel), "read the pixels"):
-        return _read_bioio_frames(image, path, fov, channel, frames)
+    with open_fov_reader(path, fov, dim_order) as reader:
+        return reader.read(channel, frames)
+
+
+class _SeriesFov:
+    def __init__(self, series: MetaMorphSeries, fov: int) -> None:
+        self._series = series
+        self._fov = fov
+
+    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+        return read_series_frames(self._series, self._fov, channel, frames)
+
+
+class _BioImageFov:
+    def __init__(self, image: BioImage, path: Path, fov: int) -> None:
+        with _library_errors(str(path), "open the file"):
+            check_index(path, "FOV", fov, len(image.scenes), [str(scene) for scene in image.scenes])
+            image.set_scene(fov)
+        self._image = image
+        self._path = path
+        self._fov = fov
+
+    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+        with _library_errors(location(self._path, self._fov, channel), "read the pixels"):
+            return _read_bioio_frames(self._image, self._path, self._fov, channel, frames)
+
+
+class _CheckedOmeTiffFov:
+    """An OME-TIFF FOV read by tifffile; a channel out of range is left to bioio's message."""
+
+    def __init__(self, tiff_fov: OmeTiffFov, path: Path, fov: int) -> None:
+        self._tiff_fov = tiff_fov
+        self._path = path
+        self._fov = fov
+
+    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+        if not (isinstance(channel, (int, np.integer)) and 0 <= channel < self._tiff_fov.n_channels):
+            return _BioImageFov(_open_bioimage(self._path, None), self._path, self._fov).read(channel, frames)
+        with _library_errors(location(self._path, self._fov, channel), "read the pixels"):
+            return self._tiff_fov.read(channel, frames)
+
+
+def _open_ome_tiff_fov(path: Path, fov: int) -> OmeTiffFov | None:
+    """The tifffile reader of an OME-TIFF's FOV, or None to go through bioio."""
+    if not (path.suffix.lower() in (".tif", ".tiff") and path.is_file() and path.stat().st_size):
+        return None
+    if not isinstance(fov, (int, np.integer)) or isinstance(fov, bool):
+        return None
+    try:
+        return open_ome_tiff_fov(path, int(fov))
+    except Exception as error:  # damaged or unusual files: bioio reads them or says what is wrong
+        logger.debug("%s: tifffile cannot read it (%s); using bioio", path, error)
+        return None
 
 
 def input_identity(path: str | Path) -> dict[str, Any]:
@@ -200,6 +300,9 @@ def _is_zarr(path: Path) -> bool:
 
 
 def _open_bioimage(path: Path, dim_order: str | None) -> BioImage:
+    from bioio import BioImage
+    from bioio_base.exceptions import UnsupportedFileFormatError
+
     readers, options = _reader_choice(path, dim_order)
     with _library_errors(str(path), "open the file"):
         try:
@@ -210,6 +313,9 @@ def _open_bioimage(path: Path, dim_order: str | None) -> BioImage:
 
 def _reader_choice(path: Path, dim_order: str | None) -> tuple[list[type] | None, dict]:
     """Readers to try (None: bioio picks by extension) and their options."""
+    import bioio_ome_zarr
+    import bioio_tifffile
+
     if dim_order is not None:
         _check_dim_order(path, dim_order)
         return [bioio_tifffile.Reader], {"dim_order": dim_order}
@@ -242,6 +348,8 @@ def _unsupported_message(path: Path, readers: list[type] | None) -> str:
     if readers is not None:
         kind = "OME-Zarr" if path.is_dir() else "TIFF"
         return f"{path}: not a readable {kind} (bioio's reader rejects it); it may be truncated or damaged"
+    from bioio.plugins import get_plugins
+
     extensions = sorted(get_plugins(use_cache=True))
     if any(path.name.lower().endswith(extension) for extension in extensions):
         return (
@@ -357,8 +465,6 @@ def _bioio_interval(image: BioImage, n_frames: int) -> list[float] | None:
 
 
 def _read_bioio_frames(image: BioImage, path: Path, fov: int, channel: int, frames: slice | None) -> np.ndarray:
-    check_index(path, "FOV", fov, len(image.scenes), [str(scene) for scene in image.scenes])
-    image.set_scene(fov)
     check_index(path, "channel", channel, image.dims.C, [str(name) for name in image.channel_names])
     where = location(path, fov, channel)
     check_uint16_dtype(image.dtype, where)

@@ -2,17 +2,27 @@
 
 Layout of ``<output_dir>/pyama.zarr``::
 
-    fov_000/                     one group per field of view
-        pc_ch_0/0                raw phase contrast       (T, Y, X) uint16
-        fl_ch_1/0                raw fluorescence         (T, Y, X) uint16
-        seg_ch_0/0               segmentation mask        (T, Y, X) bool
-        seg_labeled_ch_0/0       tracked cell labels      (T, Y, X) uint16
-        fl_corrected_ch_1/0      background corrected     (T, Y, X) float32
+    fov_000/                         one group per field of view
+        pc_ch_0/0                    raw phase contrast       (T, Y, X) uint16
+        pc_ch_0/labels/seg_labeled_ch_0/0
+                                     tracked cell labels      (T, Y, X) uint16
+        fl_ch_1/0                    raw fluorescence         (T, Y, X) uint16
+        seg_ch_0/0                   segmentation mask        (T, Y, X) bool
+        fl_corrected_ch_1/0          background corrected     (T, Y, X) float32
 
 Every image (``pc_ch_0`` ...) is a group carrying OME-NGFF 0.5 ``multiscales``
 metadata with a single resolution level ``0``, so ome-zarr readers and napari
-open it with time in minutes and space in micrometres. Each image is written by
-exactly one task, which makes the completion marker race free: the marker
+open it with time in minutes and space in micrometres. Raw images also carry
+``omero`` rendering metadata (channel name, colour, contrast limits).
+
+The tracked labels are an NGFF label image of the phase contrast they were
+segmented from: it lives in that image's ``labels`` group (``image-label``
+metadata, listed in ``labels``), so opening ``pc_ch_0`` in napari shows the
+cells over the phase contrast.
+
+Each image is written by exactly one task (the ``labels`` listing by the task
+that writes the label image), which makes the completion marker race free: the
+marker
 (``attrs["pyama"]["complete"]``, holding the fingerprint of what produced the
 data) is written last, after every chunk, so a half-written image is never
 taken as complete. Zarr's local store replaces metadata documents atomically,
@@ -41,6 +51,18 @@ NGFF_VERSION = "0.5"
 # ~1 % at 1-2.5 ms per frame to encode; zstd level 1 saves at most 1 % more
 # at 3-4x the time, and byte-shuffle compresses uint16 ~10 % worse.
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.bitshuffle)
+
+#: Label images (by kind) and the kind of image of the same FOV and channel
+#: they annotate: the tracked labels were segmented from the phase contrast.
+LABEL_SOURCES = {"seg_labeled": "pc"}
+#: Pixel quantiles a raw image's contrast window spans in viewers.
+CONTRAST_QUANTILES = (0.001, 0.999)
+# Frames, and pixels along the longer side, sampled to find the contrast window.
+_CONTRAST_FRAMES = 8
+_CONTRAST_PIXELS = 512
+# Display colours of fluorescence channels, from channel 1 on (green for the
+# first fluorescence channel when phase contrast is channel 0, as usual).
+_FLUORESCENCE_COLOURS = ("00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF")
 
 
 class StoreError(RuntimeError):
@@ -76,6 +98,10 @@ class ImageRef:
 
     @property
     def group_path(self) -> str:
+        """Path of the image group in the store; label images sit in their source's ``labels``."""
+        source = _label_source(self)
+        if source is not None:
+            return f"{source.group_path}/labels/{self.name}"
         return f"{fov_group_name(self.fov)}/{self.name}"
 
     @property
@@ -98,7 +124,23 @@ def store_path(output_dir: Path) -> Path:
 
 
 def _root(output_dir: Path, mode: str = "a") -> zarr.Group:
-    return zarr.open_group(store_path(output_dir), mode=mode, zarr_format=3)
+    try:
+        return zarr.open_group(store_path(output_dir), mode=mode, zarr_format=3)
+    except zarr.errors.ContainsGroupError:  # another task created the store just now
+        return zarr.open_group(store_path(output_dir), mode="r+", zarr_format=3)
+
+
+def _require_group(parent: zarr.Group, name: str) -> zarr.Group:
+    """``parent[name]``, created when absent.
+
+    Tasks of one FOV start at the same moment on different workers and each
+    makes sure the FOV's group exists: the loser of that race opens the group
+    the winner created.
+    """
+    try:
+        return parent.require_group(name)
+    except zarr.errors.ContainsGroupError:
+        return parent[name]
 
 
 def _ngff_multiscales(name: str, scale: Sequence[float]) -> dict:
@@ -112,6 +154,46 @@ def _ngff_multiscales(name: str, scale: Sequence[float]) -> dict:
     return {"version": NGFF_VERSION, "multiscales": [{"name": name, "axes": axes, "datasets": datasets}]}
 
 
+def _omero(ref: ImageRef, channel_name: str, dtype: np.dtype) -> dict:
+    """NGFF ``omero`` rendering metadata for a single-channel image.
+
+    The contrast window spans the pixel type until :func:`update_contrast_limits`
+    narrows it to the data.
+    """
+    low, high = _dtype_range(dtype)
+    colour = "FFFFFF" if ref.kind == "pc" else _FLUORESCENCE_COLOURS[(ref.channel - 1) % len(_FLUORESCENCE_COLOURS)]
+    channel = {
+        "label": channel_name,
+        "color": colour,
+        "active": True,
+        "coefficient": 1,
+        "family": "linear",
+        "inverted": False,
+        "window": {"min": low, "max": high, "start": low, "end": high},
+    }
+    return {"name": ref.name, "channels": [channel], "rdefs": {"defaultT": 0, "model": "color"}}
+
+
+def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    return 0.0, 1.0
+
+
+def _label_source(ref: ImageRef) -> ImageRef | None:
+    """The image a label image annotates, or None if ``ref`` is not a label image."""
+    kind = LABEL_SOURCES.get(ref.kind)
+    return None if kind is None else ImageRef(ref.output_dir, ref.fov, kind, ref.channel)
+
+
+def _list_label(labels: zarr.Group, ref: ImageRef) -> None:
+    """List ``ref`` in its NGFF ``labels`` group."""
+    listed = labels.attrs.get("ome", {}).get("labels", [])
+    if ref.name not in listed:
+        labels.attrs["ome"] = {"version": NGFF_VERSION, "labels": [*listed, ref.name]}
+
+
 def create_image(
     ref: ImageRef,
     shape: tuple[int, int, int],
@@ -119,8 +201,12 @@ def create_image(
     *,
     scale: Sequence[float] = (1.0, 1.0, 1.0),
     frames_per_chunk: int = 1,
+    channel_name: str | None = None,
 ) -> zarr.Array:
     """Create (or replace) an empty image, marked incomplete.
+
+    The image's ``labels`` group, if any, is kept: it lists label images made
+    from this image, which are stored and recomputed on their own.
 
     Parameters
     ----------
@@ -135,6 +221,9 @@ def create_image(
     frames_per_chunk
         Frames per chunk along T; one whole frame per chunk by default so
         per-frame tasks read and write whole chunks.
+    channel_name
+        Name of the input channel; given, the image gets NGFF ``omero``
+        metadata (name, colour, contrast window) that viewers show.
 
     Returns
     -------
@@ -143,9 +232,18 @@ def create_image(
     """
     dtype = np.dtype(dtype)
     root = _root(ref.output_dir)
-    group = root.require_group(fov_group_name(ref.fov)).create_group(ref.name, overwrite=True)
-    group.attrs.update({"ome": _ngff_multiscales(ref.name, scale), "pyama": {"complete": None}})
-    return group.create_array(
+    parent = root
+    for name in ref.group_path.split("/")[:-1]:
+        parent = _require_group(parent, name)
+    group = parent.require_group(ref.name)
+    ome = _ngff_multiscales(ref.name, scale)
+    if channel_name is not None:
+        ome["omero"] = _omero(ref, channel_name, dtype)
+    source = _label_source(ref)
+    if source is not None:
+        ome["image-label"] = {"version": NGFF_VERSION, "source": {"image": "../../"}}
+    group.attrs.put({"ome": ome, "pyama": {"complete": None}})
+    array = group.create_array(
         "0",
         shape=shape,
         dtype=dtype,
@@ -153,7 +251,52 @@ def create_image(
         compressors=_COMPRESSOR,
         fill_value=False if dtype == np.bool_ else 0,
         dimension_names=("t", "y", "x"),
+        overwrite=True,
     )
+    if source is not None:
+        _list_label(parent, ref)
+    return array
+
+
+def update_contrast_limits(
+    ref: ImageRef, quantiles: tuple[float, float] = CONTRAST_QUANTILES
+) -> tuple[float, float]:
+    """Set the ``omero`` contrast window of a written image to quantiles of its pixels.
+
+    A few frames spread over time, sub-sampled in space, stand for the whole
+    image, so the cost stays small however long the movie is.
+
+    Returns
+    -------
+    tuple of float
+        The window's (start, end).
+
+    Raises
+    ------
+    StoreError
+        If the image has no ``omero`` metadata (it was created without a channel name).
+    """
+    group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="a", zarr_format=3)
+    ome = dict(group.attrs["ome"])
+    if "omero" not in ome:
+        raise StoreError(f"{ref.location} has no omero metadata to hold contrast limits (FOV {ref.fov}, {ref.name})")
+    array = group["0"]
+    n_frames, height, width = array.shape
+    frames = np.unique(np.linspace(0, n_frames - 1, min(n_frames, _CONTRAST_FRAMES)).round().astype(int))
+    step = max(1, max(height, width) // _CONTRAST_PIXELS)
+    sample = np.stack([array[t, ::step, ::step] for t in frames])
+    start, end = (float(v) for v in np.quantile(sample, quantiles))
+    window = {**ome["omero"]["channels"][0]["window"], "start": start, "end": end}
+    ome["omero"]["channels"][0]["window"] = window
+    group.attrs["ome"] = ome
+    return start, end
+
+
+def image_channel_name(ref: ImageRef) -> str | None:
+    """The channel name recorded in an image's ``omero`` metadata, or None."""
+    group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
+    channels = group.attrs["ome"].get("omero", {}).get("channels") or [{}]
+    return channels[0].get("label")
 
 
 def mark_complete(ref: ImageRef, fingerprint: str) -> None:

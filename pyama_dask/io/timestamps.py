@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import tifffile
-from ome_types import OME
+
+if TYPE_CHECKING:  # ome-types takes most of a second to import; workers reading pixels never need it
+    from ome_types import OME
 
 logger = logging.getLogger(__name__)
 

@@ -1,19 +1,41 @@
-"""Trace tables on disk: PyAMA-core's per-FOV CSV files, written atomically.
+"""Trace tables on disk: PyAMA-core's per-FOV CSV files, and one table per output directory.
 
 A trace file counts as complete only when its marker ``<csv>.done`` (holding
 the fingerprint of what produced it) exists: the marker is removed before a
 rewrite and written after the CSV has been atomically moved into place.
+
+The per-FOV files of an output directory (every FOV its results file lists)
+are also merged into one tidy table, ``traces.parquet``: PyAMA-core's columns
+plus ``channel``, with the results file's channels, parameters and provenance
+in the Parquet schema metadata (key ``pyama_dask``, JSON).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pyama_dask.io.atomic import write_text_atomic
+from pyama_dask.io.results import RESULTS_FILE, read_results_yaml
 from pyama_dask.io.store import fov_group_name
+
+logger = logging.getLogger(__name__)
+
+#: The merged table of an output directory.
+RUN_TRACES_FILE = "traces.parquet"
+#: Formats :func:`export_traces` writes.
+EXPORT_FORMATS = ("parquet", "csv")
+# Schema metadata key of the run's description in the Parquet file.
+_METADATA_KEY = b"pyama_dask"
 
 
 def traces_path(output_dir: Path, base_name: str, fov: int, channel: int) -> Path:
@@ -62,3 +84,119 @@ def remove_traces(path: Path) -> None:
     for p in (_marker(path), path):
         if os.path.lexists(p):
             p.unlink()
+
+
+class NoTracesError(ValueError):
+    """An output directory has no trace files to merge."""
+
+
+def collect_traces(results: dict[str, Any]) -> pd.DataFrame:
+    """All trace CSVs listed in a results document, as one table with a ``channel`` column.
+
+    Rows keep the order of their files; files go by FOV, then channel. A
+    listed file that does not exist is skipped with a warning.
+
+    Parameters
+    ----------
+    results
+        A ``processing_results.yaml`` document (:func:`read_results_yaml`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        PyAMA-core's trace columns with ``channel`` after ``fov``; empty (no
+        columns) when no trace file exists.
+    """
+    tables = []
+    for fov, paths in sorted((results.get("results_paths") or {}).items()):
+        for channel, csv in sorted((paths or {}).get("traces_csv") or []):
+            path = Path(csv)
+            if not path.is_file():
+                logger.warning("FOV %s channel %s: trace file %s is missing; left out", fov, channel, path)
+                continue
+            table = read_traces_csv(path)
+            table.insert(1, "channel", int(channel))
+            tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def write_traces_parquet(table: pd.DataFrame, path: Path, description: dict[str, Any]) -> None:
+    """Write a trace table as Parquet with ``description`` (JSON) in its schema metadata, atomically."""
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    metadata = {**(arrow.schema.metadata or {}), _METADATA_KEY: json.dumps(description, default=str).encode()}
+    arrow = arrow.replace_schema_metadata(metadata)
+    _replace_atomically(Path(path), lambda tmp: pq.write_table(arrow, tmp))
+
+
+def read_traces_parquet_description(path: Path) -> dict[str, Any]:
+    """The run description stored in a Parquet trace table by :func:`write_traces_parquet`."""
+    metadata = pq.read_schema(path).metadata or {}
+    if _METADATA_KEY not in metadata:
+        raise ValueError(f"{path} carries no pyama_dask metadata (not written by pyama-dask?)")
+    return json.loads(metadata[_METADATA_KEY])
+
+
+def export_traces(output_dir: Path, destination: Path | None = None, fmt: str = "parquet") -> Path:
+    """Merge an output directory's trace CSVs into one file.
+
+    Parameters
+    ----------
+    output_dir
+        A run's output directory (holding ``processing_results.yaml``).
+    destination
+        File to write; ``<output_dir>/traces.<fmt>`` by default.
+    fmt
+        ``parquet`` (with the run's description in its metadata) or ``csv``
+        (6 decimals, like the per-FOV files).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format, or when the output directory has no results file.
+    NoTracesError
+        When the results file lists no existing trace file.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"trace export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    output_dir = Path(output_dir)
+    results = read_results_yaml(output_dir / RESULTS_FILE)
+    if not results:
+        raise ValueError(f"{output_dir} holds no {RESULTS_FILE}: is it the output directory of a run?")
+    table = collect_traces(results)
+    if table.empty:
+        raise NoTracesError(f"{output_dir / RESULTS_FILE} lists no existing trace files (no fluorescence channel?)")
+    destination = Path(destination) if destination is not None else output_dir / f"traces.{fmt}"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        write_text_atomic(destination, table.to_csv(index=False, float_format="%.6f"))
+    else:
+        description = {key: value for key, value in results.items() if key != "results_paths"}
+        write_traces_parquet(table, destination, description)
+    logger.info("wrote %d trace rows of %d FOVs to %s", len(table), table["fov"].nunique(), destination)
+    return destination
+
+
+def write_run_traces(output_dir: Path) -> Path | None:
+    """Write ``<output_dir>/traces.parquet`` (see :func:`export_traces`); None when there are no traces."""
+    try:
+        return export_traces(output_dir, Path(output_dir) / RUN_TRACES_FILE, "parquet")
+    except NoTracesError as exc:
+        logger.info("no %s written: %s", RUN_TRACES_FILE, exc)
+        return None
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then move it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

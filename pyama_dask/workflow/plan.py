@@ -26,7 +26,7 @@ from pyama_dask.workflow.context import Channels, ResultsPathsPerFOV
 
 # Bump when a step's output format or algorithm changes, so that stores made
 # by an earlier version are recomputed rather than trusted.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def plan_fov(
         ref = image(kind, channel)
         fp = fingerprint("copy", input=identity, fov=fov, channel=channel, dims=metadata.dim_order)
         copy_fps[channel] = fp
-        args = (metadata.file_path, fov, channel, ref, shape, scale, metadata.dim_order)
+        args = (metadata.file_path, fov, channel, ref, shape, scale, metadata.dim_order,
+                metadata.channel_names[channel])
         add("copy", channel, steps.copy_channel, args, (), fp, completed_fingerprint(ref) == fp)
     plan.paths.pc = (channels.pc, image("pc", channels.pc).location)
     plan.paths.fl = [(c, image("fl", c).location) for c in channels.fl]

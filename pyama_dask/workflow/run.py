@@ -12,6 +12,8 @@ comes from ``distributed.as_completed``; every finished task produces one
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import traceback as tb
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,12 +25,16 @@ from distributed import Client, Future, as_completed, span
 
 from pyama_dask.io.microscopy import MicroscopyMetadata, input_identity
 from pyama_dask.io.lock import run_lock
-from pyama_dask.io.results import RESULTS_FILE, check_results_yaml, write_results_yaml
+from pyama_dask.io.provenance import InputChecksum, provenance_record
+from pyama_dask.io.results import RESULTS_FILE, check_results_yaml, read_results_yaml, write_results_yaml
+from pyama_dask.io.runlog import append_record, run_log_path
 from pyama_dask.io.store import fov_group_name
+from pyama_dask.io.traces import write_run_traces
 from pyama_dask.params import Params
 from pyama_dask.steps import StepResult
 from pyama_dask.workflow.context import ProcessingContext
 from pyama_dask.workflow.plan import FovPlan, PlannedTask, plan_fov
+from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
 from pyama_dask.workflow.validate import ensure_writable_dir, resolve_fov_range, validate_channels
 
 logger = logging.getLogger(__name__)
@@ -66,8 +72,14 @@ def run_complete_workflow(
     *,
     client: Client | str | None = None,
     progress: ProgressCallback | None = None,
+    dashboard_address: str | None = None,
 ) -> bool:
     """Run copy, segmentation, correction, tracking and extraction for a range of FOVs.
+
+    Besides each FOV's outputs, the output directory gets the dashboard's
+    ``performance_report.html`` of the run, ``traces.parquet`` (every FOV's
+    traces in one table) and, in ``processing_results.yaml``, the run's
+    ``provenance`` (package versions, the input's SHA-256).
 
     Parameters
     ----------
@@ -90,6 +102,13 @@ def run_complete_workflow(
         cluster is then left running.
     progress
         Called with a :class:`ProgressEvent` for every task, in the driver.
+        Every event is also appended to ``<output_dir>/run.log.jsonl``
+        (:mod:`pyama_dask.io.runlog`), between a ``run-start`` and a
+        ``run-end`` record.
+    dashboard_address
+        Where the LocalCluster started when no ``client`` is given serves its
+        dashboard, e.g. ``":8787"``; None keeps distributed's default
+        (``:8787``, or a free port when that one is taken).
 
     Returns
     -------
@@ -117,14 +136,24 @@ def run_complete_workflow(
     identity = input_identity(metadata.file_path)
 
     with run_lock(output_dir, str(metadata.file_path)):
+        checksum = InputChecksum(identity, _recorded_checksum(output_dir))
         plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity) for fov in fovs]
-        with _connected(client, n_workers) as connected:
-            logger.info("Dask dashboard: %s", connected.dashboard_link)
-            failed = _Runner(connected, plans, batch_size, progress).run()
+        log_path = run_log_path(output_dir)
+        with _connected(client, n_workers, dashboard_address) as connected:
+            dashboard = connected.dashboard_link
+            logger.info("Dask dashboard: %s", dashboard or "none (the scheduler serves no dashboard)")
+            append_record(log_path, "run-start", input_file=str(metadata.file_path), fovs=fovs,
+                          n_tasks=sum(len(plan.tasks) for plan in plans), dashboard=dashboard)
+            with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
+                failed = _Runner(connected, plans, batch_size, _recording(log_path, progress)).run()
         for plan in plans:
             if plan.fov not in failed:
                 context.results_paths[plan.fov] = plan.paths
-        write_results_yaml(output_dir / RESULTS_FILE, _results_document(context, params, metadata))
+        document = _results_document(context, params, metadata)
+        document["provenance"] = provenance_record(checksum.result(), performance_report=PERFORMANCE_REPORT)
+        write_results_yaml(output_dir / RESULTS_FILE, document)
+        write_run_traces(output_dir)
+        append_record(log_path, "run-end", ok=not failed, failed_fovs=sorted(failed))
     if failed:
         logger.error("%d of %d FOVs failed: %s", len(failed), len(plans), sorted(failed))
     return not failed
@@ -141,9 +170,18 @@ def _results_document(context: ProcessingContext, params: Params, metadata: Micr
     }
 
 
+def _recorded_checksum(output_dir: Path) -> dict | None:
+    """The input checksum a previous run recorded in the results file, if any."""
+    provenance = read_results_yaml(output_dir / RESULTS_FILE).get("provenance")
+    return provenance.get("input") if isinstance(provenance, dict) else None
+
+
 @contextmanager
-def _connected(client: Client | str | None, n_workers: int) -> Iterator[Client]:
+def _connected(client: Client | str | None, n_workers: int, dashboard_address: str | None) -> Iterator[Client]:
     """A client for the run; a LocalCluster is started (and closed) when none is given."""
+    if client is not None and dashboard_address is not None:
+        logger.warning("dashboard_address %r ignored: the scheduler of the given client serves its own dashboard",
+                       dashboard_address)
     if isinstance(client, Client):
         yield client
         return
@@ -153,8 +191,42 @@ def _connected(client: Client | str | None, n_workers: int) -> Iterator[Client]:
         return
     from pyama_dask.cluster import make_cluster
 
-    with make_cluster("local", n_workers=n_workers) as cluster, Client(cluster) as connected:
+    with _sigint_ignored():
+        cluster = make_cluster("local", n_workers=n_workers, dashboard_address=dashboard_address)
+    with cluster, Client(cluster) as connected:
         yield connected
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start worker processes immune to Ctrl-C.
+
+    A terminal sends Ctrl-C's SIGINT to the whole process group; workers that
+    inherit an ignored SIGINT keep running (no tracebacks, no half-written
+    chunks) while the driver cancels the tasks and closes the cluster in order.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _recording(log_path: Path, progress: ProgressCallback | None) -> ProgressCallback:
+    """A progress callback that appends each event to the run log, then calls ``progress``."""
+
+    def record(event: ProgressEvent) -> None:
+        try:
+            append_record(log_path, "task", step=event.step, fov=event.fov, channel=event.channel,
+                          status=event.status, seconds=round(event.seconds, 3), error=event.error)
+        finally:  # the caller's callback runs even when the log cannot be written
+            if progress is not None:
+                progress(event)
+
+    return record
 
 
 def _run_after(func: Callable[..., StepResult], args: tuple, *dependencies: StepResult) -> StepResult:
@@ -173,7 +245,7 @@ class _Runner:
         self.run_id = uuid.uuid4().hex[:8]
         self.open_tasks: dict[int, int] = {}
         self.failed: dict[int, str] = {}
-        self.tasks: dict[str, PlannedTask] = {}
+        self.tasks: dict[tuple[str, int], PlannedTask] = {}
 
     def run(self) -> dict[int, str]:
         pending = as_completed()
@@ -203,7 +275,11 @@ class _Runner:
         futures: dict[str, Future] = {}
         with span(fov_group_name(plan.fov)):
             for task in plan.pending:
-                key = f"{task.step}-fov{plan.fov:04d}-ch{task.channel}-{self.run_id}"
+                # A tuple key: its first element names the task group, its step the
+                # task prefix. The scheduler attaches a whole task group to one span, so
+                # each FOV needs groups of its own for its span to hold its tasks, while
+                # the dashboard's progress bars and metrics go by the prefix (the step).
+                key = (f"{task.step}-fov{plan.fov:04d}-{self.run_id}", task.channel)
                 deps = [futures[name] for name in task.deps if name in futures]
                 futures[task.name] = self.client.submit(_run_after, task.func, task.args, *deps, key=key, pure=False)
                 self.tasks[key] = task

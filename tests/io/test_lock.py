@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from pyama_dask.io.lock import RunLockedError, run_lock
+from pyama_dask.io.lock import RunLockedError, is_locked, run_lock
 
 
 def test_second_run_is_refused_naming_the_first(tmp_path):
@@ -30,4 +30,13 @@ def test_lock_of_a_killed_run_is_released(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == -9
     with run_lock(tmp_path, "next"):
+        pass
+
+
+def test_is_locked_only_while_a_run_holds_the_lock(tmp_path):
+    assert not is_locked(tmp_path)  # no run ever
+    with run_lock(tmp_path, "running.nd2"):
+        assert is_locked(tmp_path)
+    assert not is_locked(tmp_path)  # the lock file stays, the lock does not
+    with run_lock(tmp_path, "next.nd2"):  # probing left nothing behind
         pass

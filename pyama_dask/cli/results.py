@@ -1,0 +1,34 @@
+"""Subcommands that look at a finished run: ``qc`` (figures) and ``traces`` (one merged table)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+
+from pyama_dask.io.store import StoreError
+from pyama_dask.io.traces import export_traces
+from pyama_dask.qc import QC_DIR, write_qc_figures
+
+
+def qc_command(args: argparse.Namespace) -> int:
+    """Write the QC figures of an output directory's FOVs."""
+    fovs = range(args.fovs[0], args.fovs[1] + 1) if args.fovs else None
+    write_qc(Path(args.out), fovs, args.frame)
+    return 0
+
+
+def write_qc(output_dir: Path, fovs: Iterable[int] | None = None, frame: int | None = None) -> None:
+    """Write QC figures and say where they are."""
+    try:
+        paths = write_qc_figures(output_dir, fovs, frame)
+    except StoreError as exc:
+        raise ValueError(f"cannot draw QC figures: {exc}") from exc
+    print(f"QC figures: {len(paths)} PNG files in {Path(output_dir) / QC_DIR}")
+
+
+def traces_command(args: argparse.Namespace) -> int:
+    """Merge an output directory's trace files into one CSV or Parquet file."""
+    path = export_traces(Path(args.out), Path(args.output) if args.output else None, args.format)
+    print(f"traces: {path}")
+    return 0

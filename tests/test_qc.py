@@ -1,0 +1,100 @@
+"""QC figures: outlines and ids where the cells are, traces per channel, PNGs of a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pyama_dask.cli import main
+from pyama_dask.qc import cell_colour, frame_figure, save_png, traces_figure, tracked_cell_counts, write_qc_figures
+
+
+def _png(path):
+    return np.asarray(Image.open(path).convert("RGB")).astype(float)
+
+
+def _patch(fig, rgb, row, column, pixel_size_um, reach=2):
+    """RGB values within ``reach`` display pixels of the centre of image pixel (row, column)."""
+    x, y = fig.axes[0].transData.transform(((column + 0.5) * pixel_size_um, (row + 0.5) * pixel_size_um))
+    y = rgb.shape[0] - y  # display coordinates count from the bottom
+    return rgb[int(y) - reach:int(y) + reach + 1, int(x) - reach:int(x) + reach + 1].reshape(-1, 3)
+
+
+def _has_colour(patch, rgb, tolerance=40):
+    return np.abs(patch - np.asarray(rgb)).sum(axis=1).min() < tolerance
+
+
+def test_outlines_and_ids_are_drawn_where_the_cells_are(tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.normal(1000, 50, (120, 160))
+    labels = np.zeros((120, 160), np.uint16)
+    labels[20:50, 30:60] = 1
+    labels[70:100, 100:140] = 2
+    mask = labels > 0
+    mask[80:95, 20:40] = True  # segmented, but without a track
+    fig = frame_figure(image, labels, mask, pixel_size_um=0.5, title="test")
+    path = tmp_path / "frame.png"
+    save_png(fig, path)
+    rgb = _png(path)
+
+    assert rgb.std() > 10
+    # (a pixel on the cell's border, a pixel inside away from the border and the id)
+    points = {1: ((20, 45), (26, 36)), 2: ((85, 100), (76, 106))}
+    for cell, (border, inside) in points.items():
+        colour = np.array(cell_colour(cell)[:3]) * 255
+        assert _has_colour(_patch(fig, rgb, *border, 0.5), colour), f"no outline of cell {cell} on its border"
+        assert np.ptp(_patch(fig, rgb, *inside, 0.5), axis=1).max() < 30, f"colour inside cell {cell}"
+    # the dashed outline of the untracked object shows somewhere along its top border
+    gold = np.array([255, 215, 0])
+    assert any(_has_colour(_patch(fig, rgb, 80, column, 0.5), gold, 60) for column in range(22, 38, 2))
+    assert {t.get_text() for t in fig.axes[0].texts} == {"1", "2"}
+    assert "µm" in fig.axes[0].get_xlabel()
+
+
+def test_frame_and_labels_must_match():
+    with pytest.raises(ValueError, match="shape"):
+        frame_figure(np.zeros((4, 4)), np.zeros((4, 5), np.uint16))
+
+
+def test_tracked_cell_counts_per_frame():
+    stack = np.zeros((3, 6, 6), np.uint16)
+    stack[0, :2, :2], stack[0, 4:, 4:] = 1, 7
+    stack[1, :2, :2] = 1
+    assert tracked_cell_counts(stack).tolist() == [2, 1, 0]
+
+
+def test_traces_figure_has_a_line_per_cell_and_channel():
+    rows = [(channel, cell, frame, frame * 5.0, cell * 10.0 + frame)
+            for channel in (1, 2) for cell in (1, 2, 3) for frame in range(4) if not (channel == 2 and cell == 3)]
+    traces = pd.DataFrame(rows, columns=["channel", "cell", "frame", "time", "intensity_total"])
+    fig = traces_figure(traces, np.arange(4) * 5.0, np.array([3, 3, 3, 2]), channel_names={1: "GFP"})
+    ch1, ch2, counts = fig.axes[:3]
+    assert len(ch1.lines) == 3 and len(ch2.lines) == 2
+    assert ch1.get_title(loc="left") == "channel 1 (GFP)"
+    np.testing.assert_array_equal(ch1.lines[2].get_ydata(), [30, 31, 32, 33])
+    assert counts.get_xlabel() == "time (min)"
+    assert list(counts.lines[0].get_ydata()) == [3, 3, 3, 2]
+
+
+def test_figures_of_a_run(tiny_run):
+    paths = write_qc_figures(tiny_run, fovs=[0, 2], frame=3)
+    assert [p.name for p in paths] == ["fov_000_frame.png", "fov_000_traces.png",
+                                       "fov_002_frame.png", "fov_002_traces.png"]
+    for path in paths:
+        assert 10_000 < path.stat().st_size < 1_000_000
+        rgb = _png(path)
+        assert rgb.shape[0] > 500 and rgb.shape[1] > 500
+        assert rgb.std() > 10
+        assert (np.ptp(rgb, axis=2) > 100).any(), f"{path.name} has no coloured pixels (outlines or lines)"
+
+
+def test_qc_command(tiny_run, capsys):
+    assert main(["qc", str(tiny_run), "--fovs", "1", "--frame", "0"]) == 0
+    assert (tiny_run / "qc" / "fov_001_frame.png").is_file()
+    assert "QC figures: 2 PNG files" in capsys.readouterr().out
+    assert main(["qc", str(tiny_run), "--fovs", "1", "--frame", "8"]) == 2
+    assert "frame 8 is out of range for FOV 1, which has frames 0-7" in capsys.readouterr().err
+    assert main(["qc", str(tiny_run), "--fovs", "5"]) == 2
+    assert "FOV(s) [5] were not processed" in capsys.readouterr().err
