@@ -202,6 +202,10 @@ def scale_for(cluster: Cluster, n_fovs_left: int, max_workers: int | None = None
         return
     maximum = n_fovs_left if max_workers is None else min(n_fovs_left, max_workers)
     logger.info("adapting between 0 and %d workers for %d FOVs", maximum, n_fovs_left)
+    # Ask for the jobs the work needs at once: jobs wait in the queue far
+    # longer than adaptive scaling's first decision takes; idle ones are
+    # cancelled later like any other.
+    cluster.scale(maximum)
     cluster.adapt(
         Adaptive=JobReplacingAdaptive,
         minimum=0,
