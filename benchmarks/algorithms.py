@@ -4,7 +4,9 @@ Run ``python -m benchmarks.algorithms [--sizes 1024 2048] [--repeat 3]``.
 
 For each frame size it prints the milliseconds per frame of segmentation,
 background correction, tracking and extraction (best and median of the
-repeats), then where the time of segmentation and correction goes (each
+repeats), with the robust profile's segmentation (guarded Otsu, watershed
+split) and tracking (laptrack, whole movie solved at once) next to the
+default's, then where the time of segmentation and correction goes (each
 numpy/scipy/skimage call made from our code, and our own inline numpy
 arithmetic, from cProfile), and finally extraction of a 2048 x 2048 frame
 with 200 cells measured in one pass versus PyAMA-core's loop that masks the
@@ -30,6 +32,9 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from pyama_dask.algorithms import correct_background, measure_cells, segment_logstd, track_iou  # noqa: E402
+from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack  # noqa: E402
+from pyama_dask.algorithms.tracking_laptrack import track_laptrack  # noqa: E402
+from pyama_dask.params import Params  # noqa: E402
 from pyama_dask.synthetic.cells import simulate_cells  # noqa: E402
 from pyama_dask.synthetic.render import FovRenderer  # noqa: E402
 from pyama_dask.synthetic.spec import SyntheticSpec  # noqa: E402
@@ -39,6 +44,7 @@ PACKAGE_DIR = str(Path(__file__).resolve().parents[1] / "pyama_dask")
 TRACKED_FRAMES = 4
 EXTRACTION_SIZE = 2048
 EXTRACTION_CELLS = 200
+ROBUST = Params(profile="robust")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,24 +53,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048], help="frame sides in pixels")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
     args = parser.parse_args(argv)
-    print(f"{'size':>6} {'step':<10} {'ms per frame: best':>19} {'median':>7} {'best CPU':>9}")
+    print(f"{'size':>6} {'step':<15} {'ms per frame: best':>19} {'median':>7} {'best CPU':>9}")
     profiles = {}
     for size in args.sizes:
         phase, fluorescence = _frames(size)
         masks = np.stack([segment_logstd(frame) for frame in phase])
         labels = np.zeros(masks.shape, dtype=np.uint16)
         track_iou(masks, labels)
+        robust_masks = np.zeros(phase.shape, dtype=bool)
+        segment_guarded_stack(phase, robust_masks, **ROBUST.segmentation_kwargs())
         steps: dict[str, Callable[[], object]] = {
             "segment": lambda: segment_logstd(phase[0]),
+            "segment robust": lambda: segment_guarded_stack(
+                phase[:1], np.empty((1, *phase.shape[1:]), dtype=bool), **ROBUST.segmentation_kwargs()
+            ),
             "correct": lambda: correct_background(fluorescence[0], masks[0]),
             "track": lambda: track_iou(masks, np.empty_like(labels)),
+            "track laptrack": lambda: track_laptrack(robust_masks, np.empty_like(labels), **ROBUST.tracking_kwargs()),
             "extract": lambda: measure_cells(labels[0], fluorescence[0]),
         }
         for step, run in steps.items():
-            per_frame = TRACKED_FRAMES if step == "track" else 1
+            per_frame = TRACKED_FRAMES if step.startswith("track") else 1
             timings = np.array(_timings(run, args.repeat)) * 1000 / per_frame
             wall, cpu = timings[:, 0], timings[:, 1]
-            print(f"{size:>6} {step:<10} {wall.min():>19.1f} {statistics.median(wall):>7.1f} {cpu.min():>9.1f}")
+            print(f"{size:>6} {step:<15} {wall.min():>19.1f} {statistics.median(wall):>7.1f} {cpu.min():>9.1f}")
         profiles[size] = {step: _time_shares(steps[step], args.repeat) for step in ("segment", "correct")}
     for size, by_step in profiles.items():
         for step, calls in by_step.items():

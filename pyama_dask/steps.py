@@ -15,21 +15,28 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pyama_dask.algorithms.background import correct_background_stack
+from pyama_dask.allocator import keep_frames_on_heap
+from pyama_dask.algorithms.background import background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.segmentation import segment_logstd_stack
+from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack
 from pyama_dask.algorithms.tracking import track_iou
+from pyama_dask.algorithms.tracking_laptrack import track_laptrack
+from pyama_dask.io.corrected import open_corrected, write_corrected
 from pyama_dask.io.microscopy import open_fov_reader
 from pyama_dask.io.store import (
     ImageRef,
     completed_fingerprint,
     create_image,
+    image_qc,
     image_scale,
     mark_complete,
     open_image,
+    record_image_qc,
     update_contrast_limits,
 )
 from pyama_dask.io.traces import completed_traces_fingerprint, write_traces_csv
@@ -60,6 +67,7 @@ class StepResult:
 def _timed(step: str, fov: int, channel: int, already_done: bool, work: Callable[[], dict]) -> StepResult:
     if already_done:
         return StepResult(step, fov, channel, "skipped", 0.0)
+    keep_frames_on_heap()
     start = time.perf_counter()
     summary = work()
     return StepResult(step, fov, channel, "done", time.perf_counter() - start, summary)
@@ -96,25 +104,43 @@ def copy_channel(
 
 
 def segment_fov(pc: ImageRef, out: ImageRef, params: Params, fingerprint: str) -> StepResult:
-    """LOG-STD segmentation of a FOV's phase contrast into a bool mask stack."""
+    """LOG-STD segmentation of a FOV's phase contrast into a bool mask stack.
+
+    With a segmentation switch on (e.g. ``profile: robust``) the guarded
+    segmentation runs instead, and its QC (the resolved image kind and the
+    frames that fell back) goes into the mask image's ``attrs["pyama"]``.
+    """
 
     def work() -> dict:
         source = open_image(pc)
         target = create_image(out, source.shape, np.bool_, scale=image_scale(pc))
-        segment_logstd_stack(source, target, **params.segmentation_kwargs())
+        summary = {}
+        if params.pyama_segmentation:
+            segment_logstd_stack(source, target, **params.segmentation_kwargs())
+        else:
+            qc = segment_guarded_stack(source, target, fov=pc.fov, **params.segmentation_kwargs())
+            record_image_qc(out, qc.to_dict())
+            summary = {"fallback_frames": len(qc.fallback_frames)}
         mark_complete(out, fingerprint)
-        return {}
+        return summary
 
     return _timed("segment", pc.fov, pc.channel, completed_fingerprint(out) == fingerprint, work)
 
 
 def correct_fov(fl: ImageRef, seg: ImageRef, out: ImageRef, params: Params, fingerprint: str) -> StepResult:
-    """Tiled background correction of one fluorescence channel of a FOV."""
+    """Tiled background correction of one fluorescence channel of a FOV.
+
+    The corrected image is stored as each frame's tile medians, from which
+    :func:`pyama_dask.io.corrected.open_corrected` computes the corrected
+    frames exactly (see :mod:`pyama_dask.io.corrected`).
+    """
 
     def work() -> dict:
         source = open_image(fl)
-        target = create_image(out, source.shape, np.float32, scale=image_scale(fl))
-        correct_background_stack(source, open_image(seg), target, **params.background_kwargs())
+        kwargs = params.background_kwargs()
+        medians = np.empty((source.shape[0], *tile_grid_shape(source.shape[1:], kwargs["tile_size"])), np.float32)
+        background_support_stack(source, open_image(seg), medians, fov=fl.fov, **kwargs)
+        write_corrected(out, fl, medians, **kwargs)
         mark_complete(out, fingerprint)
         return {}
 
@@ -122,12 +148,13 @@ def correct_fov(fl: ImageRef, seg: ImageRef, out: ImageRef, params: Params, fing
 
 
 def track_fov(seg: ImageRef, out: ImageRef, params: Params, fingerprint: str) -> StepResult:
-    """IoU tracking of a FOV's masks into a uint16 label stack."""
+    """Tracking (IoU, or laptrack by ``params.tracker``) of a FOV's masks into a uint16 label stack."""
 
     def work() -> dict:
         source = open_image(seg)
         target = create_image(out, source.shape, np.uint16, scale=image_scale(seg))
-        n_tracks = track_iou(source, target, **params.tracking_kwargs())
+        track = track_laptrack if params.tracker == "laptrack" else track_iou
+        n_tracks = track(source, target, **params.tracking_kwargs())
         mark_complete(out, fingerprint)
         return {"tracks": int(n_tracks)}
 
@@ -142,14 +169,42 @@ def extract_fov(
     params: Params,
     fingerprint: str,
 ) -> StepResult:
-    """Trace extraction of one fluorescence channel of a FOV into PyAMA-core's CSV."""
+    """Trace extraction of one fluorescence channel of a FOV into PyAMA-core's CSV.
+
+    With ``good_from_qc`` the segmentation's fallback frames (recorded on the
+    mask image the labels were tracked from) mark rows ``good=False``.
+    """
 
     def work() -> dict:
+        qc = {}
+        if params.good_from_qc:
+            masks = ImageRef(labels.output_dir, labels.fov, "seg", labels.channel)
+            qc["fallback_frames"] = [record["frame"] for record in image_qc(masks).get("fallback_frames", [])]
+        # Traces sum the corrected fluorescence over cell pixels: computing it there only is
+        # enough. Extraction and the correction walk the labels block by block together.
+        cells = _LastBlockKept(open_image(labels))
         table = extract_traces(
-            open_image(labels), open_image(corrected), times, labels.fov, **params.extraction_kwargs()
+            cells, open_corrected(corrected.location).where(cells), times, labels.fov,
+            **params.extraction_kwargs(), **qc,
         )
         write_traces_csv(table, csv_path, fingerprint)
         return {"cells": int(table["cell"].nunique()), "rows": len(table)}
 
     already = completed_traces_fingerprint(csv_path) == fingerprint
     return _timed("extract", labels.fov, corrected.channel, already, work)
+
+
+class _LastBlockKept:
+    """A read-only array that keeps its last block read, so that two readers of the same block decode it once."""
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+        self.shape, self.dtype, self.chunks, self.ndim = array.shape, array.dtype, array.chunks, array.ndim
+        self._key: Any = None
+        self._block: np.ndarray | None = None
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if not (isinstance(key, slice) and key == self._key):
+            self._block = np.asarray(self._array[key])
+            self._key = key if isinstance(key, slice) else None
+        return self._block

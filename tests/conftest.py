@@ -48,3 +48,26 @@ def tiny_run(tiny_dataset, dask_client, tmp_path_factory):
     context = ProcessingContext(out, Channels(pc=0, fl=[1, 2]), params={"min_trace_length": 5})
     assert run_complete_workflow(read_metadata(tiny_dataset.image_path), context, client=dask_client)
     return out
+
+
+@pytest.fixture(scope="session")
+def dark_nuclei(shared_data):
+    """The real 6-frame nuclei movie of laptrack made dark, and its labels (ids renumbered per frame).
+
+    Background pixels are exactly 0 but for sparse 1-count specks and nuclei
+    are ~12 counts: the frames on which PyAMA-core's LOG-STD threshold
+    collapses (its histogram mode is the flat zero floor; the mask covers the
+    frame), as on real dark fluorescence frames.
+    """
+    import numpy as np
+    import tifffile
+
+    images, labels = shared_data / "laptrack" / "example_images.tif", shared_data / "laptrack" / "example_label.tif"
+    if not (images.is_file() and labels.is_file()):
+        pytest.skip(f"{images} or {labels} not found")
+    frames, truth = tifffile.imread(images), tifffile.imread(labels)
+    rng = np.random.default_rng(0)
+    signal = np.clip(frames.astype(float) - np.median(frames[truth == 0]), 0, None)
+    signal *= 12.0 / np.percentile(signal[truth > 0], 90)
+    dark = rng.poisson(signal * (truth > 0)) + (rng.random(frames.shape) < 0.2)
+    return dark.astype(np.uint16), truth

@@ -12,6 +12,13 @@ defect fixed: an axis with fewer than 4 tiles gets a spline of degree
 frame without any background pixel its own median as a constant (PyAMA-core
 gives NaN everywhere).
 
+A frame's correction is defined by its tile medians alone
+(:func:`background_support`): :func:`subtract_background` recomputes the
+corrected frame from them and the raw frame, bit for bit
+(:func:`subtract_background_at` on chosen pixels only, :class:`CorrectedStack`
+for a whole stack). The workflow stores those few numbers per frame instead
+of the float32 frames.
+
 Two steps are faster than PyAMA-core's, with the same numbers:
 
 - A tile median is ``numpy.median`` of the tile's background pixels (what
@@ -27,8 +34,10 @@ Two steps are faster than PyAMA-core's, with the same numbers:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -76,19 +85,111 @@ def correct_background(
     numpy.ndarray
         float32 frame minus background (negative values kept).
     """
+    image = np.asarray(frame).astype(np.float32, copy=False)  # once, for both steps
+    support = background_support(
+        image, mask, tile_size=tile_size, dilation_size=dilation_size, frame_name=frame_name
+    )
+    return subtract_background(image, support, tile_size=tile_size)
+
+
+def background_support(
+    frame: np.ndarray,
+    mask: np.ndarray,
+    *,
+    tile_size: int = 256,
+    dilation_size: int = 21,
+    frame_name: str = "frame",
+) -> np.ndarray:
+    """The tile medians that define a frame's background surface.
+
+    :func:`subtract_background` turns them into the corrected frame, so a
+    frame's correction is stored as these few numbers.
+
+    Parameters
+    ----------
+    frame, mask, tile_size, dilation_size, frame_name
+        As in :func:`correct_background`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``tile_grid_shape(frame.shape, tile_size)``: the median of
+        each tile's background pixels. A frame without any background pixel
+        has its own median in every tile (a constant surface).
+    """
     image = np.asarray(frame)
     cells = np.asarray(mask, dtype=bool)
     if image.ndim != 2 or image.shape != cells.shape:
         raise ValueError(
             f"{frame_name}: frame {image.shape} and mask {cells.shape} must be 2-D and of the same shape"
         )
-    if tile_size < 1:
-        raise ValueError(f"tile_size must be >= 1, got {tile_size}")
+    _check_tile_size(tile_size)
     image = image.astype(np.float32, copy=False)
     background = ~dilate_square(cells, dilation_size)
-    surface = background_surface(image, background, tile_size=tile_size, frame_name=frame_name)
+    if not background.any():
+        level = np.median(image)
+        logger.warning(
+            "%s has no background pixel outside the dilated mask: subtracting its median %g as a constant",
+            frame_name,
+            level,
+        )
+        return np.full(tile_grid_shape(image.shape, tile_size), level, dtype=np.float32)
+    edges_y = tile_edges(image.shape[0], tile_size)
+    edges_x = tile_edges(image.shape[1], tile_size)
+    return tile_medians(image, background, edges_y, edges_x)
+
+
+def subtract_background(frame: np.ndarray, support: np.ndarray, *, tile_size: int = 256) -> np.ndarray:
+    """The frame minus the background surface through its tile medians, float32.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        2-D fluorescence image.
+    support : numpy.ndarray
+        Its tile medians (:func:`background_support` with the same ``tile_size``).
+    tile_size : int
+        Nominal tile side in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 corrected frame.
+    """
+    image = np.asarray(frame).astype(np.float32, copy=False)
+    surface = background_surface(support, image.shape, tile_size=tile_size)
     # PyAMA-core rounds the surface to float32, then subtracts in float32.
     return np.subtract(image, surface, dtype=np.float32, casting="same_kind")
+
+
+def subtract_background_at(
+    frame: np.ndarray, support: np.ndarray, pixels: np.ndarray, *, tile_size: int = 256
+) -> np.ndarray:
+    """``subtract_background(frame, support).ravel()[pixels]``, evaluating the surface at those pixels only.
+
+    Measuring cells needs the corrected values on the cell pixels alone, a
+    few percent of the frame.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        2-D fluorescence image.
+    support : numpy.ndarray
+        Its tile medians.
+    pixels : numpy.ndarray
+        Flat (raveled) indices of the pixels wanted.
+    tile_size : int
+        Nominal tile side in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D float32 corrected values, one per entry of ``pixels``.
+    """
+    image = np.asarray(frame)
+    values = image.ravel()[pixels].astype(np.float32, copy=False)
+    levels = background_at(support, image.shape, pixels, tile_size=tile_size)
+    return np.subtract(values, levels, dtype=np.float32, casting="same_kind")
 
 
 def correct_background_stack(
@@ -110,55 +211,197 @@ def correct_background_stack(
     **kwargs
         ``tile_size`` and ``dilation_size`` of :func:`correct_background`.
     """
-    check_stack(stack, "stack")
-    check_stack(masks, "masks", like=stack)
     check_stack(out, "out", like=stack)
-    prefix = "" if fov is None else f"FOV {fov} "
-    for frames, block in frame_blocks(stack):
-        cells = np.asarray(masks[frames])
-        out[frames] = np.stack(
-            [
-                correct_background(image, mask, frame_name=f"{prefix}frame {t}", **kwargs)
-                for t, image, mask in zip(range(frames.start, frames.stop), block, cells)
-            ]
-        )
+    for frames, corrected in _per_frame(correct_background, stack, masks, fov, kwargs):
+        out[frames] = np.stack(corrected)
 
 
-def background_surface(
-    image: np.ndarray, background: np.ndarray, *, tile_size: int = 256, frame_name: str = "frame"
-) -> np.ndarray:
-    """Background level at every pixel, float64 (round it to float32 to match PyAMA-core).
+def background_support_stack(
+    stack: Any, masks: Any, out: Any, *, fov: int | None = None, **kwargs: Any
+) -> None:
+    """The tile medians of every frame of a (T, H, W) fluorescence stack, into ``out``.
 
     Parameters
     ----------
-    image : numpy.ndarray
-        2-D float32 frame.
-    background : numpy.ndarray
-        2-D boolean array, True on the pixels the medians are taken over.
+    stack, masks, fov, **kwargs
+        As in :func:`correct_background_stack`.
+    out : array-like
+        (T, n_tiles_y, n_tiles_x) float32 array (see :func:`tile_grid_shape`).
+    """
+    check_stack(out, "out")
+    expected = (stack.shape[0], *tile_grid_shape(stack.shape[1:], kwargs.get("tile_size", 256)))
+    if tuple(out.shape) != expected:
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {expected}")
+    for frames, supports in _per_frame(background_support, stack, masks, fov, kwargs):
+        out[frames] = np.stack(supports)
+
+
+def _per_frame(
+    function: Callable[..., np.ndarray], stack: Any, masks: Any, fov: int | None, kwargs: dict[str, Any]
+) -> Iterator[tuple[slice, list[np.ndarray]]]:
+    """``function(frame, mask, **kwargs)`` of every frame, one block of frames at a time."""
+    check_stack(stack, "stack")
+    check_stack(masks, "masks", like=stack)
+    prefix = "" if fov is None else f"FOV {fov} "
+    for frames, block in frame_blocks(stack):
+        cells = np.asarray(masks[frames])
+        yield frames, [
+            function(image, mask, frame_name=f"{prefix}frame {t}", **kwargs)
+            for t, image, mask in zip(range(frames.start, frames.stop), block, cells)
+        ]
+
+
+class CorrectedStack:
+    """(T, H, W) float32 corrected fluorescence, computed from the raw frames and their tile medians when read.
+
+    Indexing along T (an index, a slice or a list of frames, then optionally
+    Y and X) reads those raw frames (numpy or Zarr, one read per run of
+    frames) and subtracts their background surfaces: the values of
+    :func:`correct_background`. ``numpy.asarray`` gives the whole stack.
+    ``chunks`` are the raw stack's (one frame when it has none), so stack
+    functions read it a chunk of frames at a time.
+
+    Parameters
+    ----------
+    raw : array-like
+        (T, H, W) raw fluorescence.
+    tile_medians : numpy.ndarray
+        (T, n_tiles_y, n_tiles_x) float32 tile medians of every frame
+        (:func:`background_support_stack`).
+    tile_size : int
+        The tile size they were taken with.
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 3
+
+    def __init__(self, raw: Any, tile_medians: np.ndarray, tile_size: int, within: Any | None = None) -> None:
+        check_stack(raw, "raw")
+        expected = (raw.shape[0], *tile_grid_shape(raw.shape[1:], tile_size))
+        if tuple(tile_medians.shape) != expected:
+            raise ValueError(f"tile medians have shape {tuple(tile_medians.shape)}, expected {expected}")
+        self._raw = raw
+        self._tile_medians = tile_medians
+        self._tile_size = tile_size
+        self._within = within
+        self.shape = tuple(raw.shape)
+        self.chunks = tuple(getattr(raw, "chunks", None) or (1, *self.shape[1:]))
+
+    def where(self, within: Any) -> CorrectedStack:
+        """The same stack with values computed where ``within`` is non-zero only, 0 elsewhere.
+
+        Measuring cells needs the corrected values on the cell pixels alone
+        (:func:`subtract_background_at`): a few percent of the cost of whole
+        frames.
+
+        Parameters
+        ----------
+        within : array-like
+            (T, H, W) stack, e.g. the cell labels, read with the same blocks
+            of frames as this stack.
+        """
+        check_stack(within, "within", like=self)
+        return CorrectedStack(self._raw, self._tile_medians, self._tile_size, within)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        frames, *within = key if isinstance(key, tuple) else (key,)
+        selected = np.arange(self.shape[0])[frames]
+        if selected.ndim == 0:
+            return self[[int(selected)]][0][tuple(within)]
+        raw = _read_frames(self._raw, frames, selected)
+        if self._within is None:
+            stack = np.empty((selected.size, *self.shape[1:]), dtype=self.dtype)
+            for index, t in enumerate(selected.tolist()):
+                stack[index] = subtract_background(raw[index], self._tile_medians[t], tile_size=self._tile_size)
+        else:
+            cells = _read_frames(self._within, frames, selected)
+            stack = np.zeros((selected.size, *self.shape[1:]), dtype=self.dtype)
+            for index, t in enumerate(selected.tolist()):
+                pixels = np.flatnonzero(cells[index] != 0)  # much faster on a boolean array than on labels
+                stack[index].ravel()[pixels] = subtract_background_at(
+                    raw[index], self._tile_medians[t], pixels, tile_size=self._tile_size
+                )
+        return stack[(slice(None), *within)]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        stack = self[:]
+        return stack if dtype is None else stack.astype(dtype)
+
+
+def _read_frames(stack: Any, frames: Any, selected: np.ndarray) -> np.ndarray:
+    """``stack[frames]`` as numpy: one read for a run of frames, else one read per frame."""
+    if isinstance(frames, slice) and (frames.step or 1) == 1:
+        return np.asarray(stack[frames])
+    return np.stack([np.asarray(stack[t]) for t in selected.tolist()])
+
+
+def background_surface(support: np.ndarray, shape: tuple[int, int], *, tile_size: int = 256) -> np.ndarray:
+    """Background level at every pixel of a frame, float64 (round it to float32 to match PyAMA-core).
+
+    Parameters
+    ----------
+    support : numpy.ndarray
+        float32 tile medians (:func:`background_support`).
+    shape : tuple of int
+        (H, W) of the frame.
     tile_size : int
         Nominal tile side in pixels.
-    frame_name : str
-        Name of the frame in the warning about a frame without background.
 
     Returns
     -------
     numpy.ndarray
         float64 surface of the frame's shape.
     """
-    if not background.any():
-        level = np.median(image)
-        logger.warning(
-            "%s has no background pixel outside the dilated mask: subtracting its median %g as a constant",
-            frame_name,
-            level,
+    centres_y, centres_x = _tile_centres(support, shape, tile_size)
+    return spline_surface(support, centres_y, centres_x, shape)
+
+
+def background_at(
+    support: np.ndarray, shape: tuple[int, int], pixels: np.ndarray, *, tile_size: int = 256
+) -> np.ndarray:
+    """``background_surface(support, shape).ravel()[pixels]`` up to float64 rounding, same float32 rounding.
+
+    Parameters
+    ----------
+    support, shape, tile_size
+        As in :func:`background_surface`.
+    pixels : numpy.ndarray
+        Flat (raveled) indices of the pixels wanted.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D float64 background levels.
+    """
+    centres_y, centres_x = _tile_centres(support, shape, tile_size)
+    rows, columns = np.divmod(np.asarray(pixels, dtype=np.intp), shape[1])
+    return spline_values(support, centres_y, centres_x, shape, rows, columns)
+
+
+def _tile_centres(support: np.ndarray, shape: tuple[int, int], tile_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tile centres along Y and X, after checking that ``support`` has a median per tile."""
+    _check_tile_size(tile_size)
+    if support.shape != tile_grid_shape(shape, tile_size):
+        raise ValueError(
+            f"{support.shape} tile medians do not fit a {shape} frame with tile_size {tile_size} "
+            f"({tile_grid_shape(shape, tile_size)} tiles)"
         )
-        return np.full(image.shape, level, dtype=np.float64)
-    edges_y = tile_edges(image.shape[0], tile_size)
-    edges_x = tile_edges(image.shape[1], tile_size)
-    support = tile_medians(image, background, edges_y, edges_x)
-    centres_y = (edges_y[:-2] + edges_y[2:]) * 0.5
-    centres_x = (edges_x[:-2] + edges_x[2:]) * 0.5
-    return spline_surface(support, centres_y, centres_x, image.shape)
+    edges_y = tile_edges(shape[0], tile_size)
+    edges_x = tile_edges(shape[1], tile_size)
+    return (edges_y[:-2] + edges_y[2:]) * 0.5, (edges_x[:-2] + edges_x[2:]) * 0.5
+
+
+def tile_grid_shape(shape: tuple[int, int], tile_size: int) -> tuple[int, int]:
+    """(n_tiles_y, n_tiles_x) of a frame of ``shape`` (H, W)."""
+    return tuple(tile_edges(length, tile_size).size - 2 for length in shape)
+
+
+def _check_tile_size(tile_size: int) -> None:
+    if tile_size < 1:
+        raise ValueError(f"tile_size must be >= 1, got {tile_size}")
 
 
 def tile_edges(length: int, tile_size: int) -> np.ndarray:
@@ -189,6 +432,10 @@ def tile_medians(
     A tile without background pixel takes the median of all background
     pixels of the frame (``background`` must have at least one).
 
+    Tile ``(i, j)`` is the 2 x 2 blocks between edges ``i .. i + 2`` and
+    ``j .. j + 2``: each block's background pixels are gathered once, not
+    once per tile that holds them.
+
     Parameters
     ----------
     image : numpy.ndarray
@@ -203,12 +450,14 @@ def tile_medians(
     numpy.ndarray
         float32 array (n_tiles_y, n_tiles_x).
     """
+    blocks = [
+        [image[y0:y1, x0:x1][background[y0:y1, x0:x1]] for x0, x1 in zip(edges_x[:-1], edges_x[1:])]
+        for y0, y1 in zip(edges_y[:-1], edges_y[1:])
+    ]
     support = np.full((edges_y.size - 2, edges_x.size - 2), np.nan, dtype=np.float32)
     for i in range(support.shape[0]):
-        rows = slice(edges_y[i], edges_y[i + 2])
         for j in range(support.shape[1]):
-            columns = slice(edges_x[j], edges_x[j + 2])
-            values = image[rows, columns][background[rows, columns]]
+            values = np.concatenate([blocks[i][j], blocks[i][j + 1], blocks[i + 1][j], blocks[i + 1][j + 1]])
             if values.size:
                 support[i, j] = median(values)
     empty = np.isnan(support)
@@ -276,9 +525,60 @@ def spline_surface(
     return np.full(shape, support[0, 0], dtype=np.float64)
 
 
+def spline_values(
+    support: np.ndarray,
+    centres_y: np.ndarray,
+    centres_x: np.ndarray,
+    shape: tuple[int, int],
+    rows: np.ndarray,
+    columns: np.ndarray,
+) -> np.ndarray:
+    """:func:`spline_surface` at the pixels ``(rows, columns)`` only, 1-D float64.
+
+    Each value rounds to float32 as the surface's value at that pixel does.
+    """
+    n_y, n_x = support.shape
+    if rows.size == 0:
+        return np.empty(0, dtype=np.float64)
+    if n_y > 1 and n_x > 1:
+        return _bivariate_values(support, centres_y, centres_x, shape, rows, columns)
+    if n_x > 1:
+        return _univariate_line(centres_x, support[0], shape[1])[columns]
+    if n_y > 1:
+        return _univariate_line(centres_y, support[:, 0], shape[0])[rows]
+    return np.full(rows.size, support[0, 0], dtype=np.float64)
+
+
 def _bivariate_surface(
     support: np.ndarray, centres_y: np.ndarray, centres_x: np.ndarray, shape: tuple[int, int]
 ) -> np.ndarray:
+    spline, coefficients, basis_y, basis_x = _bivariate_fit(support, centres_y, centres_x, shape)
+    surface = basis_y @ coefficients @ basis_x.T
+    _fitpack_at_rounding_ties(surface, spline)
+    return surface
+
+
+def _bivariate_values(
+    support: np.ndarray,
+    centres_y: np.ndarray,
+    centres_x: np.ndarray,
+    shape: tuple[int, int],
+    rows: np.ndarray,
+    columns: np.ndarray,
+) -> np.ndarray:
+    spline, coefficients, basis_y, basis_x = _bivariate_fit(support, centres_y, centres_x, shape)
+    # The surface's first product, then only the wanted rows of the second
+    # (np.take: much faster than fancy indexing for gathering rows).
+    along_y = basis_y @ coefficients
+    values = np.einsum("ij,ij->i", np.take(along_y, rows, axis=0), np.take(basis_x, columns, axis=0))
+    _fitpack_at_rounding_ties(values, spline, rows, columns)
+    return values
+
+
+def _bivariate_fit(
+    support: np.ndarray, centres_y: np.ndarray, centres_x: np.ndarray, shape: tuple[int, int]
+) -> tuple[RectBivariateSpline, np.ndarray, np.ndarray, np.ndarray]:
+    """FITPACK's spline, its coefficients (n_y, n_x) and the basis matrices along Y and X at every pixel."""
     # PyAMA-core fits in (x, y) order: keep it, FITPACK's coefficients depend on it.
     n_y, n_x = support.shape
     spline = RectBivariateSpline(
@@ -286,9 +586,7 @@ def _bivariate_surface(
     )
     (knots_x, knots_y, coefficients), (degree_x, degree_y) = spline.tck, spline.degrees
     coefficients = coefficients.reshape(len(knots_x) - degree_x - 1, len(knots_y) - degree_y - 1).T
-    surface = _basis(shape[0], knots_y, degree_y) @ coefficients @ _basis(shape[1], knots_x, degree_x).T
-    _fitpack_at_rounding_ties(surface, spline)
-    return surface
+    return spline, coefficients, _basis(shape[0], knots_y, degree_y), _basis(shape[1], knots_x, degree_x)
 
 
 def _univariate_line(centres: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
@@ -297,39 +595,79 @@ def _univariate_line(centres: np.ndarray, values: np.ndarray, length: int) -> np
     return spline(np.arange(length, dtype=np.float64))
 
 
-def _fitpack_at_rounding_ties(surface: np.ndarray, spline: RectBivariateSpline) -> None:
-    """Give FITPACK's own value to the pixels whose float32 rounding could differ from it.
+def _fitpack_at_rounding_ties(
+    values: np.ndarray,
+    spline: RectBivariateSpline,
+    rows: np.ndarray | None = None,
+    columns: np.ndarray | None = None,
+) -> None:
+    """Give FITPACK's own value to the values whose float32 rounding could differ from it.
 
-    Our matrix product and FITPACK's evaluation differ by a few float64 steps
+    Our matrix products and FITPACK's evaluation differ by a few float64 steps
     of the largest coefficient at most (``tolerance`` is generous). Only a
     value that close to a float32 rounding boundary (a midpoint between two
     float32 numbers, whose float64 low 29 bits are ``1 << 28``) can round
-    differently. Such pixels, often exact ties, are few: FITPACK evaluates
+    differently. Such values, often exact ties, are few: FITPACK evaluates
     them itself on the small grid of their rows and columns.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        float64 spline values, replaced in place: the whole (H, W) surface, or
+        1-D values at the pixels ``(rows, columns)``.
+    spline : RectBivariateSpline
+        The spline they evaluate.
+    rows, columns : numpy.ndarray, optional
+        The pixels of 1-D ``values``.
     """
+    near = _near_rounding_ties(values, spline)
+    if rows is None:
+        height, width = values.shape
+        if near is None:
+            values[...] = spline(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64)).T
+            return
+        # flatnonzero then divmod: much faster than a 2-D nonzero on a mostly-False array.
+        near_rows, near_columns = np.divmod(near, width)
+        flat = values.reshape(-1)
+    else:
+        near = np.arange(values.size) if near is None else near
+        near_rows, near_columns, flat = rows[near], columns[near], values
+    if near.size:
+        unique_rows, row_index = np.unique(near_rows, return_inverse=True)
+        unique_columns, column_index = np.unique(near_columns, return_inverse=True)
+        exact = spline(unique_columns.astype(np.float64), unique_rows.astype(np.float64))
+        flat[near] = exact[column_index, row_index]
+
+
+def _near_rounding_ties(values: np.ndarray, spline: RectBivariateSpline) -> np.ndarray | None:
+    """Flat indices of the values within tolerance of a float32 rounding boundary; None for all of them."""
     tolerance = 256 * float(np.finfo(np.float64).eps) * float(np.abs(spline.get_coeffs()).max())
-    lowest, highest = float(surface.min()), float(surface.max())
+    lowest, highest = float(values.min()), float(values.max())
     smallest = 0.0 if lowest <= 0.0 <= highest else min(abs(lowest), abs(highest))
     # The float64 step at the smallest magnitude: no value has a finer one.
     step = float(np.spacing(smallest))
-    if tolerance >= (_FLOAT32_TIE // 2) * step:  # values near zero: let FITPACK do every pixel
-        height, width = surface.shape
-        surface[...] = spline(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64)).T
-        return
+    if tolerance >= (_FLOAT32_TIE // 2) * step:  # values near zero: let FITPACK do every one
+        return None
     # low bits within `steps` of the tie <=> (low bits - tie + steps) mod 2**29 <= 2 * steps
     steps = math.ceil(tolerance / step)
-    distance = np.add(surface.view(np.uint64), np.uint64((steps - _FLOAT32_TIE) % (_LOW_BITS + 1)))
+    distance = np.add(values.reshape(-1).view(np.uint64), np.uint64((steps - _FLOAT32_TIE) % (_LOW_BITS + 1)))
     distance &= np.uint64(_LOW_BITS)
-    # flatnonzero: much faster than a 2-D nonzero on a mostly-False array.
-    rows, columns = np.divmod(np.flatnonzero(distance <= 2 * steps), surface.shape[1])
-    if rows.size:
-        unique_rows, row_index = np.unique(rows, return_inverse=True)
-        unique_columns, column_index = np.unique(columns, return_inverse=True)
-        exact = spline(unique_columns.astype(np.float64), unique_rows.astype(np.float64))
-        surface[rows, columns] = exact[column_index, row_index]
+    return np.flatnonzero(distance <= 2 * steps)
 
 
 def _basis(length: int, knots: np.ndarray, degree: int) -> np.ndarray:
-    """B-spline basis values at pixels 0..length-1, clamped into the knot span like FITPACK."""
-    positions = np.clip(np.arange(length, dtype=np.float64), knots[degree], knots[-degree - 1])
-    return BSpline.design_matrix(positions, knots, degree).toarray()
+    """B-spline basis values at pixels 0..length-1, clamped into the knot span like FITPACK.
+
+    The interpolating spline's knots are the tile centres, the same for every
+    frame of a size: the (read-only) matrix is computed once per knot vector.
+    """
+    return _cached_basis(length, tuple(knots.tolist()), degree)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_basis(length: int, knots: tuple[float, ...], degree: int) -> np.ndarray:
+    knots_array = np.asarray(knots, dtype=np.float64)
+    positions = np.clip(np.arange(length, dtype=np.float64), knots_array[degree], knots_array[-degree - 1])
+    basis = BSpline.design_matrix(positions, knots_array, degree).toarray()
+    basis.flags.writeable = False
+    return basis

@@ -12,6 +12,10 @@ corrected fluorescence over the cell's pixels, accumulated in float64
 (PyAMA-core sums in float32: the two differ by its rounding error only);
 ``area`` is the pixel count.
 
+``good`` is True on every row unless ``good_from_qc`` asks for the QC: then
+rows of the frames whose segmentation fell back (``fallback_frames``) and
+rows of cells touching the frame border (only partly seen) are False.
+
 With ``extra_features=True`` four columns follow: ``intensity_mean``
 (``intensity_total / area``), ``background`` (mean background level
 subtracted over the cell's pixels: the raw minus the corrected
@@ -22,6 +26,8 @@ fluorescence, so it needs the raw stack, else NaN) and ``centroid_x`` /
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -101,9 +107,11 @@ def extract_traces(
     times: Any,
     fov: int,
     *,
-    min_trace_length: int = 30,
+    min_trace_length: int | float = 30,
     extra_features: bool = False,
     raw_fluorescence: Any | None = None,
+    good_from_qc: bool = False,
+    fallback_frames: Iterable[int] = (),
 ) -> pd.DataFrame:
     """Trace table of one field of view and fluorescence channel.
 
@@ -118,13 +126,21 @@ def extract_traces(
         T frame times in minutes.
     fov : int
         Field of view, written in the ``fov`` column.
-    min_trace_length : int
-        Keep only cells present in at least this many frames.
+    min_trace_length : int or float
+        Keep only cells present in at least this many frames (int), or in
+        at least this share of the frames (float in (0, 1]), see
+        :func:`min_frames`.
     extra_features : bool
         Add the columns of ``EXTRA_COLUMNS`` after ``TRACE_COLUMNS``.
     raw_fluorescence : array-like, optional
         (T, H, W) fluorescence before correction, for the ``background``
         column of the extra features.
+    good_from_qc : bool
+        Set ``good`` to False on rows of ``fallback_frames`` and of cells
+        touching the frame border.
+    fallback_frames : iterable of int
+        Frames whose segmentation fell back (see
+        :class:`~pyama_dask.algorithms.segmentation_guard.SegmentationQC`).
 
     Returns
     -------
@@ -147,7 +163,11 @@ def extract_traces(
         for offset, frame_labels in enumerate(label_block):
             background = None if raw is None else raw[offset].astype(np.float32) - corrected[offset]
             columns = _measure(
-                frame_labels, corrected[offset], extra_features=extra_features, background=background
+                frame_labels,
+                corrected[offset],
+                extra_features=extra_features,
+                background=background,
+                border=good_from_qc,
             )
             t = frames.start + offset
             columns["frame"] = np.full(columns["cell"].size, t, dtype=np.int64)
@@ -158,7 +178,10 @@ def extract_traces(
     table = {name: _concatenate([columns[name] for columns in per_frame], name) for name in measured}
     table["fov"] = np.full(table["cell"].size, fov, dtype=np.int64)
     table["good"] = np.ones(table["cell"].size, dtype=bool)
-    keep = _long_enough(table["cell"], min_trace_length)
+    if good_from_qc:
+        on_border = _concatenate([columns["border"] for columns in per_frame], "good")
+        table["good"] = ~(on_border | np.isin(table["frame"], list(fallback_frames)))
+    keep = _long_enough(table["cell"], min_frames(min_trace_length, labels.shape[0]))
     traces = _frame({name: table[name][keep] for name in names})
     logger.debug("FOV %d: %d rows of %d cells", fov, len(traces), traces["cell"].nunique())
     return traces
@@ -171,8 +194,9 @@ def _measure(
     extra_features: bool,
     mask: np.ndarray | None = None,
     background: np.ndarray | None = None,
+    border: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Columns of ``measure_cells`` as arrays."""
+    """Columns of ``measure_cells`` as arrays (plus ``border``, whether a cell touches the frame edge, if asked)."""
     ids = np.asarray(labels)
     if ids.ndim != 2 or ids.dtype.kind not in "ui":
         raise ValueError(f"labels must be a 2-D integer array, got {ids.dtype} {ids.shape}")
@@ -200,6 +224,10 @@ def _measure(
         columns["background"] = no_background if background is None else pixels.sum(background) / pixels.areas
         columns["centroid_x"] = pixels.reduce(np.add, pixels.column_of_pixel) / pixels.areas
         columns["centroid_y"] = pixels.reduce(np.add, pixels.row_of_pixel) / pixels.areas
+    if border:
+        height, width = ids.shape
+        on_rows = (first_row == 0) | (last_row == height - 1)
+        columns["border"] = on_rows | (first_column == 0) | (last_column == width - 1)
     return columns
 
 
@@ -248,6 +276,19 @@ class CellPixels:
     def sum(self, image: np.ndarray) -> np.ndarray:
         """Per-cell sum of a 2-D image, accumulated in float64."""
         return self.reduce(np.add, image.ravel()[self.flat_index].astype(np.float64))
+
+
+def min_frames(min_trace_length: int | float, n_frames: int) -> int:
+    """Frames a trace needs: ``min_trace_length`` itself (int) or that share of ``n_frames`` (float), >= 1.
+
+    Examples
+    --------
+    >>> min_frames(30, 92), min_frames(0.5, 92), min_frames(0.1, 8)
+    (30, 46, 1)
+    """
+    if isinstance(min_trace_length, float):
+        return max(1, math.ceil(min_trace_length * n_frames))
+    return int(min_trace_length)
 
 
 def _long_enough(cells: np.ndarray, min_length: int) -> np.ndarray:

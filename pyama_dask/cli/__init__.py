@@ -1,4 +1,4 @@
-"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc`` and ``traces``."""
+"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces`` and ``score``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from pyama_dask.cli.clusters import add_cluster_options
 from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
 from pyama_dask.cli.results import qc_command, traces_command
+from pyama_dask.cli.score import add_score_parser, score_command
 from pyama_dask.io.lock import RunLockedError
+from pyama_dask.params import PROFILE_NAMES
 
 logger = logging.getLogger("pyama_dask")
 
@@ -39,13 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--pc", type=int, default=0, help="phase-contrast channel index (default 0)")
-    run.add_argument("--fl", type=int, nargs="*", default=[], help="fluorescence channel indices")
+    run.add_argument("--fl", type=int, nargs="*", default=[],
+                     help="fluorescence channel indices (none: segmentation and tracking only, no traces)")
     run.add_argument("--fovs", type=_fov_range, help="FOV range, e.g. 0-9 (default: all)")
     run.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
     add_cluster_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")
     run.add_argument("--config", help="YAML file with a 'params' mapping of algorithm parameters")
+    run.add_argument("--profile", choices=PROFILE_NAMES,
+                     help="defaults of the algorithm parameters: PyAMA-core's (default) or the robust profile")
 
     demo = commands.add_parser("demo", help="generate a realistic dataset and process it end to end")
     demo.add_argument("--out", default="demo-output", help="folder for the dataset and results (default demo-output)")
@@ -69,11 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     traces.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     traces.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
     traces.add_argument("-o", "--output", help="file to write (default OUT/traces.<format>)")
+    add_score_parser(commands)
     return parser
 
 
 def _add_qc_option(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--qc", action="store_true", help=f"then draw QC figures of the processed FOVs into {out}/qc")
+
+
+def _message(exc: Exception) -> str:
+    """What went wrong, without the ``[Errno N]`` of an OSError whose message names its path itself."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is None:
+        return exc.strerror
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,13 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
-                "qc": qc_command, "traces": traces_command}
+                "qc": qc_command, "traces": traces_command,
+                "score": score_command}
     try:
         return handlers[args.command](args)
     except (ValueError, OSError, RunLockedError) as exc:
         # Bad input and unwritable outputs: a clear message, no traceback.
         logger.debug("details", exc_info=True)
-        print(f"pyama-dask {args.command}: error: {exc}", file=sys.stderr)
+        print(f"pyama-dask {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; complete outputs are kept and a new run resumes from them", file=sys.stderr)

@@ -20,9 +20,9 @@ from pyama_dask.io.microscopy import MicroscopyMetadata, read_metadata
 from pyama_dask.io.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.workflow.context import Channels, ProcessingContext
-from pyama_dask.workflow.run import run_complete_workflow
+from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
 from pyama_dask.workflow.status import describe_status, summarise_run
-from pyama_dask.workflow.validate import resolve_fov_range
+from pyama_dask.workflow.validate import check_request
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +66,20 @@ def run_command(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run(args, config))
         return 0
-    context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=config.get("params", {}))
+    params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
+    context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=params)
     fov_start, fov_end = args.fovs or (None, None)
     return process(meta, context, args, fov_start, fov_end, config)
 
 
 def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
             fov_start: int | None = None, fov_end: int | None = None, config: dict | None = None) -> int:
-    """Run the workflow on the chosen cluster with progress bars and print the summary table."""
-    fovs = resolve_fov_range(meta, fov_start, fov_end)
+    """Run the workflow on the chosen cluster with progress bars and print the summary table.
+
+    The request is checked before any cluster starts, so that a bad one is
+    refused at once.
+    """
+    fovs, _ = check_request(meta, context, fov_start, fov_end, args.batch_size, args.workers)
     progress = RunProgress(fovs, context.channels, enabled=not args.no_progress)
     try:
         with logging_redirect_tqdm(), connect(args, config or {}, len(fovs)) as client:
@@ -82,6 +87,10 @@ def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse
                 meta, context, fov_start, fov_end, batch_size=args.batch_size, n_workers=args.workers,
                 client=client, progress=progress, dashboard_address=None if client else args.dashboard_address,
             )
+    except OutputStorageError:
+        progress.close()
+        print(progress.summary())  # what the run did before it stopped
+        raise
     finally:
         progress.close()
     print(progress.summary())

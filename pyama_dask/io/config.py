@@ -27,8 +27,10 @@ def load_run_config(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"config file {path} does not exist") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
+    except IsADirectoryError:
+        raise ValueError(f"config file {path} is a directory") from None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: undecodable bytes, integers of > 4300 digits
+        raise ValueError(f"config file {path} is not valid YAML ({_problem(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -40,3 +42,11 @@ def load_run_config(path: Path) -> dict[str, Any]:
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise ValueError(f"config file {path}: '{key}' must be a mapping, got {type(data[key]).__name__}")
     return data
+
+
+def _problem(error: Exception) -> str:
+    """What is wrong with a YAML document, and where, on one line."""
+    mark, problem = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem

@@ -52,11 +52,15 @@ def run_lock(output_dir: Path, description: str = "") -> Iterator[None]:
                 f"{output_dir} is in use by another pyama-dask run ({holder}); wait for it to finish "
                 "or choose another output directory"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                 "started": time.strftime("%Y-%m-%d %H:%M:%S"), "run": description}))
-        handle.flush()
+        holder = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "run": description})
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder)
+            handle.flush()
+        except OSError as exc:  # e.g. a full disk: a refused run could not name this one
+            raise OSError(exc.errno, f"cannot write the run lock {path}: {exc.strerror}") from exc
         yield
     finally:
         handle.close()  # releases the lock

@@ -47,7 +47,7 @@ from pyama_dask.io.microscopy_common import (
     require_uniform_shape,
     to_uint16,
 )
-from pyama_dask.io.ome_tiff import OmeTiffFov, open_ome_tiff_fov
+from pyama_dask.io.ome_tiff import OmeTiffFov, ome_tiff_fov_shapes, open_ome_tiff_fov
 from pyama_dask.io.timestamps import (
     czi_subblock_minutes,
     frame_index_minutes,
@@ -366,11 +366,7 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
     plugin = type(image.reader).__module__.split(".")[0]
     file_type = _FILE_TYPES.get(plugin, plugin)
     fov_names = [str(scene) for scene in image.scenes]
-    fov_shapes = []
-    for index in range(len(fov_names)):
-        image.set_scene(index)
-        fov_shapes.append(_scene_shape(image, path, index))
-    image.set_scene(0)
+    fov_shapes = _fov_shapes(image, path, file_type, len(fov_names))
     n_frames, height, width = fov_shapes[0]
     timepoints, time_source = _timepoints(image, file_type, path, n_frames)
     return MicroscopyMetadata(
@@ -391,6 +387,33 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
         fov_shapes=fov_shapes,
         dim_order=dim_order,
     )
+
+
+def _fov_shapes(image: BioImage, path: Path, file_type: str, n_fovs: int) -> list[tuple[int, int, int]]:
+    """(T, H, W) of every scene; the image is left at scene 0.
+
+    tifffile gives a plain OME-TIFF's shapes at once, where bioio builds a dask
+    array of every plane of each scene.
+    """
+    shapes = _plain_ome_tiff_shapes(path) if file_type == "ome-tiff" else None
+    image.set_scene(0)
+    first = _scene_shape(image, path, 0)
+    if shapes is not None and len(shapes) == n_fovs and shapes[0] == first:
+        return shapes
+    shapes = [first]
+    for index in range(1, n_fovs):
+        image.set_scene(index)
+        shapes.append(_scene_shape(image, path, index))
+    image.set_scene(0)
+    return shapes
+
+
+def _plain_ome_tiff_shapes(path: Path) -> list[tuple[int, int, int]] | None:
+    try:
+        return ome_tiff_fov_shapes(path)
+    except Exception as error:  # tifffile cannot map it: bioio tells each scene's shape
+        logger.debug("%s: tifffile cannot map its series (%s)", path, error)
+        return None
 
 
 def _scene_shape(image: BioImage, path: Path, index: int) -> tuple[int, int, int]:

@@ -94,6 +94,18 @@ def open_ome_tiff_fov(path: Path, fov: int) -> OmeTiffFov | None:
     return None
 
 
+def ome_tiff_fov_shapes(path: Path) -> list[tuple[int, int, int]] | None:
+    """(T, H, W) of every FOV of an OME-TIFF as tifffile maps it, or None when bioio must tell.
+
+    bioio builds a dask array of every plane of a scene to know its shape
+    (about half a second per scene of a few hundred planes).
+    """
+    with tifffile.TiffFile(path) as tiff:
+        if not (tiff.is_ome and _plain_ome(tiff)):
+            return None
+        return [(fov.n_frames, *fov.frame_shape) for fov in (OmeTiffFov(tiff, path, i) for i in range(len(tiff.series)))]
+
+
 def _plain_ome(tiff: tifffile.TiffFile) -> bool:
     """Whether tifffile's series are bioio's scenes, plane for plane, all in this file."""
     images = [element for element in ElementTree.fromstring(tiff.ome_metadata) if _local_name(element) == "Image"]

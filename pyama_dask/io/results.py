@@ -62,12 +62,46 @@ def check_results_yaml(path: Path, input_file: Path) -> None:
     ResultsFileError
         With advice (another output directory, or move the file away).
     """
-    recorded = read_results_yaml(path).get("input_file")
+    document = read_results_yaml(path)
+    _check_layout(path, document)
+    recorded = document.get("input_file")
     if recorded is not None and Path(recorded).resolve() != Path(input_file).resolve():
         raise ResultsFileError(
             f"{path} records results of {recorded}, not of {input_file}; "
             "choose another output directory (or remove the old results first)"
         )
+
+
+def _check_layout(path: Path, document: dict[str, Any]) -> None:
+    """Refuse a results file whose entries a run could not merge into (e.g. edited by hand)."""
+    advice = "move it away or choose another output directory"
+    input_file = document.get("input_file")
+    if input_file is not None and not isinstance(input_file, str):
+        raise ResultsFileError(f"{path}: 'input_file' must be a path, got {input_file!r}; {advice}")
+    results_paths = document.get("results_paths") or {}
+    if not isinstance(results_paths, dict):
+        raise ResultsFileError(f"{path}: 'results_paths' must map FOV numbers to outputs; {advice}")
+    for fov, outputs in results_paths.items():
+        if isinstance(fov, bool) or not isinstance(fov, int) or not _is_outputs(outputs):
+            raise ResultsFileError(
+                f"{path}: 'results_paths' entry {fov!r} is not a FOV number with its [channel, path] outputs; "
+                f"{advice}"
+            )
+
+
+def _is_outputs(outputs: Any) -> bool:
+    """Whether ``outputs`` maps output kinds to a [channel, path] pair, a list of them, or null."""
+
+    def pair(value: Any) -> bool:
+        return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+                and not isinstance(value[0], bool) and isinstance(value[1], str))
+
+    if outputs is None:
+        return True
+    if not isinstance(outputs, dict):
+        return False
+    return all(value is None or pair(value) or (isinstance(value, list) and all(map(pair, value)))
+               for value in outputs.values())
 
 
 def write_results_yaml(path: Path, document: dict[str, Any]) -> None:

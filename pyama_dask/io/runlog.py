@@ -11,11 +11,15 @@ the event.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 RUN_LOG_FILE = "run.log.jsonl"
+# How far back from the end a half-written record's start is looked for; a
+# record (a failed task's with its traceback) stays well below this.
+_LONGEST_RECORD = 1 << 20
 
 
 def run_log_path(output_dir: Path | str) -> Path:
@@ -26,6 +30,9 @@ def run_log_path(output_dir: Path | str) -> Path:
 def append_record(path: Path, event: str, **fields: Any) -> None:
     """Append one record, stamped with the current UTC time, and flush it.
 
+    A record left half-written (by a run killed while writing it, or a full
+    disk) is dropped first, so that it is not glued to the new one.
+
     Raises
     ------
     OSError
@@ -34,10 +41,29 @@ def append_record(path: Path, event: str, **fields: Any) -> None:
     record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
     line = json.dumps(record, default=str) + "\n"
     try:
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(line)
+        with open(path, "ab+") as log:
+            _drop_partial_record(log)
+            log.write(line.encode("utf-8"))
     except OSError as exc:
         raise OSError(exc.errno, f"cannot append to the run log {path}: {exc.strerror}") from exc
+
+
+def _drop_partial_record(log: BinaryIO) -> None:
+    """Cut an append-mode log back to its last newline (the part after it is an unfinished record)."""
+    size = log.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    log.seek(size - 1)
+    if log.read(1) == b"\n":
+        return
+    start = max(0, size - _LONGEST_RECORD)
+    log.seek(start)
+    tail = log.read()
+    newline = tail.rfind(b"\n")
+    if newline >= 0 or start == 0:
+        log.truncate(start + newline + 1)
+    else:  # no record is that long: keep the line apart rather than guess where it began
+        log.write(b"\n")
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ Layout of ``<output_dir>/pyama.zarr``::
                                      tracked cell labels      (T, Y, X) uint16
         fl_ch_1/0                    raw fluorescence         (T, Y, X) uint16
         seg_ch_0/0                   segmentation mask        (T, Y, X) bool
-        fl_corrected_ch_1/0          background corrected     (T, Y, X) float32
+        fl_corrected_ch_1/           background model (tile medians), see pyama_dask.io.corrected
 
 Every image (``pc_ch_0`` ...) is a group carrying OME-NGFF 0.5 ``multiscales``
 metadata with a single resolution level ``0``, so ome-zarr readers and napari
@@ -45,12 +45,16 @@ logger = logging.getLogger(__name__)
 STORE_NAME = "pyama.zarr"
 NGFF_VERSION = "0.5"
 
-# Blosc-LZ4 with bit-shuffle for every image. Measured on 1024 px frames
-# (raw uint16 with noise, float32 corrected, bool masks, uint16 labels) it
-# packs raw pixels to ~59 %, corrected floats to ~80 % and masks/labels to
-# ~1 % at 1-2.5 ms per frame to encode; zstd level 1 saves at most 1 % more
-# at 3-4x the time, and byte-shuffle compresses uint16 ~10 % worse.
+# Blosc-LZ4. Measured on the pipeline's own 1024 px chunks (one thread):
+# raw uint16 with bit-shuffle packs to 51-55 % at ~1.6 ms to encode and
+# ~1.2 ms to decode a frame (byte-shuffle: 52-60 %; zstd level 1: 50-51 % at
+# 2.5x the time). Masks and labels (bool, uint16) pack to 1-2 % whatever the
+# shuffle, and without one they encode 3x and decode 1.5-2x faster; they
+# are read several times per frame (tracking, correction, extraction).
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.bitshuffle)
+_MASK_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.noshuffle)
+#: Image kinds stored with ``_MASK_COMPRESSOR``.
+_MASK_KINDS = ("seg", "seg_labeled")
 
 #: Label images (by kind) and the kind of image of the same FOV and channel
 #: they annotate: the tracked labels were segmented from the phase contrast.
@@ -248,10 +252,13 @@ def create_image(
         shape=shape,
         dtype=dtype,
         chunks=(frames_per_chunk, shape[1], shape[2]),
-        compressors=_COMPRESSOR,
+        compressors=_MASK_COMPRESSOR if ref.kind in _MASK_KINDS else _COMPRESSOR,
         fill_value=False if dtype == np.bool_ else 0,
         dimension_names=("t", "y", "x"),
         overwrite=True,
+        # Skipping chunks equal to the fill value costs a comparison with a
+        # frame-sized copy of it per chunk: half the time of writing a frame.
+        config={"write_empty_chunks": True},
     )
     if source is not None:
         _list_label(parent, ref)
@@ -335,3 +342,18 @@ def open_image(ref: ImageRef) -> zarr.Array:
     if completed_fingerprint(ref) is None:
         raise StoreError(f"{ref.location} is missing or incomplete (FOV {ref.fov}, image {ref.name})")
     return zarr.open_array(store_path(ref.output_dir) / ref.group_path / "0", mode="r", zarr_format=3)
+
+
+def record_image_qc(ref: ImageRef, facts: dict) -> None:
+    """Keep quality facts about an image (e.g. ``fallback_frames`` of a segmentation) in ``attrs["pyama"]``.
+
+    Write them before :func:`mark_complete`; :func:`create_image` clears them.
+    """
+    group = _root(ref.output_dir)[ref.group_path]
+    group.attrs["pyama"] = {**dict(group.attrs["pyama"]), **facts}
+
+
+def image_qc(ref: ImageRef) -> dict:
+    """An image's ``attrs["pyama"]``: its completion fingerprint and any facts of :func:`record_image_qc`."""
+    group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
+    return dict(group.attrs.get("pyama", {}))

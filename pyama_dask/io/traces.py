@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pyama_dask.io.atomic import write_text_atomic
+from pyama_dask.io.atomic import replace_atomically, write_text_atomic
 from pyama_dask.io.results import RESULTS_FILE, read_results_yaml
 from pyama_dask.io.store import fov_group_name
 
@@ -125,7 +123,7 @@ def write_traces_parquet(table: pd.DataFrame, path: Path, description: dict[str,
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     metadata = {**(arrow.schema.metadata or {}), _METADATA_KEY: json.dumps(description, default=str).encode()}
     arrow = arrow.replace_schema_metadata(metadata)
-    _replace_atomically(Path(path), lambda tmp: pq.write_table(arrow, tmp))
+    replace_atomically(Path(path), lambda tmp: pq.write_table(arrow, tmp))
 
 
 def read_traces_parquet_description(path: Path) -> dict[str, Any]:
@@ -188,15 +186,3 @@ def write_run_traces(output_dir: Path) -> Path | None:
     except NoTracesError as exc:
         logger.info("no %s written: %s", RUN_TRACES_FILE, exc)
         return None
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

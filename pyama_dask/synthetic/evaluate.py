@@ -116,3 +116,86 @@ def _match_rows(traces: pd.DataFrame, present: pd.DataFrame, max_distance: float
             rows.loc[close, "distance"] = distance[close]
         parts.append(rows)
     return pd.concat(parts) if parts else traces.assign(true_cell=np.nan, distance=np.nan)
+
+
+@dataclass(frozen=True)
+class TrackingAccuracy:
+    """How completely and how cleanly traces follow every true cell, late ones included.
+
+    Attributes
+    ----------
+    eligible_cells : int
+        True cells present in at least ``min_frames`` frames, whenever they appear.
+    late_cells : int
+        Eligible cells that appear after the first frame.
+    recovered_cells : int
+        Eligible cells that one trace follows over at least ``coverage`` of
+        the frames they are present in.
+    recovered_late_cells : int
+        Late cells among them.
+    recovered_fraction : float
+        ``recovered_cells / eligible_cells``.
+    id_switches : int
+        Times a trace's matched true cell changes from one matched row to the next.
+    fragmented_cells : int
+        Eligible cells whose matched rows belong to more than one trace.
+    """
+
+    eligible_cells: int
+    late_cells: int
+    recovered_cells: int
+    recovered_late_cells: int
+    recovered_fraction: float
+    id_switches: int
+    fragmented_cells: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_tracking(
+    traces: pd.DataFrame, truth: pd.DataFrame, *, min_frames: int = 1, max_distance: float = 8.0,
+    coverage: float = 0.9,
+) -> TrackingAccuracy:
+    """Match trace rows to true cells by position and score the tracks, cells appearing late included.
+
+    Parameters
+    ----------
+    traces
+        One FOV's trace table of one channel.
+    truth
+        The truth table rows of the same FOV.
+    min_frames
+        Frames a true cell must be present in to be eligible (the run's
+        minimum trace length in frames).
+    max_distance
+        Largest distance (px) between a trace position and a true centre for a match.
+    coverage
+        Share of a cell's frames one trace must follow for the cell to count as recovered.
+
+    Returns
+    -------
+    TrackingAccuracy
+    """
+    present = truth[truth["present"]]
+    frames_present = present.groupby("cell")["frame"].agg(["count", "min"])
+    eligible = frames_present[frames_present["count"] >= min_frames]
+    late = set(eligible.index[eligible["min"] > truth["frame"].min()].astype(int))
+    matched = _match_rows(traces, present, max_distance).dropna(subset=["true_cell"])
+    matched = matched.astype({"true_cell": int}).sort_values(["cell", "frame"])
+    rows_per_pair = matched.groupby(["true_cell", "cell"]).size()
+    followed = rows_per_pair.groupby(level="true_cell").max()
+    needed = (coverage * eligible["count"]).reindex(followed.index)
+    recovered = set(followed.index[followed >= needed]) & set(eligible.index.astype(int))
+    switches = int(matched.groupby("cell")["true_cell"].agg(lambda s: int((s.diff().fillna(0) != 0).sum())).sum())
+    traces_per_cell = rows_per_pair.groupby(level="true_cell").size()
+    fragmented = set(traces_per_cell.index[traces_per_cell > 1]) & set(eligible.index.astype(int))
+    return TrackingAccuracy(
+        eligible_cells=len(eligible),
+        late_cells=len(late),
+        recovered_cells=len(recovered),
+        recovered_late_cells=len(recovered & late),
+        recovered_fraction=len(recovered) / len(eligible) if len(eligible) else float("nan"),
+        id_switches=switches,
+        fragmented_cells=len(fragmented),
+    )

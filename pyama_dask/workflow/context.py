@@ -22,7 +22,9 @@ class ResultsPathsPerFOV:
     """Where each output of one FOV lives, as ``(channel, location)`` pairs.
 
     Image locations point into the Zarr store (an OME-NGFF image group, e.g.
-    ``out/pyama.zarr/fov_000/seg_ch_0``); trace locations are CSV files.
+    ``out/pyama.zarr/fov_000/seg_ch_0``; ``fl_corrected`` groups hold the
+    background model, read with :func:`pyama_dask.io.corrected.open_corrected`);
+    trace locations are CSV files.
     """
 
     pc: ChannelPath | None = None

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from distributed import Client, performance_report
+
+from pyama_dask.io.atomic import TEMPORARY_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -19,12 +23,15 @@ PERFORMANCE_REPORT = "performance_report.html"
 def saved_performance_report(client: Client, path: Path) -> Iterator[None]:
     """Record the dashboard's plots (task stream, worker profiles, ...) while the block runs.
 
-    The report is written to ``path`` when the block ends normally. It is a
+    The report is written to ``path`` when the block ends normally, through
+    a temporary file, so that a full disk never leaves half a report. It is a
     by-product: when the scheduler cannot make it, a warning is logged and the
     run goes on. ``client`` is made current for the report, so another default
     client (or none) does not matter.
     """
-    report = performance_report(filename=str(path))
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TEMPORARY_SUFFIX}")
+    report = performance_report(filename=str(partial))
     with client.as_current():
         try:
             client.run(quiet_sizeof_warnings)
@@ -36,8 +43,10 @@ def saved_performance_report(client: Client, path: Path) -> Iterator[None]:
         yield
         try:
             report.__exit__(None, None, None)
+            os.replace(partial, path)
             logger.info("performance report: %s", path)
         except Exception as exc:
+            partial.unlink(missing_ok=True)
             logger.warning("cannot write the performance report %s: %s", path, exc)
 
 

@@ -11,7 +11,9 @@ comes from ``distributed.as_completed``; every finished task produces one
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
 import threading
 import traceback as tb
@@ -22,20 +24,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distributed import Client, Future, as_completed, span
+from distributed.scheduler import KilledWorker
 
-from pyama_dask.io.microscopy import MicroscopyMetadata, input_identity
+from pyama_dask.io.atomic import remove_stale_temporaries
 from pyama_dask.io.lock import run_lock
+from pyama_dask.io.microscopy import MicroscopyMetadata, input_identity
 from pyama_dask.io.provenance import InputChecksum, provenance_record
-from pyama_dask.io.results import RESULTS_FILE, check_results_yaml, read_results_yaml, write_results_yaml
+from pyama_dask.io.results import RESULTS_FILE, read_results_yaml, write_results_yaml
 from pyama_dask.io.runlog import append_record, run_log_path
 from pyama_dask.io.store import fov_group_name
 from pyama_dask.io.traces import write_run_traces
+from pyama_dask.memory import require_memory, task_memory_bytes
 from pyama_dask.params import Params
 from pyama_dask.steps import StepResult
 from pyama_dask.workflow.context import ProcessingContext
 from pyama_dask.workflow.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
-from pyama_dask.workflow.validate import ensure_writable_dir, resolve_fov_range, validate_channels
+from pyama_dask.workflow.validate import check_request, ensure_writable_dir
+from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +66,14 @@ class ProgressEvent:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class OutputStorageError(OSError):
+    """The output location stopped taking writes during a run (disk full, quota exceeded, read-only)."""
+
+
+# Errors of the output location itself: once one task gets them, every task would.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 
 
 def run_complete_workflow(
@@ -119,23 +133,28 @@ def run_complete_workflow(
     Raises
     ------
     ValueError
-        Before any work starts: FOV range, channels or parameters invalid.
+        Before any work starts: FOV range, channels or parameters invalid
+        (:func:`~pyama_dask.workflow.validate.check_request`).
     OSError
         Before any work starts: the output directory cannot be written.
+    OutputStorageError
+        During the run: the output location stopped taking writes (disk
+        full, quota, read-only). No further FOV was started; the outputs
+        completed until then are kept, and a new run resumes from them.
     pyama_dask.io.lock.RunLockedError
         Another run is using the output directory.
     """
-    fovs = resolve_fov_range(metadata, fov_start, fov_end)
-    validate_channels(metadata, context.channels)
-    params = Params.from_mapping(context.params)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
+                                 n_workers if client is None else 1)
     output_dir = Path(context.output_dir)
-    check_results_yaml(output_dir / RESULTS_FILE, metadata.file_path)
     ensure_writable_dir(output_dir)
     identity = input_identity(metadata.file_path)
 
+    if not context.channels.fl:
+        logger.info("no fluorescence channel selected: segmentation and tracking only, no traces")
+
     with run_lock(output_dir, str(metadata.file_path)):
+        _remove_stale_temporaries(output_dir, fovs)
         checksum = InputChecksum(identity, _recorded_checksum(output_dir))
         plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity) for fov in fovs]
         log_path = run_log_path(output_dir)
@@ -145,18 +164,56 @@ def run_complete_workflow(
             append_record(log_path, "run-start", input_file=str(metadata.file_path), fovs=fovs,
                           n_tasks=sum(len(plan.tasks) for plan in plans), dashboard=dashboard)
             with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
-                failed = _Runner(connected, plans, batch_size, _recording(log_path, progress)).run()
+                runner = _Runner(connected, plans, batch_size, _recording(log_path, progress))
+                failed = runner.run()
         for plan in plans:
             if plan.fov not in failed:
                 context.results_paths[plan.fov] = plan.paths
         document = _results_document(context, params, metadata)
         document["provenance"] = provenance_record(checksum.result(), performance_report=PERFORMANCE_REPORT)
-        write_results_yaml(output_dir / RESULTS_FILE, document)
-        write_run_traces(output_dir)
-        append_record(log_path, "run-end", ok=not failed, failed_fovs=sorted(failed))
+        # The storage that stopped a run may well refuse these few small files too.
+        _record_run(output_dir, document, log_path, failed, best_effort=runner.storage_error is not None)
+        if runner.storage_error is not None:
+            raise _stopped_run_error(runner.storage_error, output_dir, len(plans) - len(failed), len(plans))
     if failed:
         logger.error("%d of %d FOVs failed: %s", len(failed), len(plans), sorted(failed))
     return not failed
+
+
+def _record_run(output_dir: Path, document: dict, log_path: Path, failed: dict[int, str], *,
+                best_effort: bool = False) -> None:
+    """Write the run's results file, its merged trace table and the run log's ``run-end``.
+
+    With ``best_effort``, what cannot be written is logged and the rest tried.
+    """
+
+    def attempt(*writes: Callable[[], object]) -> None:
+        try:
+            for write in writes:
+                write()
+        except OSError as exc:
+            if not best_effort:
+                raise
+            logger.warning("%s", exc)
+
+    # The merged table is made from the files the results file lists.
+    attempt(lambda: write_results_yaml(output_dir / RESULTS_FILE, document), lambda: write_run_traces(output_dir))
+    attempt(lambda: append_record(log_path, "run-end", ok=not failed, failed_fovs=sorted(failed)))
+
+
+def _stopped_run_error(cause: tuple[int, str], output_dir: Path, n_complete: int, n_fovs: int) -> OutputStorageError:
+    code, message = cause
+    return OutputStorageError(code, (
+        f"{message}. The run stopped: {n_complete} of {n_fovs} FOV(s) are complete and kept in {output_dir}; "
+        "free space (or make it writable again) and run the same command again to resume from them"
+    ))
+
+
+def _remove_stale_temporaries(output_dir: Path, fovs: list[int]) -> None:
+    """Remove the temporary files of results and trace files a killed run left (the lock is held)."""
+    for folder in [output_dir, *(output_dir / fov_group_name(fov) for fov in fovs)]:
+        for path in remove_stale_temporaries(folder):
+            logger.info("removed %s, left by a run stopped while writing it", path)
 
 
 def _results_document(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata) -> dict:
@@ -173,7 +230,8 @@ def _results_document(context: ProcessingContext, params: Params, metadata: Micr
 def _recorded_checksum(output_dir: Path) -> dict | None:
     """The input checksum a previous run recorded in the results file, if any."""
     provenance = read_results_yaml(output_dir / RESULTS_FILE).get("provenance")
-    return provenance.get("input") if isinstance(provenance, dict) else None
+    recorded = provenance.get("input") if isinstance(provenance, dict) else None
+    return recorded if isinstance(recorded, dict) else None
 
 
 @contextmanager
@@ -194,6 +252,7 @@ def _connected(client: Client | str | None, n_workers: int, dashboard_address: s
     with _sigint_ignored():
         cluster = make_cluster("local", n_workers=n_workers, dashboard_address=dashboard_address)
     with cluster, Client(cluster) as connected:
+        connected.register_plugin(QuietTaskFailures())
         yield connected
 
 
@@ -216,21 +275,38 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def _recording(log_path: Path, progress: ProgressCallback | None) -> ProgressCallback:
-    """A progress callback that appends each event to the run log, then calls ``progress``."""
+    """A progress callback that appends each event to the run log, then calls ``progress``.
+
+    A run log that cannot be written (e.g. a full disk) is reported once; the
+    run and the caller's callback go on without it.
+    """
+    unwritable = False
 
     def record(event: ProgressEvent) -> None:
+        nonlocal unwritable
+        trace = {"traceback": event.traceback} if event.traceback else {}
         try:
             append_record(log_path, "task", step=event.step, fov=event.fov, channel=event.channel,
-                          status=event.status, seconds=round(event.seconds, 3), error=event.error)
-        finally:  # the caller's callback runs even when the log cannot be written
-            if progress is not None:
-                progress(event)
+                          status=event.status, seconds=round(event.seconds, 3), error=event.error, **trace)
+        except OSError as exc:
+            if not unwritable:
+                logger.warning("%s; the run goes on without its run log", exc)
+            unwritable = True
+        if progress is not None:
+            progress(event)
 
     return record
 
 
-def _run_after(func: Callable[..., StepResult], args: tuple, *dependencies: StepResult) -> StepResult:
-    """Run ``func(*args)`` once ``dependencies`` (futures resolved by Dask) are done."""
+def _run_after(func: Callable[..., StepResult], args: tuple, task: tuple[str, int, int, int],
+               *dependencies: StepResult) -> StepResult:
+    """Run ``func(*args)`` once ``dependencies`` (futures resolved by Dask) are done.
+
+    ``task`` is (step, fov, height, width): a task that cannot fit in its
+    worker's memory fails at once with a clear message instead of making the
+    nanny restart the worker over and over.
+    """
+    require_memory(*task)
     return func(*args)
 
 
@@ -246,6 +322,8 @@ class _Runner:
         self.open_tasks: dict[int, int] = {}
         self.failed: dict[int, str] = {}
         self.tasks: dict[tuple[str, int], PlannedTask] = {}
+        # (errno, message) of the first task the output location refused; no FOV is started after it.
+        self.storage_error: tuple[int, str] | None = None
 
     def run(self) -> dict[int, str]:
         pending = as_completed()
@@ -266,6 +344,10 @@ class _Runner:
             for task in plan.tasks:
                 if task.done:
                     self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped"))
+            reason = plan.refused or (self.storage_error and f"not started: {self.storage_error[1]}")
+            if reason and plan.pending:
+                self._report_unrun(plan, reason)
+                continue
             futures = self._submit(plan)
             if futures:
                 self.open_tasks[plan.fov] = len(futures)
@@ -281,7 +363,9 @@ class _Runner:
                 # the dashboard's progress bars and metrics go by the prefix (the step).
                 key = (f"{task.step}-fov{plan.fov:04d}-{self.run_id}", task.channel)
                 deps = [futures[name] for name in task.deps if name in futures]
-                futures[task.name] = self.client.submit(_run_after, task.func, task.args, *deps, key=key, pure=False)
+                futures[task.name] = self.client.submit(
+                    _run_after, task.func, task.args, (task.step, task.fov, *task.frame_size), *deps, key=key, pure=False
+                )
                 self.tasks[key] = task
         return list(futures.values())
 
@@ -296,14 +380,28 @@ class _Runner:
             self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
         else:
             exc = future.exception()
-            message = f"{type(exc).__name__}: {exc}"
+            message = _failure_message(exc, task)
             trace = "".join(tb.format_exception(type(exc), exc, future.traceback()))
             self.failed[fov] = message
-            logger.error("FOV %d failed in %s (channel %d): %s\n%s", fov, task.step, task.channel, message, trace)
+            logger.error("FOV %d failed in %s (channel %d): %s", fov, task.step, task.channel, message)
+            logger.debug("FOV %d, %s of channel %d:\n%s", fov, task.step, task.channel, trace)
+            if self.storage_error is None and isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+                self.storage_error = (exc.errno, message)
+                logger.error("The output location refuses writes: no further FOV is started")
             self._emit(ProgressEvent(task.step, fov, task.channel, "failed", error=message, traceback=trace))
         self.open_tasks[fov] -= 1
         if self.open_tasks[fov] == 0:
             del self.open_tasks[fov]
+
+    def _report_unrun(self, plan: FovPlan, reason: str) -> None:
+        """Report a FOV that is not run: its first task failed with ``reason``, the others upstream."""
+        self.failed[plan.fov] = reason
+        if plan.refused:
+            logger.error("FOV %d is not processed: %s", plan.fov, reason)
+        first, *rest = plan.pending
+        self._emit(ProgressEvent(first.step, plan.fov, first.channel, "failed", error=reason))
+        for task in rest:
+            self._emit(ProgressEvent(task.step, plan.fov, task.channel, "upstream", error=reason))
 
     def _emit(self, event: ProgressEvent) -> None:
         if self.progress is None:
@@ -312,3 +410,15 @@ class _Runner:
             self.progress(event)
         except Exception:  # a broken callback must not stop the run
             logger.exception("progress callback failed on %s", event)
+
+
+def _failure_message(exc: BaseException, task: PlannedTask) -> str:
+    """Why a task failed; an error of the output location names what the task was writing."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        reason = exc.strerror or os.strerror(exc.errno)
+        return reason if str(task.output) in reason else f"cannot write {task.output}: {reason}"
+    if isinstance(exc, KilledWorker):
+        needed = task_memory_bytes(task.step, *task.frame_size) / 2**30
+        return (f"the worker running it died repeatedly ({exc}); running out of memory is the usual cause: "
+                f"this task needs about {needed:.2f} GiB per worker")
+    return f"{type(exc).__name__}: {exc}"

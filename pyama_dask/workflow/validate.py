@@ -6,7 +6,50 @@ import os
 from pathlib import Path
 
 from pyama_dask.io.microscopy import MicroscopyMetadata
-from pyama_dask.workflow.context import Channels
+from pyama_dask.io.results import RESULTS_FILE, check_results_yaml
+from pyama_dask.params import Params
+from pyama_dask.workflow.context import Channels, ProcessingContext
+
+
+def check_request(
+    metadata: MicroscopyMetadata,
+    context: ProcessingContext,
+    fov_start: int | None = None,
+    fov_end: int | None = None,
+    batch_size: int = 2,
+    n_workers: int = 1,
+) -> tuple[list[int], Params]:
+    """Every check of a run request that needs no writing, in the order a user fixes them.
+
+    ``run_complete_workflow`` makes them before it writes anything; the CLI
+    makes them before it starts a cluster.
+
+    Returns
+    -------
+    fovs : list of int
+        The FOVs to process.
+    params : Params
+        The validated parameters.
+
+    Raises
+    ------
+    ValueError
+        FOV range, channels, parameters, batch size or worker count invalid,
+        or a results file in the output directory that is malformed or
+        belongs to another input.
+    OSError
+        The output directory cannot be created or written.
+    """
+    fovs = resolve_fov_range(metadata, fov_start, fov_end)
+    validate_channels(metadata, context.channels)
+    params = Params.from_mapping(context.params)
+    for name, value in (("batch_size", batch_size), ("number of workers", n_workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
+    output_dir = Path(context.output_dir)
+    check_output_dir(output_dir)
+    check_results_yaml(output_dir / RESULTS_FILE, metadata.file_path)
+    return fovs, params
 
 
 def resolve_fov_range(metadata: MicroscopyMetadata, fov_start: int | None, fov_end: int | None) -> list[int]:
@@ -54,6 +97,28 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
         )
     if len(set(channels.fl)) != len(channels.fl):
         raise ValueError(f"fluorescence channels {channels.fl} list a channel twice")
+
+
+def check_output_dir(path: Path) -> None:
+    """Check, without creating anything, that ``path`` is or can become a writable directory.
+
+    Raises
+    ------
+    OSError
+        Naming the directory (or the part of its path that is in the way)
+        and what is wrong.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise NotADirectoryError(f"cannot create output directory {path}: {existing} is a broken symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "exists and is not a directory" if existing == path else f"cannot be created: {existing} is a file"
+        raise NotADirectoryError(f"output directory {path} {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+        raise PermissionError(f"output directory {path} {what}")
 
 
 def ensure_writable_dir(path: Path) -> None:

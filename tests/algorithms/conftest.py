@@ -29,9 +29,18 @@ def fluorescence_frames(shared_data: Path) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def laptrack_movie(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A real 10-frame transmitted-light crop (uint8) and its instance labels (ids stable over time)."""
+    """A real 10-frame transmitted-light crop (uint8) and its instance labels (ids renumbered in every frame)."""
     path = shared_data / "laptrack" / "cell_segmentation_data_small.npz"
     if not path.is_file():
         pytest.skip(f"{path} not found")
     with np.load(path) as data:
         return data["images"], data["labels"]
+
+
+@pytest.fixture(scope="session")
+def nuclei_movie(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A real 6-frame fluorescent-nuclei movie (200 x 200 uint16) and its instance labels (ids per frame)."""
+    images, labels = shared_data / "laptrack" / "example_images.tif", shared_data / "laptrack" / "example_label.tif"
+    if not (images.is_file() and labels.is_file()):
+        pytest.skip(f"{images} or {labels} not found")
+    return tifffile.imread(images), tifffile.imread(labels)

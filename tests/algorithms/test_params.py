@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import pytest
 
 from pyama_dask.algorithms import correct_background, extract_traces, segment_logstd, track_iou
-from pyama_dask.params import STEPS, ParameterError, Params
+from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack
+from pyama_dask.algorithms.tracking_laptrack import track_laptrack
+from pyama_dask.params import PROFILES, STEPS, ParameterError, Params
+
+# PyAMA-core's parameters: what the algorithms took before any option beyond
+# it existed, hence what keeps the fingerprints of a default run.
+PYAMA_CORE_KWARGS = {
+    "segmentation_kwargs": {"window": 3, "bins": 200, "sigma_factor": 3.0, "morph_size": 7, "morph_iterations": 3},
+    "background_kwargs": {"dilation_size": 21, "tile_size": 256},
+    "tracking_kwargs": {"min_size": None, "max_size": None, "min_iou": 0.1, "new_tracks": False},
+    "extraction_kwargs": {"min_trace_length": 30, "extra_features": False},
+}
 
 
 def test_defaults_are_pyama_core_s():
-    assert Params().to_dict() == {
+    params = Params()
+    assert params.profile == "pyama" and params.pyama_segmentation and params.tracker == "iou"
+    pyama_core = {name: value for name, value in params.to_dict().items() if name != "profile" and not _is_switch(name)}
+    assert pyama_core == {
         "window": 3,
         "bins": 200,
         "sigma_factor": 3.0,
@@ -26,6 +41,17 @@ def test_defaults_are_pyama_core_s():
         "min_trace_length": 30,
         "extra_features": False,
     }
+
+
+def _is_switch(name):
+    return next(f for f in dataclasses.fields(Params) if f.name == name).metadata["switch"]
+
+
+@pytest.mark.parametrize("method", sorted(PYAMA_CORE_KWARGS))
+def test_a_default_run_passes_pyama_core_s_arguments_only(method):
+    # Equal keyword arguments give equal fingerprints: stores made before
+    # the robust options existed are still taken as complete.
+    assert getattr(Params(), method)() == PYAMA_CORE_KWARGS[method]
 
 
 @pytest.mark.parametrize(
@@ -43,10 +69,59 @@ def test_step_kwargs_are_keywords_of_the_algorithm_with_its_defaults(method, fun
     assert kwargs and {name: signature[name].default for name in kwargs} == kwargs
 
 
-def test_every_parameter_belongs_to_exactly_one_step():
-    params = Params()
-    names = [name for step in STEPS for name in params.for_step(step)]
-    assert sorted(names) == sorted(Params.names())
+@pytest.mark.parametrize(
+    ("method", "function"),
+    [
+        ("segmentation_kwargs", segment_guarded_stack),
+        ("background_kwargs", correct_background),
+        ("tracking_kwargs", track_laptrack),
+        ("extraction_kwargs", extract_traces),
+    ],
+)
+def test_robust_kwargs_are_keywords_of_the_robust_algorithms(method, function):
+    kwargs = getattr(Params(profile="robust"), method)()
+    signature = inspect.signature(function).parameters
+    assert kwargs and set(kwargs) <= set(signature)
+
+
+def test_every_switch_defaults_to_the_algorithm_s_default():
+    # A switch left out of the arguments at its PyAMA-core value must mean
+    # the same to the algorithm: the function's default is that value.
+    functions = {"segment": segment_guarded_stack, "track": track_laptrack, "extract": extract_traces}
+    for field in dataclasses.fields(Params):
+        if field.metadata.get("switch") and field.name != "tracker":
+            signature = inspect.signature(functions[field.metadata["step"]]).parameters
+            assert signature[field.name].default == field.metadata["default"], field.name
+
+
+def test_every_parameter_but_the_profile_belongs_to_exactly_one_step():
+    names = [name for step in STEPS for name in Params.step_names(step)]
+    assert sorted(names) == sorted(name for name in Params.names() if name != "profile")
+
+
+def test_robust_profile_sets_its_defaults_and_explicit_values_win():
+    params = Params.from_mapping({"profile": "robust", "watershed": False, "min_trace_length": 5})
+    expected = {**PROFILES["robust"], "watershed": False, "min_trace_length": 5}
+    assert {name: getattr(params, name) for name in expected} == expected
+    assert not params.pyama_segmentation and "watershed" not in params.segmentation_kwargs()
+    assert params.tracking_kwargs() == {"min_size": None, "max_size": None}  # laptrack's, at their defaults
+    assert Params.from_mapping(params.to_dict()) == params
+
+
+def test_a_switch_changes_only_its_own_step_s_arguments():
+    default, guarded = Params(), Params(segmentation_guard=True)
+    assert guarded.segmentation_kwargs() == {**default.segmentation_kwargs(), "segmentation_guard": True}
+    for method in ("background_kwargs", "tracking_kwargs", "extraction_kwargs"):
+        assert getattr(guarded, method)() == getattr(default, method)()
+    lap = Params(tracker="laptrack", max_gap_frames=4)
+    assert lap.tracking_kwargs() == {"min_size": None, "max_size": None, "max_gap_frames": 4}
+    assert lap.segmentation_kwargs() == default.segmentation_kwargs()
+
+
+@pytest.mark.parametrize(("value", "frames"), [(5, 5), (0.5, 0.5), (1.0, 1.0), (1, 1)])
+def test_min_trace_length_is_frames_or_a_share_of_the_movie(value, frames):
+    params = Params(min_trace_length=value)
+    assert params.min_trace_length == frames and type(params.min_trace_length) is type(frames)
 
 
 def test_from_mapping_overrides_and_round_trips():
@@ -79,6 +154,11 @@ def test_int_is_accepted_where_a_float_is_expected():
         ({"bins": "200"}, "parameter 'bins' must be an integer >= 1, got '200'"),
         ({"new_tracks": 1}, "parameter 'new_tracks' must be true or false, got 1"),
         ({"extra_features": "yes"}, "parameter 'extra_features' must be true or false, got 'yes'"),
+        ({"profile": "fast"}, "parameter 'profile' must be one of 'pyama', 'robust', got 'fast'"),
+        ({"tracker": "btrack"}, "parameter 'tracker' must be one of 'iou', 'laptrack', got 'btrack'"),
+        ({"threshold_method": 1}, "parameter 'threshold_method' must be one of 'logstd-mode', 'otsu', 'li', got 1"),
+        ({"watershed": "no"}, "parameter 'watershed' must be true or false, got 'no'"),
+        ({"max_link_distance": "far"}, "parameter 'max_link_distance' must be null or a number > 0, got 'far'"),
     ],
 )
 def test_wrong_type_names_parameter_value_and_allowed(values, fragment):
@@ -98,7 +178,11 @@ def test_wrong_type_names_parameter_value_and_allowed(values, fragment):
         ({"min_iou": 0}, r"'min_iou' must be a number in \(0, 1\], got 0"),
         ({"min_iou": 1.5}, r"'min_iou' must be a number in \(0, 1\], got 1.5"),
         ({"sigma_factor": float("nan")}, "'sigma_factor' must be a finite number >= 0, got nan"),
-        ({"min_trace_length": 0}, "'min_trace_length' must be an integer >= 1, got 0"),
+        ({"min_trace_length": 0}, r"'min_trace_length' must be an integer >= 1 \(frames\) or a number in \(0, 1\]"),
+        ({"min_trace_length": 1.5}, r"'min_trace_length' must be .* \(share of the movie's frames\), got 1.5"),
+        ({"max_mask_fraction": 0}, r"'max_mask_fraction' must be a number in \(0, 1\], got 0"),
+        ({"max_gap_frames": -1}, "'max_gap_frames' must be an integer >= 0, got -1"),
+        ({"min_object_area": 2.5}, "'min_object_area' must be an integer >= 0, got 2.5"),
         ({"min_size": 50, "max_size": 10}, r"'min_size' \(50\) must not exceed 'max_size' \(10\)"),
     ],
 )

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
+from run_outputs import assert_same_outputs
 
 from pyama_dask.io.store import STORE_NAME
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset
@@ -67,30 +67,6 @@ def _live_processes(group: int, within: float) -> list[str]:
         time.sleep(0.2)
 
 
-def _outputs(out: Path) -> dict[str, bytes | np.ndarray]:
-    """Every trace file's bytes and every array's pixels, by relative path."""
-    import zarr
-
-    found: dict[str, bytes | np.ndarray] = {}
-    for csv in sorted(out.glob("fov_*/*.csv")):
-        found[str(csv.relative_to(out))] = csv.read_bytes()
-    store = out / STORE_NAME
-    for array_meta in sorted(store.glob("fov_*/*/0/zarr.json")):
-        image = array_meta.parent.parent
-        found[str(image.relative_to(out))] = zarr.open_array(image / "0", mode="r")[:]
-    return found
-
-
-def _assert_same_outputs(got: Path, want: Path) -> None:
-    a, b = _outputs(got), _outputs(want)
-    assert sorted(a) == sorted(b)
-    for key in a:
-        if isinstance(a[key], bytes):
-            assert a[key] == b[key], key
-        else:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-
-
 @pytest.fixture(scope="module")
 def reference(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
@@ -112,7 +88,7 @@ def test_killed_run_resumes_to_identical_outputs(dataset, reference, tmp_path):
     result = _run(dataset, out)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "already complete, skipped" in result.stdout
-    _assert_same_outputs(out, reference)
+    assert_same_outputs(out, reference)
     doc = yaml.safe_load((out / "processing_results.yaml").read_text())
     assert sorted(doc["results_paths"]) == [0, 1, 2]
 
@@ -129,7 +105,7 @@ def test_ctrl_c_cancels_closes_the_cluster_and_keeps_complete_outputs(dataset, r
 
     result = _run(dataset, out)
     assert result.returncode == 0, result.stdout + result.stderr
-    _assert_same_outputs(out, reference)
+    assert_same_outputs(out, reference)
 
 
 def test_run_on_a_separately_started_scheduler(dataset, reference, tmp_path):
@@ -152,7 +128,7 @@ def test_run_on_a_separately_started_scheduler(dataset, reference, tmp_path):
             out = tmp_path / "out"
             result = _run(dataset, out, "--scheduler", address)
             assert result.returncode == 0, result.stdout + result.stderr
-            _assert_same_outputs(out, reference)
+            assert_same_outputs(out, reference)
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=30)

@@ -60,7 +60,7 @@ def test_images_and_label_image_validate_against_the_ngff_models(tiny_run):
     from ome_zarr_models.v05 import Image
     from ome_zarr_models.v05.image_label import ImageLabel
 
-    for kind, channel in [("pc", 0), ("fl", 1), ("fl_corrected", 2), ("seg", 0)]:
+    for kind, channel in [("pc", 0), ("fl", 1), ("seg", 0)]:
         Image.from_zarr(zarr.open_group(ImageRef(tiny_run, 0, kind, channel).location, mode="r"))
     label = ImageLabel.from_zarr(zarr.open_group(ImageRef(tiny_run, 0, "seg_labeled", 0).location, mode="r"))
     assert label.attributes.ome.image_label.source.image == "../../"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -44,3 +46,18 @@ def test_malformed_file_is_refused_with_advice(tmp_path, text):
 
 def test_absent_file_reads_empty(tmp_path):
     assert read_results_yaml(tmp_path / "none.yaml") == {}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("input_file: [a, b]\n", "'input_file' must be a path"),
+    ("results_paths: [0, 1]\n", "'results_paths' must map FOV numbers to outputs"),
+    ("results_paths:\n  first: {pc: [0, p]}\n", "entry 'first' is not a FOV number"),
+    ("results_paths:\n  0: {pc: p}\n", "entry 0 is not a FOV number with its [channel, path] outputs"),
+    ("results_paths:\n  0: {traces_csv: [[1]]}\n", "entry 0 is not a FOV number"),
+])
+def test_a_results_file_a_run_could_not_merge_into_is_refused(tmp_path, text, problem):
+    path = tmp_path / "processing_results.yaml"
+    path.write_text(text)
+    with pytest.raises(ResultsFileError, match=re.escape(problem) + ".*move it away"):
+        check_results_yaml(path, tmp_path / "a.nd2")
+    assert path.read_text() == text

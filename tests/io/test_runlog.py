@@ -50,3 +50,21 @@ def test_an_unwritable_log_is_named(tmp_path):
     path = tmp_path / "missing-dir" / RUN_LOG_FILE
     with pytest.raises(OSError, match=f"cannot append to the run log {path}"):
         append_record(path, "task")
+
+
+@pytest.mark.parametrize("partial", ['{"time": "2026-01-01T00:00:00+00:00", "ev', "{"])
+def test_a_record_left_half_written_is_dropped_by_the_next_append(tmp_path, partial):
+    path = tmp_path / RUN_LOG_FILE
+    append_record(path, "task", fov=0)
+    with open(path, "a") as log:  # a run killed, or a disk filled, while writing a record
+        log.write(partial)
+    append_record(path, "task", fov=1)
+    assert [r["fov"] for r in read_records(path)] == [0, 1]
+    assert path.read_text().count("\n") == 2
+
+
+def test_a_log_holding_only_a_partial_record_starts_afresh(tmp_path):
+    path = tmp_path / RUN_LOG_FILE
+    path.write_text('{"time": "2026')
+    append_record(path, "run-start")
+    assert [r["event"] for r in read_records(path)] == ["run-start"]

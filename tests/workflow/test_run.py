@@ -10,6 +10,7 @@ import pytest
 import yaml
 import zarr
 
+from pyama_dask.io.corrected import open_corrected
 from pyama_dask.io.microscopy import read_metadata
 from pyama_dask.io.store import ImageRef, completed_fingerprint, open_image
 from pyama_dask.io.traces import read_traces_csv
@@ -49,9 +50,12 @@ def test_every_fov_has_all_outputs(full_run):
     for fov, paths in context.results_paths.items():
         shape = meta.fov_shapes[fov]
         for kind, channel, dtype in [("pc", 0, np.uint16), ("fl", 1, np.uint16), ("seg", 0, np.bool_),
-                                     ("seg_labeled", 0, np.uint16), ("fl_corrected", 2, np.float32)]:
+                                     ("seg_labeled", 0, np.uint16)]:
             image = open_image(ImageRef(out, fov, kind, channel))
             assert image.shape == shape and image.dtype == dtype
+        for channel, location in paths.fl_corrected:
+            corrected = open_corrected(location)
+            assert corrected.shape == shape and corrected.dtype == np.float32
         for channel, csv in paths.traces_csv:
             assert csv.name == f"tiny_fov_{fov:03d}_traces_ch_{channel}.csv"
             assert csv.parent == out / f"fov_{fov:03d}"

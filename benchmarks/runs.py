@@ -1,0 +1,165 @@
+"""One measured run: the workflow on a fresh local Dask cluster, or the serial floor.
+
+A Dask run is timed end to end as a user meets it (read the metadata, start
+the cluster, run, close the cluster), with the cluster start-up and shut-down
+also reported on their own. Per-step seconds come from the scheduler's task
+stream (compute time on the workers); peak memory is each worker's resident
+set peak over the run (:mod:`benchmarks.memory`).
+
+The serial floor runs :func:`pyama_dask.workflow.serial.process_fov_serial`
+over every FOV in a fresh process (same algorithms, no Dask, no Zarr), so its
+time and peak memory are its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shutil
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, get_task_stream
+
+from benchmarks.memory import cpu_seconds, peak_rss, reset_peak_rss
+from benchmarks.outputs import output_bytes
+from pyama_dask.cluster import make_cluster
+from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.workflow.run import run_complete_workflow
+from pyama_dask.workflow.serial import process_fov_serial
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DaskRun:
+    """What one workflow run on a local cluster measured (seconds, bytes)."""
+
+    n_workers: int
+    batch_size: int
+    ok: bool
+    metadata_s: float
+    startup_s: float
+    run_s: float
+    shutdown_s: float
+    step_seconds: dict[str, float]
+    tasks: int
+    busy_fraction: float  # compute time / (workers x run time)
+    first_task_s: float  # from the run's start to the first task's start
+    after_last_task_s: float  # from the last task's end to the run's end
+    baseline_rss: list[int]
+    peak_rss: list[int]
+    worker_cpu_s: list[float]  # CPU time of each worker process during the run
+    driver_cpu_s: float  # CPU time of this process (client, scheduler, run bookkeeping) during the run
+    output_bytes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def end_to_end_s(self) -> float:
+        """Metadata, cluster start, run and cluster shut-down."""
+        return self.metadata_s + self.startup_s + self.run_s + self.shutdown_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "end_to_end_s": self.end_to_end_s}
+
+
+@dataclass
+class SerialRun:
+    """The serial floor: every FOV through ``process_fov_serial`` in one process."""
+
+    seconds: float
+    cpu_s: float
+    peak_rss: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_channels(n_fluorescence: int) -> Channels:
+    """Phase contrast in channel 0, fluorescence after it (the generator's order)."""
+    return Channels(pc=0, fl=list(range(1, n_fluorescence + 1)))
+
+
+def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int, batch_size: int) -> DaskRun:
+    """Run the whole workflow into an empty ``out_dir`` on a new LocalCluster of ``n_workers``."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    start = time.perf_counter()
+    metadata = read_metadata(image_path)
+    cluster_start = time.perf_counter()
+    cluster = make_cluster("local", n_workers=n_workers, dashboard_address=":0")
+    with cluster, Client(cluster) as client:
+        run_start = time.perf_counter()
+        baseline = client.run(reset_peak_rss)
+        cpu_start = client.run(cpu_seconds)
+        driver_start = cpu_seconds()
+        epoch_start = time.time()
+        with get_task_stream(client) as stream:
+            ok = run_complete_workflow(metadata, ProcessingContext(out_dir, channels), batch_size=batch_size,
+                                       client=client)
+            run_end = time.perf_counter()
+            epoch_end = time.time()
+            driver_cpu = cpu_seconds() - driver_start
+        cpu_end = client.run(cpu_seconds)
+        peaks = client.run(peak_rss)
+        cluster_stop = time.perf_counter()
+    closed = time.perf_counter()
+    compute = _compute_intervals(stream.data)
+    seconds_by_step: dict[str, float] = defaultdict(float)
+    for step, begin, end in compute:
+        seconds_by_step[step] += end - begin
+    run_s = run_end - run_start
+    return DaskRun(
+        n_workers=n_workers,
+        batch_size=batch_size,
+        ok=ok,
+        metadata_s=cluster_start - start,
+        startup_s=run_start - cluster_start,
+        run_s=run_s,
+        shutdown_s=closed - cluster_stop,
+        step_seconds=dict(seconds_by_step),
+        tasks=len(compute),
+        busy_fraction=sum(end - begin for _, begin, end in compute) / (n_workers * run_s),
+        first_task_s=min((begin for _, begin, _ in compute), default=epoch_end) - epoch_start,
+        after_last_task_s=epoch_end - max((end for _, _, end in compute), default=epoch_start),
+        baseline_rss=sorted(baseline.values()),
+        peak_rss=sorted(peaks.values()),
+        worker_cpu_s=[cpu_end[worker] - cpu_start[worker] for worker in sorted(cpu_end)],
+        driver_cpu_s=driver_cpu,
+        output_bytes=output_bytes(out_dir),
+    )
+
+
+def run_serial(image_path: Path, channels: Channels) -> SerialRun:
+    """The serial floor, measured in a fresh process (its imports are done before the clock starts)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_serial_floor, image_path, channels).result()
+
+
+def _serial_floor(image_path: Path, channels: Channels) -> SerialRun:
+    reset_peak_rss()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    metadata = read_metadata(image_path)
+    for fov in range(metadata.n_fovs):
+        process_fov_serial(metadata, fov, channels)
+    return SerialRun(seconds=time.perf_counter() - start, cpu_s=cpu_seconds() - cpu_start, peak_rss=peak_rss())
+
+
+def _compute_intervals(stream: list[dict]) -> list[tuple[str, float, float]]:
+    """(step, start, stop) of every compute interval in a task stream (epoch seconds)."""
+    intervals = []
+    for record in stream:
+        for interval in record.get("startstops", ()):
+            if interval["action"] == "compute":
+                intervals.append((_step_of(record["key"]), interval["start"], interval["stop"]))
+    return intervals
+
+
+def _step_of(key: Any) -> str:
+    """The step of a task key such as ``("copy-fov0003-1a2b3c4d", 1)``."""
+    name = key[0] if isinstance(key, tuple) else str(key)
+    return str(name).split("-fov")[0]

@@ -1,0 +1,209 @@
+"""Tracking by linear assignment with gap closing (laptrack, Jaqaman et al. 2008).
+
+PyAMA-core's IoU tracking starts tracks in frame 0 only and ends a track at
+the first frame without a match, so one bad frame ends every track. Here the
+whole movie is solved at once by :class:`laptrack.LapTrack`:
+
+- Link cost: the squared distance between region centroids in consecutive
+  frames; pairs farther apart than ``max_link_distance`` are never linked.
+  Left as None, that distance is the median equivalent diameter of all
+  regions: a cell moves less than its own size between frames, and a region
+  farther away is another cell.
+- Gap closing: a track ending in frame ``t`` may continue in frame
+  ``t + 2 ... t + max_gap_frames + 1`` (same cost and cutoff), so a cell
+  missing from up to ``max_gap_frames`` frames (a dim or badly segmented
+  frame) keeps its id. Its label is absent in the frames it missed.
+- Splitting (``track_divisions``): a track may branch into two (a division);
+  both daughters get new ids.
+- Tracks start and end in any frame. Starting and ending costs are
+  laptrack's (from the 90th percentile of the link costs).
+
+Ids are stable: tracks are numbered from 1 in the order of their first
+frame, then of their first region's label (raster order) in that frame.
+
+The stack is read twice, never held whole: a first pass collects each
+frame's region centroids (a few numbers per cell), laptrack solves, and a
+second pass labels every frame again and writes the cell ids chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from skimage.measure import label
+
+from pyama_dask.algorithms.stacks import check_stack, frame_blocks
+from pyama_dask.algorithms.tracking import MAX_TRACKS
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameRegions:
+    """The trackable regions of one frame.
+
+    Attributes
+    ----------
+    n_regions : int
+        4-connected regions of the mask, before the size filter.
+    ids : numpy.ndarray
+        Labels (1 ...) of the regions that pass the size filter, ascending.
+    centroids : numpy.ndarray
+        (len(ids), 2) float centroid (row, column) of those regions.
+    areas : numpy.ndarray
+        Their pixel counts.
+    """
+
+    n_regions: int
+    ids: np.ndarray
+    centroids: np.ndarray
+    areas: np.ndarray
+
+
+def track_laptrack(
+    masks: Any,
+    out: Any,
+    *,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    max_link_distance: float | None = None,
+    max_gap_frames: int = 2,
+    track_divisions: bool = False,
+) -> int:
+    """Track the cells of a mask stack into a label stack with laptrack.
+
+    Parameters
+    ----------
+    masks : array-like
+        (T, H, W) segmentation masks (non-zero = cell), numpy or Zarr, read
+        one chunk of frames at a time (twice).
+    out : array-like
+        (T, H, W) uint16 array, written chunk by chunk: 0 = background,
+        ``k`` = pixels of track ``k``.
+    min_size, max_size : int, optional
+        Regions with fewer or more pixels are ignored (label 0).
+    max_link_distance : float, optional
+        Largest centroid displacement (px) of a link; None: the median
+        equivalent diameter of the regions.
+    max_gap_frames : int
+        Frames a cell may be missing inside its track (0: no gap closing).
+    track_divisions : bool
+        Allow a track to split into two daughters.
+
+    Returns
+    -------
+    int
+        Number of tracks (the largest cell id written).
+
+    Raises
+    ------
+    ValueError
+        When more than 65535 tracks would be needed for the uint16 labels.
+    """
+    check_stack(masks, "masks")
+    check_stack(out, "out", like=masks)
+    if max_gap_frames < 0:
+        raise ValueError(f"max_gap_frames must be >= 0, got {max_gap_frames}")
+    regions = [frame_regions(mask, min_size, max_size) for _, block in frame_blocks(masks, "masks") for mask in block]
+    distance = max_link_distance if max_link_distance is not None else typical_diameter(regions)
+    cells = link_regions(regions, distance, max_gap_frames=max_gap_frames, track_divisions=track_divisions)
+    for frames, block in frame_blocks(masks, "masks"):
+        out[frames] = np.stack(
+            [_cell_labels(mask, regions[t], cells[t]) for t, mask in zip(range(frames.start, frames.stop), block)]
+        )
+    n_tracks = int(max((c.max() for c in cells if c.size), default=0))
+    logger.debug("laptrack: %d tracks over %d frames, link distance %.1f px", n_tracks, len(regions), distance)
+    return n_tracks
+
+
+def frame_regions(mask: np.ndarray, min_size: int | None = None, max_size: int | None = None) -> FrameRegions:
+    """Label a mask (4-connected, as the IoU tracker) and measure its regions."""
+    labelled, n_regions = label(np.asarray(mask, dtype=bool), connectivity=1, return_num=True)
+    # Sums over the cell pixels only: cells cover a small part of a frame.
+    pixels = np.flatnonzero(labelled)
+    region = labelled.ravel()[pixels]
+    rows, columns = np.divmod(pixels, labelled.shape[1])
+    areas = np.bincount(region, minlength=n_regions + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroid_rows = np.bincount(region, weights=rows, minlength=n_regions + 1)[1:] / areas
+        centroid_columns = np.bincount(region, weights=columns, minlength=n_regions + 1)[1:] / areas
+    keep = areas > 0
+    if min_size is not None:
+        keep &= areas >= min_size
+    if max_size is not None:
+        keep &= areas <= max_size
+    ids = np.flatnonzero(keep) + 1
+    centroids = np.column_stack([centroid_rows[keep], centroid_columns[keep]])
+    return FrameRegions(n_regions, ids, centroids, areas[keep])
+
+
+def typical_diameter(regions: list[FrameRegions]) -> float:
+    """Median equivalent diameter (px) of all regions; 1 when there are none."""
+    areas = np.concatenate([frame.areas for frame in regions]) if regions else np.empty(0)
+    if areas.size == 0:
+        return 1.0
+    return float(max(1.0, 2 * np.sqrt(np.median(areas) / np.pi)))
+
+
+def link_regions(
+    regions: list[FrameRegions], max_distance: float, *, max_gap_frames: int = 2, track_divisions: bool = False
+) -> list[np.ndarray]:
+    """Cell id (1 ...) of every trackable region of every frame, by laptrack.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per frame, the cell id of each region of ``FrameRegions.ids``.
+    """
+    # Imported here: laptrack takes ~1.5 s to import (scikit-learn,
+    # pydantic), which only runs that track with it should pay.
+    from laptrack import LapTrack
+
+    cells = [np.zeros(frame.ids.size, dtype=np.int64) for frame in regions]
+    if not any(frame.ids.size for frame in regions):
+        return cells
+    cutoff = float(max_distance) ** 2
+    tracker = LapTrack(
+        metric="sqeuclidean",
+        cutoff=cutoff,
+        gap_closing_metric="sqeuclidean",
+        gap_closing_cutoff=cutoff if max_gap_frames > 0 else False,
+        gap_closing_max_frame_count=max_gap_frames + 1,
+        splitting_metric="sqeuclidean",
+        splitting_cutoff=cutoff if track_divisions else False,
+    )
+    tree = tracker.predict([frame.centroids for frame in regions])
+    # A track is a chain of nodes (frame, index) with one link in and out;
+    # it starts where a node has no single predecessor of its own (a first
+    # frame, or a division). Numbered by its first node: stable ids.
+    starts = sorted(node for node in tree.nodes if not _continues(tree, node))
+    if len(starts) > MAX_TRACKS:
+        raise ValueError(f"{len(starts)} tracks exceed the {MAX_TRACKS} cell ids of a uint16 label stack")
+    for number, node in enumerate(starts, start=1):
+        while True:
+            cells[node[0]][node[1]] = number
+            successors = list(tree.successors(node))
+            if len(successors) != 1 or not _continues(tree, successors[0]):
+                break
+            node = successors[0]
+    return cells
+
+
+def _continues(tree: nx.DiGraph, node: tuple[int, int]) -> bool:
+    """Whether ``node`` continues its predecessor's track (its only link in, that one's only link out)."""
+    predecessors = list(tree.predecessors(node))
+    return len(predecessors) == 1 and tree.out_degree(predecessors[0]) == 1
+
+
+def _cell_labels(mask: np.ndarray, regions: FrameRegions, cells: np.ndarray) -> np.ndarray:
+    """uint16 cell ids of one frame, labelled again exactly as in the first pass."""
+    labelled = label(np.asarray(mask, dtype=bool), connectivity=1)
+    cell_of_label = np.zeros(regions.n_regions + 1, dtype=np.uint16)
+    cell_of_label[regions.ids] = cells
+    return cell_of_label.take(labelled)

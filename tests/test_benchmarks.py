@@ -1,0 +1,75 @@
+"""The benchmark suite's bookkeeping: output sizes by kind, ratios within rounds, README block (no runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import README_BEGIN, README_END, markdown, summarise, update_readme
+from benchmarks.outputs import output_bytes
+
+
+def _file(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+
+
+def test_output_bytes_count_each_file_for_its_innermost_image(tmp_path: Path) -> None:
+    _file(tmp_path / "pyama.zarr/fov_000/pc_ch_0/0/c/0/0/0", 100)
+    _file(tmp_path / "pyama.zarr/fov_000/pc_ch_0/labels/seg_labeled_ch_0/0/c/0/0/0", 7)
+    _file(tmp_path / "pyama.zarr/fov_001/fl_corrected_ch_2/tile_medians/c/0/0/0", 3)
+    _file(tmp_path / "fov_000/x_fov_000_traces_ch_1.csv", 20)
+    _file(tmp_path / "processing_results.yaml", 5)
+    assert output_bytes(tmp_path) == {"pc": 100, "seg_labeled": 7, "fl_corrected": 3, "traces": 20, "other": 5}
+
+
+def _dask(end_to_end: float, run: float, workers: int) -> dict:
+    return {"end_to_end_s": end_to_end, "run_s": run, "startup_s": 1.0, "busy_fraction": 0.9,
+            "peak_rss": [300e6] * workers, "baseline_rss": [60e6] * workers, "worker_cpu_s": [10.0] * workers,
+            "driver_cpu_s": 1.0, "step_seconds": {"copy": 1.0}, "output_bytes": {"fl": 40, "pc": 10}, "ok": True,
+            "n_workers": workers}
+
+
+def test_ratios_are_taken_within_each_round_then_the_median() -> None:
+    rounds = [
+        {"serial": {"seconds": 40.0, "cpu_s": 39.0, "peak_rss": 1e9},
+         "dask": {"1": _dask(44.0, 42.0, 1), "2": _dask(24.0, 22.0, 2)}},
+        # A slower machine in the second round: the ratios barely move.
+        {"serial": {"seconds": 80.0, "cpu_s": 78.0, "peak_rss": 1e9},
+         "dask": {"1": _dask(88.0, 84.0, 1), "2": _dask(48.0, 44.0, 2)}},
+    ]
+    summary = summarise(rounds, megapixels=100.0, input_bytes=100)
+    assert summary["ratios"]["speed-up 1 -> 2 workers"] == pytest.approx(44 / 24)
+    assert summary["ratios"]["overhead of 2 worker(s) over floor / 2, excl. start-up"] == pytest.approx(0.1)
+    assert summary["dask"]["2"]["megapixels_per_s"] == pytest.approx(100 / 36)
+    assert summary["dask"]["2"]["output_ratio"] == pytest.approx(0.5)
+
+
+def test_readme_block_is_replaced_or_appended(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# project\n\nintro\n")
+    update_readme(readme, "table one\n")
+    assert readme.read_text() == f"# project\n\nintro\n\n## Performance\n\n{README_BEGIN}\ntable one\n{README_END}\n"
+    readme.write_text(readme.read_text() + "\n## Later section\n")
+    update_readme(readme, "table two\n")
+    text = readme.read_text()
+    assert "table one" not in text and f"{README_BEGIN}\ntable two\n{README_END}" in text
+    assert text.endswith("## Later section\n") and text.count("## Performance") == 1
+
+
+def test_report_names_machine_dataset_and_targets() -> None:
+    rounds = [{"serial": {"seconds": 40.0, "cpu_s": 39.0, "peak_rss": 1e9}, "dask": {"2": _dask(24.0, 22.0, 2)}}]
+    results = {
+        "started": "2026-01-01T00:00:00+00:00",
+        "machine": {"cpu": "Test CPU", "usable_cores": 2, "ram_bytes": 8 * 2**30, "load_average": [0.5, 0, 0]},
+        "load_after": [1.5, 0, 0],
+        "dataset": {"spec": {"n_fovs": 4, "n_frames": 60, "size": 1024, "n_fluorescence": 2},
+                    "megapixels": 755.0, "input_bytes": 100, "cells_per_fov": 40},
+        "batch_size": 2, "repeat": 1,
+        "summary": summarise(rounds, megapixels=755.0, input_bytes=100),
+    }
+    text = markdown(results)
+    assert "Test CPU, 2 cores, 8.0 GiB RAM" in text
+    assert "| throughput end to end | >= 45 MP/s | 31.5 MP/s | no |" in text
+    assert "| output size / input size | <= 1.0 | 0.50 | yes |" in text
