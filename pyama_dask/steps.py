@@ -180,6 +180,8 @@ def extract_fov(
         if params.good_from_qc:
             masks = ImageRef(labels.output_dir, labels.fov, "seg", labels.channel)
             qc["fallback_frames"] = [record["frame"] for record in image_qc(masks).get("fallback_frames", [])]
+        if params.extra_features:  # the per-cell background level is raw minus corrected
+            qc["raw_fluorescence"] = open_image(ImageRef(labels.output_dir, labels.fov, "fl", corrected.channel))
         # Traces sum the corrected fluorescence over cell pixels: computing it there only is
         # enough. Extraction and the correction walk the labels block by block together.
         cells = _LastBlockKept(open_image(labels))

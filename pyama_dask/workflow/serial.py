@@ -58,7 +58,8 @@ def process_fov_serial(
         background_support_stack(fluorescence, masks, medians, fov=fov, **correction)
         # As the workflow does: the corrected values are needed on the cells only.
         corrected = CorrectedStack(fluorescence, medians, correction["tile_size"]).where(labels)
-        traces[channel] = extract_traces(labels, corrected, times, fov, **params.extraction_kwargs(), **qc)
+        raw = {"raw_fluorescence": fluorescence} if params.extra_features else {}
+        traces[channel] = extract_traces(labels, corrected, times, fov, **params.extraction_kwargs(), **qc, **raw)
     return traces
 
 

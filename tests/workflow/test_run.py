@@ -149,3 +149,17 @@ def test_interrupted_outputs_are_recomputed(full_run, dask_client, tmp_path):
     for channel in (1, 2):
         csv = f"fov_001/tiny_fov_001_traces_ch_{channel}.csv"
         assert (target / csv).read_text() == (out / csv).read_text()
+
+
+def test_extra_features_are_measured_in_the_distributed_run(tiny_dataset, dask_client, tmp_path):
+    meta = read_metadata(tiny_dataset.image_path)
+    params = {**PARAMS, "extra_features": True}
+    ok, context = _run(meta, tmp_path, dask_client, params=params, fov_start=1, fov_end=1)
+    assert ok
+    expected = process_fov_serial(meta, 1, CHANNELS, Params.from_mapping(params))
+    for channel, csv in context.results_paths[1].traces_csv:
+        got = read_traces_csv(csv)
+        assert {"intensity_mean", "background", "centroid_x", "centroid_y"} <= set(got.columns)
+        assert len(got) and np.isfinite(got["background"]).all()
+        for column in ["intensity_mean", "background", "centroid_x", "centroid_y"]:
+            np.testing.assert_allclose(got[column], expected[channel][column], rtol=1e-5, atol=1e-4)
