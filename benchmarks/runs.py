@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,9 @@ from pyama_dask.workflow.run import run_complete_workflow
 from pyama_dask.workflow.serial import process_fov_serial
 
 logger = logging.getLogger(__name__)
+
+# Set by Dask's nannies in the process that starts them (not by this benchmark).
+_NANNY_ONLY_VARIABLES = ("MALLOC_TRIM_THRESHOLD_",)
 
 
 @dataclass
@@ -134,10 +140,28 @@ def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int
 
 
 def run_serial(image_path: Path, channels: Channels) -> SerialRun:
-    """The serial floor, measured in a fresh process (its imports are done before the clock starts)."""
+    """The serial floor, measured in a fresh process (its imports are done before the clock starts).
+
+    A LocalCluster's nannies run in this process and leave their
+    ``pre-spawn-environ`` (``MALLOC_TRIM_THRESHOLD_``) in its environment, which
+    would make a process spawned afterwards ~2x slower (see
+    :mod:`pyama_dask.allocator`): the floor is spawned without it.
+    """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_serial_floor, image_path, channels).result()
+    with _without_environment(_NANNY_ONLY_VARIABLES):
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        future = pool.submit(_serial_floor, image_path, channels)  # spawns the process
+    with pool:
+        return future.result()
+
+
+@contextmanager
+def _without_environment(names: tuple[str, ...]) -> Iterator[None]:
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _serial_floor(image_path: Path, channels: Channels) -> SerialRun:
