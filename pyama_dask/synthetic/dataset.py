@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from pyama_dask.io.atomic import write_text_atomic
+from pyama_dask.io.atomic import replace_atomically, write_text_atomic
 from pyama_dask.synthetic.cells import simulate_cells
 from pyama_dask.synthetic.render import FovRenderer
 from pyama_dask.synthetic.spec import SyntheticSpec
@@ -101,7 +100,7 @@ def generate_dataset(
     # Until the new parameter file is written, the old files do not form a dataset.
     dataset.params_path.unlink(missing_ok=True)
     truth = _write_image(dataset, progress, compression)
-    _replace_atomically(dataset.truth_path, lambda tmp: truth.to_parquet(tmp, index=False))
+    replace_atomically(dataset.truth_path, lambda tmp: truth.to_parquet(tmp, index=False))
     write_text_atomic(dataset.params_path, json.dumps(_params(dataset), indent=2))
     logger.info("wrote synthetic dataset %s (%d FOVs)", dataset.image_path, spec.n_fovs)
     return dataset
@@ -121,7 +120,7 @@ def _write_image(
 ) -> pd.DataFrame:
     """Stream every FOV into the OME-TIFF; return the truth table gathered on the way."""
     tables: list[pd.DataFrame] = []
-    _replace_atomically(
+    replace_atomically(
         dataset.image_path, lambda tmp: tables.extend(_write_fovs(tmp, dataset.spec, progress, compression))
     )
     return pd.concat(tables, ignore_index=True)
@@ -214,17 +213,3 @@ def _params(dataset: SyntheticDataset) -> dict[str, Any]:
         "image": dataset.image_path.name,
         "truth": dataset.truth_path.name,
     }
-
-
-def _partial_path(path: Path) -> Path:
-    return path.with_name(f"{path.name}.partial")
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``path`` through a temporary file renamed into place when complete."""
-    tmp = _partial_path(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
