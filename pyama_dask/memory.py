@@ -5,25 +5,30 @@ nanny restart the worker again and again until distributed gives up with a
 ``KilledWorker``. Checking the estimate first turns that loop into one error
 that names the FOV, the memory needed and the memory available.
 
-The per-pixel figures are peak Python-heap bytes per pixel of one frame,
-measured with tracemalloc on 512 and 1024 px frames (they scale with the frame
-area, not with the number of frames: every step streams frame chunks), with
-headroom for the allocator; copy holds a block of frames being converted.
+A step's peak is a number of chunk-sized blocks (every step streams its
+images one chunk of frames at a time, and a chunk holds about
+:data:`pyama_dask.io.store.CHUNK_BYTES` whatever the frame size) plus
+per-frame temporaries that scale with the frame area; never with the number
+of frames. The figures are peak Python-heap bytes measured with tracemalloc
+on 512, 1024 and 2048 px frames, with 50-100 % headroom for the allocator.
 """
 
 from __future__ import annotations
 
 import logging
 
+from pyama_dask.io.store import chunk_frames
+
 logger = logging.getLogger(__name__)
 
 #: Memory of a worker process before any task runs (interpreter, numpy,
 #: scipy, zarr, bioio, distributed), measured at ~200 MB.
 WORKER_BASELINE_BYTES = 250 * 2**20
-#: Peak bytes per pixel of one frame, per step (measured: segment 26, track
-#: 15, correct 11, extract 35-43; copy: 16-frame blocks of uint16 read and
-#: converted), with about 50 % headroom.
-BYTES_PER_PIXEL = {"copy": 96, "segment": 40, "correct": 24, "track": 24, "extract": 64}
+#: Per step, blocks of one uint16 chunk held at its peak, and bytes per pixel
+#: of one frame on top (measured at 1024 and 2048 px: copy 43 and 36 MB,
+#: segment 56 and 116, track 44 and 72, correct 65 and 65, extract 116 and 147).
+CHUNKS_PER_STEP = {"copy": 4, "segment": 4, "correct": 6, "track": 4, "extract": 12}
+BYTES_PER_PIXEL = {"copy": 8, "segment": 36, "correct": 6, "track": 18, "extract": 24}
 
 
 class InsufficientMemoryError(MemoryError):
@@ -32,7 +37,8 @@ class InsufficientMemoryError(MemoryError):
 
 def task_memory_bytes(step: str, height: int, width: int) -> int:
     """Estimated peak memory of a worker running ``step`` on frames of ``height`` x ``width``."""
-    return WORKER_BASELINE_BYTES + BYTES_PER_PIXEL[step] * height * width
+    chunk_bytes = 2 * chunk_frames(height, width) * height * width
+    return WORKER_BASELINE_BYTES + CHUNKS_PER_STEP[step] * chunk_bytes + BYTES_PER_PIXEL[step] * height * width
 
 
 def require_memory(step: str, fov: int, height: int, width: int) -> None:

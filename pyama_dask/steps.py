@@ -31,6 +31,7 @@ from pyama_dask.io.microscopy import open_fov_reader
 from pyama_dask.io.store import (
     ImageRef,
     completed_fingerprint,
+    contrast_pixels,
     create_image,
     image_qc,
     image_scale,
@@ -45,12 +46,6 @@ from pyama_dask.params import Params
 logger = logging.getLogger(__name__)
 
 STEPS = ("copy", "segment", "correct", "track", "extract")
-
-# Frames read from the input file per request during copy: large enough to
-# amortise the reader's per-call overhead, small enough to bound memory
-# (16 x 2048 x 2048 uint16 = 128 MB).
-COPY_BLOCK_FRAMES = 16
-
 
 @dataclass(frozen=True)
 class StepResult:
@@ -92,11 +87,15 @@ def copy_channel(
 
     def work() -> dict:
         target = create_image(out, shape, np.uint16, scale=scale, channel_name=channel_name)
+        chunk = target.chunks[0]  # whole chunks: each is encoded and written once
+        contrast = []
         with open_fov_reader(input_path, fov, dim_order) as reader:
-            for start in range(0, shape[0], COPY_BLOCK_FRAMES):
-                frames = slice(start, min(start + COPY_BLOCK_FRAMES, shape[0]))
-                target[frames] = reader.read(channel, frames)
-        update_contrast_limits(out)
+            for start in range(0, shape[0], chunk):
+                frames = slice(start, min(start + chunk, shape[0]))
+                block = reader.read(channel, frames)
+                target[frames] = block
+                contrast.append(contrast_pixels(block, frames, shape[0]))
+        update_contrast_limits(out, contrast)
         mark_complete(out, fingerprint)
         return {}
 

@@ -53,6 +53,14 @@ NGFF_VERSION = "0.5"
 # are read several times per frame (tracking, correction, extraction).
 _COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.bitshuffle)
 _MASK_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.noshuffle)
+#: Bytes of raw (uint16) pixels per chunk. A chunk holds whole frames; one
+#: frame per chunk made Zarr's per-chunk cost (a store call, a file written
+#: atomically, an event-loop round trip: ~1 ms to read, ~3 ms to write) as
+#: large as the decoding itself. 16 MiB (8 frames at 1024 px) cut the time of
+#: writing a 1024 px frame from 4.5 to 2.0 ms, reading it from 2.1 to 1.7 ms
+#: and a mask's from 1.0 to 0.3 ms; chunks past 32 MiB were slower again
+#: (glibc serves them with fresh mmaps, see :mod:`pyama_dask.allocator`).
+CHUNK_BYTES = 16 * 2**20
 #: Image kinds stored with ``_MASK_COMPRESSOR``.
 _MASK_KINDS = ("seg", "seg_labeled")
 
@@ -204,7 +212,7 @@ def create_image(
     dtype: np.dtype | str,
     *,
     scale: Sequence[float] = (1.0, 1.0, 1.0),
-    frames_per_chunk: int = 1,
+    frames_per_chunk: int | None = None,
     channel_name: str | None = None,
 ) -> zarr.Array:
     """Create (or replace) an empty image, marked incomplete.
@@ -223,8 +231,10 @@ def create_image(
     scale
         Physical size of one step along (t, y, x) in (minutes, um, um).
     frames_per_chunk
-        Frames per chunk along T; one whole frame per chunk by default so
-        per-frame tasks read and write whole chunks.
+        Frames per chunk along T (at most ``T``); by default
+        :func:`chunk_frames` of the frame size, the same for every image of a
+        FOV so that the steps read and write whole chunks of all their images
+        together.
     channel_name
         Name of the input channel; given, the image gets NGFF ``omero``
         metadata (name, colour, contrast window) that viewers show.
@@ -251,7 +261,7 @@ def create_image(
         "0",
         shape=shape,
         dtype=dtype,
-        chunks=(frames_per_chunk, shape[1], shape[2]),
+        chunks=(min(frames_per_chunk or chunk_frames(shape[1], shape[2]), max(1, shape[0])), shape[1], shape[2]),
         compressors=_MASK_COMPRESSOR if ref.kind in _MASK_KINDS else _COMPRESSOR,
         fill_value=False if dtype == np.bool_ else 0,
         dimension_names=("t", "y", "x"),
@@ -265,13 +275,60 @@ def create_image(
     return array
 
 
-def update_contrast_limits(
-    ref: ImageRef, quantiles: tuple[float, float] = CONTRAST_QUANTILES
-) -> tuple[float, float]:
-    """Set the ``omero`` contrast window of a written image to quantiles of its pixels.
+def chunk_frames(height: int, width: int) -> int:
+    """Frames per chunk of a FOV's images: :data:`CHUNK_BYTES` of uint16 frames, at least one.
+
+    Examples
+    --------
+    >>> chunk_frames(1024, 1024), chunk_frames(2048, 2048), chunk_frames(4096, 4096)
+    (8, 2, 1)
+    """
+    return max(1, CHUNK_BYTES // (2 * height * width))
+
+
+def contrast_pixels(block: np.ndarray, frames: slice, n_frames: int) -> np.ndarray:
+    """The pixels of ``block`` that stand for their image in its contrast window.
 
     A few frames spread over time, sub-sampled in space, stand for the whole
     image, so the cost stays small however long the movie is.
+
+    Parameters
+    ----------
+    block
+        Frames ``frames`` of an image, shaped (n, Y, X).
+    frames
+        Which frames of the image ``block`` holds.
+    n_frames
+        Frames of the whole image.
+
+    Returns
+    -------
+    numpy.ndarray
+        The sampled pixels found in ``block`` (flat; empty when it holds none
+        of the sampled frames).
+    """
+    sampled = np.unique(np.linspace(0, n_frames - 1, min(n_frames, _CONTRAST_FRAMES)).round().astype(int))
+    inside = sampled[(sampled >= frames.start) & (sampled < frames.stop)] - frames.start
+    step = max(1, max(block.shape[1:]) // _CONTRAST_PIXELS)
+    return block[inside, ::step, ::step].ravel()
+
+
+def update_contrast_limits(
+    ref: ImageRef,
+    pixels: Sequence[np.ndarray] | None = None,
+    quantiles: tuple[float, float] = CONTRAST_QUANTILES,
+) -> tuple[float, float]:
+    """Set the ``omero`` contrast window of a written image to quantiles of its pixels.
+
+    Parameters
+    ----------
+    ref
+        The image.
+    pixels
+        :func:`contrast_pixels` of the blocks the image was written from;
+        None reads them back from the store (a whole chunk per sampled frame).
+    quantiles
+        Of the pixels, where the window starts and ends.
 
     Returns
     -------
@@ -287,12 +344,12 @@ def update_contrast_limits(
     ome = dict(group.attrs["ome"])
     if "omero" not in ome:
         raise StoreError(f"{ref.location} has no omero metadata to hold contrast limits (FOV {ref.fov}, {ref.name})")
-    array = group["0"]
-    n_frames, height, width = array.shape
-    frames = np.unique(np.linspace(0, n_frames - 1, min(n_frames, _CONTRAST_FRAMES)).round().astype(int))
-    step = max(1, max(height, width) // _CONTRAST_PIXELS)
-    sample = np.stack([array[t, ::step, ::step] for t in frames])
-    start, end = (float(v) for v in np.quantile(sample, quantiles))
+    if pixels is None:
+        array = group["0"]
+        chunk = array.chunks[0]
+        pixels = [contrast_pixels(array[start:start + chunk], slice(start, start + chunk), array.shape[0])
+                  for start in range(0, array.shape[0], chunk)]
+    start, end = (float(v) for v in np.quantile(np.concatenate(pixels), quantiles))
     window = {**ome["omero"]["channels"][0]["window"], "start": start, "end": end}
     ome["omero"]["channels"][0]["window"] = window
     group.attrs["ome"] = ome

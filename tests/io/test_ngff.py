@@ -10,6 +10,7 @@ from pyama_dask.io.microscopy import read_metadata
 from pyama_dask.io.store import (
     ImageRef,
     StoreError,
+    contrast_pixels,
     create_image,
     image_channel_name,
     mark_complete,
@@ -92,6 +93,16 @@ def test_contrast_limits_follow_the_pixels(tmp_path):
     window = zarr.open_group(ref.location, mode="r").attrs["ome"]["omero"]["channels"][0]["window"]
     assert (window["min"], window["max"], window["start"], window["end"]) == (0, 65535, start, end)
     assert image_channel_name(ref) == "GFP"
+
+
+def test_contrast_limits_from_the_written_blocks_equal_those_read_back(tmp_path):
+    ref = ImageRef(tmp_path, 0, "fl", 1)
+    data = np.random.default_rng(2).gamma(2.0, 300.0, size=(23, 48, 40)).astype(np.uint16)
+    create_image(ref, data.shape, np.uint16, frames_per_chunk=5, channel_name="GFP")[:] = data
+    blocks = [slice(start, min(start + 7, 23)) for start in range(0, 23, 7)]  # not the chunks
+    written = update_contrast_limits(ref, [contrast_pixels(data[frames], frames, 23) for frames in blocks])
+    assert written == update_contrast_limits(ref)
+    assert sum(contrast_pixels(data[f], f, 23).size for f in blocks) == 8 * 48 * 40  # 8 frames, all pixels
 
 
 def test_contrast_limits_need_omero_metadata(tmp_path):

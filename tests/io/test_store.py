@@ -10,6 +10,7 @@ from pyama_dask.io.store import (
     STORE_NAME,
     ImageRef,
     StoreError,
+    chunk_frames,
     completed_fingerprint,
     create_image,
     image_scale,
@@ -28,8 +29,13 @@ def test_image_roundtrip_and_layout(tmp_path):
     assert ref.location == tmp_path / STORE_NAME / "fov_003" / "fl_corrected_ch_1"
     assert (ref.location / "0" / "zarr.json").is_file()
     np.testing.assert_array_equal(open_image(ref)[:], data)
-    assert open_image(ref).chunks == (1, 20, 30)
+    assert open_image(ref).chunks == (4, 20, 30)  # small frames: the whole stack in one chunk
     assert image_scale(ref) == [5.0, 0.65, 0.65]
+
+
+def test_chunks_hold_whole_frames_of_about_16_mb():
+    assert [chunk_frames(side, side) for side in (256, 512, 1024, 2048, 4096)] == [128, 32, 8, 2, 1]
+    assert chunk_frames(1200, 1600) == 4  # 15.4 MB
 
 
 def test_ngff_metadata_has_axes_units_and_scale(tmp_path):

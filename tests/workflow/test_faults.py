@@ -104,7 +104,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(tiny_dataset, t
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        client.run(_hang_once_after(token, "fov_001/seg_ch_0/0", 3))
+        client.run(_hang_once_after(token, "fov_001/seg_ch_0/0", 0))
         killer = threading.Thread(target=kill_the_hanging_worker, args=(client,))
         killer.start()
         events = []
