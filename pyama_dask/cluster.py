@@ -8,6 +8,10 @@ come from dask's own configuration, as dask-jobqueue reads it: a
 variables such as ``DASK_JOBQUEUE__SLURM__QUEUE``; keyword overrides win over
 both. ``deploy/jobqueue-slurm.yaml`` is a commented example.
 
+Every worker preloads :mod:`pyama_dask.preload` (imports and allocator set
+before the first task) and runs with
+:data:`pyama_dask.allocator.WORKER_ENVIRONMENT`.
+
 Two choices are made on top of dask-jobqueue's defaults:
 
 - each job runs one single-threaded worker process per core (``processes =
@@ -34,11 +38,15 @@ import dask.config
 from distributed import Adaptive, LocalCluster
 from distributed.worker_memory import parse_memory_limit
 
+from pyama_dask.allocator import WORKER_ENVIRONMENT
+
 if TYPE_CHECKING:
     from distributed.deploy import Cluster
 
 logger = logging.getLogger(__name__)
 
+#: Module every worker preloads (``dask worker --preload``).
+PRELOAD = "pyama_dask.preload"
 CLUSTER_KINDS = ("local", "slurm", "pbs", "sge", "lsf")
 JOBQUEUE_CLASSES = {
     "slurm": "SLURMCluster",
@@ -124,6 +132,8 @@ def make_cluster(
             n_workers,
             threads_per_worker,
         )
+        overrides["env"] = {**WORKER_ENVIRONMENT, **overrides.get("env", {})}
+        overrides["preload"] = [*overrides.get("preload", []), PRELOAD]
         return LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
@@ -330,7 +340,9 @@ def _job_options(kind: str, threads_per_worker: int, overrides: dict[str, Any]) 
     has_lifetime = any(str(arg).split("=")[0] == "--lifetime" for arg in extra_args)
     if walltime and not has_lifetime:
         extra_args += lifetime_args(walltime_seconds(kind, walltime))
-    options["worker_extra_args"] = extra_args
+    options["worker_extra_args"] = [*extra_args, "--preload", PRELOAD]
+    prologue = list(_setting(kind, "job_script_prologue", options) or [])
+    options["job_script_prologue"] = [*prologue, *(f"export {k}={v}" for k, v in WORKER_ENVIRONMENT.items())]
     return options
 
 

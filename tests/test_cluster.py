@@ -54,6 +54,17 @@ def test_local_cluster_runs_single_threaded_worker_processes() -> None:
     assert os.getpid() not in pids.values()
 
 
+def test_workers_start_with_the_steps_imported_and_one_malloc_arena() -> None:
+    def state() -> tuple:  # nested: travels to the worker by value
+        import os
+        import sys
+
+        return "pyama_dask.steps" in sys.modules, os.environ.get("MALLOC_ARENA_MAX")
+
+    with make_cluster("local", n_workers=1, dashboard_address=":0") as cluster, Client(cluster) as client:
+        assert list(client.run(state).values()) == [(True, "1")]
+
+
 def test_local_dashboard_moves_to_a_free_port_when_taken() -> None:
     with socket.socket() as taken:
         taken.bind(("", 0))
@@ -99,6 +110,8 @@ def test_slurm_job_script_has_the_directives_and_retires_workers_before_the_wall
     # Every worker leaves before the walltime, and not much earlier.
     assert lifetime + stagger < walltime
     assert lifetime - stagger > 0.8 * walltime
+    assert worker_option(script, "--preload") == "pyama_dask.preload"
+    assert "export MALLOC_ARENA_MAX=1" in lines
 
 
 def test_settings_come_from_dask_config_and_keywords_win() -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import sys
+import threading
 from importlib.metadata import version
 
 import pytest
@@ -82,3 +85,15 @@ def test_unreadable_input_gives_an_error_entry(tmp_path, caplog):
     result = InputChecksum(identity).result()
     assert result["sha256"] is None and "gone.nd2" in result["error"]
     assert "cannot checksum the input" in caplog.text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux only")
+def test_the_checksum_runs_at_the_lowest_priority_leaving_the_cpu_to_the_workers(tmp_path, monkeypatch):
+    seen = []
+    (tmp_path / "input.tif").write_bytes(b"pixels")
+    monkeypatch.setattr(provenance, "input_checksum",
+                        lambda identity: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+                        or {"sha256": "x"})
+    assert InputChecksum(input_identity(tmp_path / "input.tif")).result() == {"sha256": "x"}
+    assert seen == [19]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19  # this thread kept its own
