@@ -6,9 +6,13 @@ also reported on their own. Per-step seconds come from the scheduler's task
 stream (compute time on the workers); peak memory is each worker's resident
 set peak over the run (:mod:`benchmarks.memory`).
 
-The serial floor runs :func:`pyama_dask.workflow.serial.process_fov_serial`
-over every FOV in a fresh process (same algorithms, no Dask, no Zarr), so its
-time and peak memory are its own.
+The serial floors run in a fresh process each, so their time and peak memory
+are their own: the *algorithms* floor runs
+:func:`pyama_dask.workflow.serial.process_fov_serial` over every FOV (same
+algorithms, in memory: no Dask, no store); the *tasks* floor runs the
+workflow's own tasks of every FOV one after the other (same algorithms, same
+store written, no Dask). Storage costs the difference between the two, Dask
+the difference between the tasks floor and the cluster.
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ from distributed import Client, get_task_stream
 from benchmarks.memory import cpu_seconds, peak_rss, reset_peak_rss
 from benchmarks.outputs import output_bytes
 from pyama_dask.cluster import make_cluster
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.allocator import keep_frames_on_heap
+from pyama_dask.io.microscopy import input_identity, read_metadata
+from pyama_dask.params import Params
 from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.workflow.plan import plan_fov
 from pyama_dask.workflow.run import run_complete_workflow
 from pyama_dask.workflow.serial import process_fov_serial
 
@@ -75,7 +82,7 @@ class DaskRun:
 
 @dataclass
 class SerialRun:
-    """The serial floor: every FOV through ``process_fov_serial`` in one process."""
+    """A serial floor: every FOV in one process, without Dask."""
 
     seconds: float
     cpu_s: float
@@ -139,8 +146,11 @@ def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int
     )
 
 
-def run_serial(image_path: Path, channels: Channels) -> SerialRun:
-    """The serial floor, measured in a fresh process (its imports are done before the clock starts).
+def run_serial(image_path: Path, channels: Channels, out_dir: Path | None = None) -> SerialRun:
+    """A serial floor, measured in a fresh process (its imports are done before the clock starts).
+
+    With ``out_dir`` it is the tasks floor (the workflow's tasks writing their
+    store into ``out_dir``, emptied first), else the algorithms floor.
 
     A LocalCluster's nannies run in this process and leave their
     ``pre-spawn-environ`` (``MALLOC_TRIM_THRESHOLD_``) in its environment, which
@@ -150,7 +160,7 @@ def run_serial(image_path: Path, channels: Channels) -> SerialRun:
     context = multiprocessing.get_context("spawn")
     with _without_environment(_NANNY_ONLY_VARIABLES):
         pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        future = pool.submit(_serial_floor, image_path, channels)  # spawns the process
+        future = pool.submit(_serial_floor, image_path, channels, out_dir)  # spawns the process
     with pool:
         return future.result()
 
@@ -164,12 +174,19 @@ def _without_environment(names: tuple[str, ...]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _serial_floor(image_path: Path, channels: Channels) -> SerialRun:
+def _serial_floor(image_path: Path, channels: Channels, out_dir: Path | None) -> SerialRun:
+    if out_dir is not None:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    keep_frames_on_heap()  # as in a worker: the same allocator for the same work
     reset_peak_rss()
     start, cpu_start = time.perf_counter(), cpu_seconds()
     metadata = read_metadata(image_path)
     for fov in range(metadata.n_fovs):
-        process_fov_serial(metadata, fov, channels)
+        if out_dir is None:
+            process_fov_serial(metadata, fov, channels)
+            continue
+        for task in plan_fov(metadata, out_dir, fov, channels, Params(), input_identity(image_path)).tasks:
+            task.func(*task.args)
     return SerialRun(seconds=time.perf_counter() - start, cpu_s=cpu_seconds() - cpu_start, peak_rss=peak_rss())
 
 

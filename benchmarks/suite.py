@@ -1,9 +1,10 @@
 """``python -m benchmarks``: throughput, memory and output size of the whole workflow.
 
 Generates (once, then cached) a synthetic dataset with the project's
-generator, then runs, alternating within each round: the serial floor
-(``process_fov_serial`` over every FOV, no Dask) and the workflow on a fresh
-local cluster of each worker count. It prints a Markdown report and writes
+generator, then runs, alternating within each round: the two serial floors
+(the algorithms alone, and the workflow's tasks writing their store; both
+without Dask, see :mod:`benchmarks.runs`) and the workflow on a fresh local
+cluster of each worker count. It prints a Markdown report and writes
 the results as JSON (``<output-dir>/results/<time>.json`` and
 ``<output-dir>/latest.json``); ``--update-readme`` copies the report into
 README's "Performance" section.
@@ -39,6 +40,8 @@ from pyama_dask.synthetic import SyntheticDataset, SyntheticSpec
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
+#: The serial floors: key in a round's results -> label.
+SERIAL_FLOORS = {"serial": "serial floor, algorithms", "serial_tasks": "serial floor, workflow tasks"}
 SWEEPS = {
     "frames": ("n_frames", (60, 120, 240)),
     "size": ("size", (512, 1024, 2048)),
@@ -91,13 +94,15 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
 def _round(dataset: SyntheticDataset, args: argparse.Namespace, *, reverse: bool) -> dict[str, Any]:
     """One run of each configuration; every other round in the reverse order, so drifts cancel."""
     channels = default_channels(dataset.spec.n_fluorescence)
-    configurations: list[int | None] = ([None] if args.serial else []) + sorted(args.workers)
+    floors: list[int | str] = list(SERIAL_FLOORS) if args.serial else []
+    configurations = floors + sorted(args.workers)
     measured: dict[str, Any] = {"dask": {}}
     for workers in reversed(configurations) if reverse else configurations:
         started = time.perf_counter()
-        if workers is None:
-            measured["serial"] = run_serial(dataset.image_path, channels).to_dict()
-            label = "serial floor"
+        if isinstance(workers, str):
+            store = args.output_dir / "runs" / "serial-tasks" if workers == "serial_tasks" else None
+            measured[workers] = run_serial(dataset.image_path, channels, store).to_dict()
+            label = SERIAL_FLOORS[workers]
         else:
             out = args.output_dir / "runs" / f"{workers}-workers"
             run = run_dask(dataset.image_path, out, channels, workers, args.batch_size)
@@ -156,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare (default 1 2)")
     runs.add_argument("--batch-size", type=int, default=2, help="FOVs in flight (default 2)")
     runs.add_argument("--repeat", type=int, default=1, help="alternating rounds (default 1)")
-    runs.add_argument("--no-serial", dest="serial", action="store_false", help="skip the serial floor")
+    runs.add_argument("--no-serial", dest="serial", action="store_false", help="skip the serial floors")
     runs.add_argument("--sweep", choices=sorted(SWEEPS), action="append", default=[],
                       help="add a scaling sweep (repeatable)")
     output = parser.add_argument_group("output")

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.report import README_BEGIN, README_END, markdown, summarise, update_readme
+from benchmarks.report import (
+    README_BEGIN,
+    README_END,
+    STORAGE_RATIO,
+    markdown,
+    overhead_ratio,
+    summarise,
+    update_readme,
+)
 from benchmarks.outputs import output_bytes
 
 
@@ -31,17 +39,23 @@ def _dask(end_to_end: float, run: float, workers: int) -> dict:
             "n_workers": workers}
 
 
+def _floor(seconds: float) -> dict:
+    return {"seconds": seconds, "cpu_s": seconds - 1, "peak_rss": 1e9}
+
+
 def test_ratios_are_taken_within_each_round_then_the_median() -> None:
     rounds = [
-        {"serial": {"seconds": 40.0, "cpu_s": 39.0, "peak_rss": 1e9},
+        {"serial": _floor(40.0), "serial_tasks": _floor(42.0),
          "dask": {"1": _dask(44.0, 42.0, 1), "2": _dask(24.0, 22.0, 2)}},
         # A slower machine in the second round: the ratios barely move.
-        {"serial": {"seconds": 80.0, "cpu_s": 78.0, "peak_rss": 1e9},
+        {"serial": _floor(80.0), "serial_tasks": _floor(84.0),
          "dask": {"1": _dask(88.0, 84.0, 1), "2": _dask(48.0, 44.0, 2)}},
     ]
     summary = summarise(rounds, megapixels=100.0, input_bytes=100)
     assert summary["ratios"]["speed-up 1 -> 2 workers"] == pytest.approx(44 / 24)
-    assert summary["ratios"]["overhead of 2 worker(s) over floor / 2, excl. start-up"] == pytest.approx(0.1)
+    assert summary["ratios"][overhead_ratio(2, "serial")] == pytest.approx(0.1)
+    assert summary["ratios"][overhead_ratio(2, "serial_tasks")] == pytest.approx(22 / 21 - 1)
+    assert summary["ratios"][STORAGE_RATIO] == pytest.approx(0.05)
     assert summary["dask"]["2"]["megapixels_per_s"] == pytest.approx(100 / 36)
     assert summary["dask"]["2"]["output_ratio"] == pytest.approx(0.5)
 
@@ -59,7 +73,7 @@ def test_readme_block_is_replaced_or_appended(tmp_path: Path) -> None:
 
 
 def test_report_names_machine_dataset_and_targets() -> None:
-    rounds = [{"serial": {"seconds": 40.0, "cpu_s": 39.0, "peak_rss": 1e9}, "dask": {"2": _dask(24.0, 22.0, 2)}}]
+    rounds = [{"serial": _floor(50.0), "serial_tasks": _floor(44.0), "dask": {"2": _dask(24.0, 22.0, 2)}}]
     results = {
         "started": "2026-01-01T00:00:00+00:00",
         "machine": {"cpu": "Test CPU", "usable_cores": 2, "ram_bytes": 8 * 2**30, "load_average": [0.5, 0, 0]},
@@ -73,3 +87,6 @@ def test_report_names_machine_dataset_and_targets() -> None:
     assert "Test CPU, 2 cores, 8.0 GiB RAM" in text
     assert "| throughput end to end | >= 45 MP/s | 31.5 MP/s | no |" in text
     assert "| output size / input size | <= 1.0 | 0.50 | yes |" in text
+    assert "| Dask over the tasks floor / workers | <= 10% | +0% | yes |" in text
+    assert "| storage + Dask over the algorithms floor / workers | <= 10% | -12% | yes |" in text
+    assert "| tasks floor (1 process, no Dask, same store) | 44.0 |" in text
