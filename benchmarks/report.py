@@ -24,15 +24,19 @@ TARGET_OVERHEAD = 0.10
 TARGET_PEAK_RSS_MB = 600.0
 TARGET_OUTPUT_RATIO = 1.0
 
-#: The serial floors (key of a round's results -> name): the algorithms alone
-#: in memory, and the workflow's own tasks writing the store; neither uses Dask.
-FLOORS = {"serial": "algorithms floor", "serial_tasks": "tasks floor"}
+#: The floors (key of a round's results -> name): the algorithms alone in
+#: memory, the workflow's own tasks writing the store, and the algorithms in
+#: several plain processes side by side; none uses Dask.
+FLOORS = {"serial": "algorithms floor", "serial_tasks": "tasks floor", "parallel": "parallel algorithms floor"}
 STORAGE_RATIO = "storage: tasks floor over algorithms floor"
 
 
 def overhead_ratio(workers: int, floor: str) -> str:
-    """Name of the ratio: run time of ``workers`` workers, excluding start-up, over a floor / workers, minus 1."""
-    return f"{workers} worker(s) over the {FLOORS[floor]} / {workers}, excl. start-up"
+    """Name of the ratio: run time of ``workers`` workers, excluding start-up, over a floor's share, minus 1.
+
+    A floor's share is its time x its processes / ``workers``.
+    """
+    return f"{workers} worker(s) over the {FLOORS[floor]} x processes / {workers}, excl. start-up"
 
 
 def summarise(rounds: list[dict[str, Any]], megapixels: float, input_bytes: int) -> dict[str, Any]:
@@ -79,6 +83,7 @@ def summarise(rounds: list[dict[str, Any]], megapixels: float, input_bytes: int)
                 "seconds": _median(measured, "seconds"),
                 "cpu_s": _median(measured, "cpu_s"),
                 "peak_rss_mb": max(run["peak_rss"] for run in measured) / MB,
+                "processes": measured[0].get("processes", 1),
             }
             summary[floor]["megapixels_per_s"] = megapixels / summary[floor]["seconds"]
     ratios: dict[str, float] = {}
@@ -91,14 +96,18 @@ def summarise(rounds: list[dict[str, Any]], megapixels: float, input_bytes: int)
     if "serial" in summary and "serial_tasks" in summary:
         ratios[STORAGE_RATIO] = _round_ratio(rounds, lambda r: r["serial_tasks"]["seconds"] / r["serial"]["seconds"] - 1)
     for floor, name in FLOORS.items():
-        if floor not in summary:
-            continue
-        for n in counts:
+        processes = summary.get(floor, {}).get("processes", 1)
+        for n in counts if floor in summary else []:
+            if processes > 1 and n != processes:
+                continue  # a parallel floor stands for as many workers as it has processes
             key = str(n)
-            ratios[overhead_ratio(n, floor)] = _round_ratio(
-                rounds, lambda r: r["dask"][key]["run_s"] / (r[floor]["seconds"] / n) - 1)
-            ratios[f"{key} worker(s) over the {name} / {key}, end to end"] = _round_ratio(
-                rounds, lambda r: r["dask"][key]["end_to_end_s"] / (r[floor]["seconds"] / n) - 1)
+
+            def share(r: dict[str, Any], floor: str = floor, n: int = n) -> float:
+                return r[floor]["seconds"] * r[floor].get("processes", 1) / n
+
+            ratios[overhead_ratio(n, floor)] = _round_ratio(rounds, lambda r: r["dask"][key]["run_s"] / share(r) - 1)
+            ratios[f"{key} worker(s) over the {name} x processes / {key}, end to end"] = _round_ratio(
+                rounds, lambda r: r["dask"][key]["end_to_end_s"] / share(r) - 1)
             ratios[f"CPU time of {key} worker(s) + driver over the {name}'s"] = _round_ratio(
                 rounds, lambda r: (sum(r["dask"][key]["worker_cpu_s"]) + r["dask"][key]["driver_cpu_s"])
                 / r[floor]["cpu_s"] - 1)
@@ -120,7 +129,8 @@ def targets(summary: dict[str, Any], workers: int = 2) -> list[tuple[str, str, s
     ]
     wanted = f"<= {TARGET_OVERHEAD:.0%}"
     for floor, what in (("serial_tasks", "Dask over the tasks floor / workers"),
-                        ("serial", "storage + Dask over the algorithms floor / workers")):
+                        ("serial", "storage + Dask over the algorithms floor / workers"),
+                        ("parallel", f"storage + Dask over the algorithms floor in {workers} processes")):
         overhead = summary["ratios"].get(overhead_ratio(workers, floor))
         if overhead is not None:
             rows.append((what, wanted, f"{overhead:+.0%}", overhead <= TARGET_OVERHEAD))
@@ -194,8 +204,10 @@ def _runs_table(summary: dict[str, Any]) -> list[str]:
             "| CPU s: workers + driver | peak RSS per worker MB | workers busy |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for floor, label in (("serial", "algorithms floor (1 process, no Dask, no store)"),
-                         ("serial_tasks", "tasks floor (1 process, no Dask, same store)")):
+                         ("serial_tasks", "tasks floor (1 process, no Dask, same store)"),
+                         ("parallel", "algorithms floor in {} processes side by side")):
         serial = summary.get(floor)
+        label = label.format(serial["processes"]) if serial else label
         if serial:
             rows.append(f"| {label} | {serial['seconds']:.1f} | {serial['megapixels_per_s']:.1f} "
                         f"| {serial['seconds']:.1f} | {serial['megapixels_per_s']:.1f} | - | {serial['cpu_s']:.1f} "

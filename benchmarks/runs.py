@@ -12,7 +12,10 @@ are their own: the *algorithms* floor runs
 algorithms, in memory: no Dask, no store); the *tasks* floor runs the
 workflow's own tasks of every FOV one after the other (same algorithms, same
 store written, no Dask). Storage costs the difference between the two, Dask
-the difference between the tasks floor and the cluster.
+the difference between the tasks floor and the cluster. The algorithms floor
+also runs in as many plain processes side by side as the largest cluster has
+workers: what the machine loses to running processes in parallel (shared
+caches and memory bandwidth), Dask or not.
 """
 
 from __future__ import annotations
@@ -82,11 +85,12 @@ class DaskRun:
 
 @dataclass
 class SerialRun:
-    """A serial floor: every FOV in one process, without Dask."""
+    """A serial floor: every FOV in plain processes (one, or a few side by side), without Dask."""
 
     seconds: float
     cpu_s: float
     peak_rss: int
+    processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,23 +150,37 @@ def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int
     )
 
 
-def run_serial(image_path: Path, channels: Channels, out_dir: Path | None = None) -> SerialRun:
-    """A serial floor, measured in a fresh process (its imports are done before the clock starts).
+def run_serial(image_path: Path, channels: Channels, out_dir: Path | None = None, processes: int = 1) -> SerialRun:
+    """A serial floor, measured in fresh processes (their imports are done before the clock starts).
 
     With ``out_dir`` it is the tasks floor (the workflow's tasks writing their
-    store into ``out_dir``, emptied first), else the algorithms floor.
+    store into ``out_dir``, emptied first), else the algorithms floor. With
+    ``processes`` > 1 as many plain processes share the FOVs (FOV ``i`` to
+    process ``i % processes``), starting together: what the machine itself
+    loses when several processes work at once, without Dask.
 
     A LocalCluster's nannies run in this process and leave their
     ``pre-spawn-environ`` (``MALLOC_TRIM_THRESHOLD_``) in its environment, which
     would make a process spawned afterwards ~2x slower (see
     :mod:`pyama_dask.allocator`): the floor is spawned without it.
     """
+    if out_dir is not None:
+        shutil.rmtree(out_dir, ignore_errors=True)
     context = multiprocessing.get_context("spawn")
+    start_together = context.Barrier(processes)
     with _without_environment(_NANNY_ONLY_VARIABLES):
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        future = pool.submit(_serial_floor, image_path, channels, out_dir)  # spawns the process
+        pool = ProcessPoolExecutor(max_workers=processes, mp_context=context,
+                                   initializer=_keep_barrier, initargs=(start_together,))
+        futures = [pool.submit(_serial_floor, image_path, channels, out_dir, index, processes)
+                   for index in range(processes)]  # spawns the processes
     with pool:
-        return future.result()
+        parts = [future.result() for future in futures]
+    return SerialRun(
+        seconds=max(end for _, end, _ in parts) - min(begin for begin, _, _ in parts),
+        cpu_s=sum(part.cpu_s for _, _, part in parts),
+        peak_rss=max(part.peak_rss for _, _, part in parts),
+        processes=processes,
+    )
 
 
 @contextmanager
@@ -174,20 +192,30 @@ def _without_environment(names: tuple[str, ...]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _serial_floor(image_path: Path, channels: Channels, out_dir: Path | None) -> SerialRun:
-    if out_dir is not None:
-        shutil.rmtree(out_dir, ignore_errors=True)
+_start_together: Any = None
+
+
+def _keep_barrier(barrier: Any) -> None:
+    global _start_together
+    _start_together = barrier
+
+
+def _serial_floor(image_path: Path, channels: Channels, out_dir: Path | None, index: int,
+                  processes: int) -> tuple[float, float, SerialRun]:
+    """(epoch start, epoch end, measurements) of one floor process's share of the FOVs."""
     keep_frames_on_heap()  # as in a worker: the same allocator for the same work
     reset_peak_rss()
-    start, cpu_start = time.perf_counter(), cpu_seconds()
+    _start_together.wait()
+    begin, start, cpu_start = time.time(), time.perf_counter(), cpu_seconds()
     metadata = read_metadata(image_path)
-    for fov in range(metadata.n_fovs):
+    for fov in range(index, metadata.n_fovs, processes):
         if out_dir is None:
             process_fov_serial(metadata, fov, channels)
             continue
         for task in plan_fov(metadata, out_dir, fov, channels, Params(), input_identity(image_path)).tasks:
             task.func(*task.args)
-    return SerialRun(seconds=time.perf_counter() - start, cpu_s=cpu_seconds() - cpu_start, peak_rss=peak_rss())
+    seconds = time.perf_counter() - start
+    return begin, begin + seconds, SerialRun(seconds=seconds, cpu_s=cpu_seconds() - cpu_start, peak_rss=peak_rss())
 
 
 def _compute_intervals(stream: list[dict]) -> list[tuple[str, float, float]]:

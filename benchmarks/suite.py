@@ -1,10 +1,11 @@
 """``python -m benchmarks``: throughput, memory and output size of the whole workflow.
 
 Generates (once, then cached) a synthetic dataset with the project's
-generator, then runs, alternating within each round: the two serial floors
-(the algorithms alone, and the workflow's tasks writing their store; both
-without Dask, see :mod:`benchmarks.runs`) and the workflow on a fresh local
-cluster of each worker count. It prints a Markdown report and writes
+generator, then runs, alternating within each round: the floors without Dask
+(the algorithms alone, the workflow's tasks writing their store, and the
+algorithms in as many plain processes as the largest cluster has workers;
+see :mod:`benchmarks.runs`) and the workflow on a fresh local cluster of
+each worker count. It prints a Markdown report and writes
 the results as JSON (``<output-dir>/results/<time>.json`` and
 ``<output-dir>/latest.json``); ``--update-readme`` copies the report into
 README's "Performance" section.
@@ -40,8 +41,9 @@ from pyama_dask.synthetic import SyntheticDataset, SyntheticSpec
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-#: The serial floors: key in a round's results -> label.
-SERIAL_FLOORS = {"serial": "serial floor, algorithms", "serial_tasks": "serial floor, workflow tasks"}
+#: The floors, without Dask: key in a round's results -> label.
+SERIAL_FLOORS = {"serial": "serial floor, algorithms", "serial_tasks": "serial floor, workflow tasks",
+                 "parallel": "algorithms floor in parallel processes"}
 SWEEPS = {
     "frames": ("n_frames", (60, 120, 240)),
     "size": ("size", (512, 1024, 2048)),
@@ -95,13 +97,16 @@ def _round(dataset: SyntheticDataset, args: argparse.Namespace, *, reverse: bool
     """One run of each configuration; every other round in the reverse order, so drifts cancel."""
     channels = default_channels(dataset.spec.n_fluorescence)
     floors: list[int | str] = list(SERIAL_FLOORS) if args.serial else []
+    if max(args.workers) < 2:
+        floors = [floor for floor in floors if floor != "parallel"]
     configurations = floors + sorted(args.workers)
     measured: dict[str, Any] = {"dask": {}}
     for workers in reversed(configurations) if reverse else configurations:
         started = time.perf_counter()
         if isinstance(workers, str):
             store = args.output_dir / "runs" / "serial-tasks" if workers == "serial_tasks" else None
-            measured[workers] = run_serial(dataset.image_path, channels, store).to_dict()
+            processes = max(args.workers) if workers == "parallel" else 1
+            measured[workers] = run_serial(dataset.image_path, channels, store, processes).to_dict()
             label = SERIAL_FLOORS[workers]
         else:
             out = args.output_dir / "runs" / f"{workers}-workers"

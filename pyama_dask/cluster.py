@@ -133,7 +133,7 @@ def make_cluster(
             threads_per_worker,
         )
         overrides["env"] = {**WORKER_ENVIRONMENT, **overrides.get("env", {})}
-        overrides["preload"] = [*overrides.get("preload", []), PRELOAD]
+        overrides["preload"] = _worker_preloads(overrides.get("preload", []))
         return LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
@@ -340,10 +340,19 @@ def _job_options(kind: str, threads_per_worker: int, overrides: dict[str, Any]) 
     has_lifetime = any(str(arg).split("=")[0] == "--lifetime" for arg in extra_args)
     if walltime and not has_lifetime:
         extra_args += lifetime_args(walltime_seconds(kind, walltime))
-    options["worker_extra_args"] = [*extra_args, "--preload", PRELOAD]
+    given = [str(arg) for flag, arg in zip(extra_args, extra_args[1:]) if flag == "--preload"]
+    extra_args += [arg for name in _worker_preloads(given) if name not in given for arg in ("--preload", name)]
+    options["worker_extra_args"] = extra_args
     prologue = list(_setting(kind, "job_script_prologue", options) or [])
     options["job_script_prologue"] = [*prologue, *(f"export {k}={v}" for k, v in WORKER_ENVIRONMENT.items())]
     return options
+
+
+def _worker_preloads(given: list[str]) -> list[str]:
+    """The preloads of a worker: those given, those of dask's config (which given ones would replace), ours."""
+    configured = dask.config.get("distributed.worker.preload", None) or []
+    names = [*configured, *given, PRELOAD]
+    return list(dict.fromkeys(names))
 
 
 def _setting(kind: str, name: str, overrides: dict[str, Any]) -> Any:

@@ -65,6 +65,12 @@ def test_workers_start_with_the_steps_imported_and_one_malloc_arena() -> None:
         assert list(client.run(state).values()) == [(True, "1")]
 
 
+def test_preloads_of_dask_config_are_kept_beside_ours() -> None:
+    with dask.config.set({"distributed.worker.preload": ["site_monitoring"]}):
+        script = job_script("slurm", **SLURM_JOB)
+    assert re.findall(r"--preload (\S+)", script) == ["site_monitoring", "pyama_dask.preload"]
+
+
 def test_local_dashboard_moves_to_a_free_port_when_taken() -> None:
     with socket.socket() as taken:
         taken.bind(("", 0))

@@ -83,11 +83,11 @@ def test_a_run_killed_at_three_points_resumes_to_identical_outputs(
                                  client=dask_client)
     results_before = (out / RESULTS_FILE).read_bytes()
 
-    # 1. while the masks of FOV 1 are half-written
-    _killed_run(tiny_dataset, out, config, "frame:fov_001/seg_ch_0/0:3")
+    # 1. while the masks of FOV 1 are written (their one chunk is, the completion marker not yet)
+    _killed_run(tiny_dataset, out, config, "frame:fov_001/seg_ch_0/0:0")
     masks = ImageRef(out, 1, "seg", 0)
     assert completed_fingerprint(masks) is None and any((masks.location / "0" / "c").iterdir()), \
-        "the masks of FOV 1 were meant to be half-written"
+        "the masks of FOV 1 were meant to be written but not marked complete"
     incomplete = _incomplete_tasks(meta, out)
     assert ("segment", 1, 0) in incomplete and not any(fov == 0 for _, fov, _ in incomplete)
     assert _last_run_tasks(out, "done") <= all_tasks - incomplete

@@ -98,7 +98,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(tiny_dataset, t
         pid = int(token.read_text())
         seen["pids"] = client.run(os.getpid)
         seen["processing"] = client.processing()
-        seen["half_written"] = completed_fingerprint(masks) is None and any((masks.location / "0" / "c").iterdir())
+        seen["written_unmarked"] = completed_fingerprint(masks) is None and any((masks.location / "0" / "c").iterdir())
         os.kill(pid, signal.SIGKILL)
         seen["killed"] = pid
 
@@ -118,7 +118,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(tiny_dataset, t
     worker = next(address for address, pid in seen["pids"].items() if pid == seen["killed"])
     assert any("segment-fov0001" in str(key) for key in seen["processing"][worker]), \
         "the killed worker was meant to be running FOV 1's segmentation"
-    assert seen["half_written"], "the masks were meant to be half-written when the worker died"
+    assert seen["written_unmarked"], "the masks were meant to be written, not yet marked complete, when the worker died"
     assert seen["killed"] not in pids_after, "the nanny was meant to start a new worker process"
     assert ok
     assert [e.status for e in events if e.step == "segment"] == ["done"]
