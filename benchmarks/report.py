@@ -25,9 +25,9 @@ TARGET_PEAK_RSS_MB = 600.0
 TARGET_OUTPUT_RATIO = 1.0
 
 #: The floors (key of a round's results -> name): the algorithms alone in
-#: memory, the workflow's own tasks writing the store, and the algorithms in
+#: memory, the workflow's own tasks writing the store, and those tasks in
 #: several plain processes side by side; none uses Dask.
-FLOORS = {"serial": "algorithms floor", "serial_tasks": "tasks floor", "parallel": "parallel algorithms floor"}
+FLOORS = {"serial": "algorithms floor", "serial_tasks": "tasks floor", "parallel_tasks": "parallel tasks floor"}
 STORAGE_RATIO = "storage: tasks floor over algorithms floor"
 
 
@@ -128,9 +128,9 @@ def targets(summary: dict[str, Any], workers: int = 2) -> list[tuple[str, str, s
          run["megapixels_per_s_excluding_startup"] >= TARGET_MEGAPIXELS_PER_S),
     ]
     wanted = f"<= {TARGET_OVERHEAD:.0%}"
-    for floor, what in (("serial_tasks", "Dask over the tasks floor / workers"),
-                        ("serial", "storage + Dask over the algorithms floor / workers"),
-                        ("parallel", f"storage + Dask over the algorithms floor in {workers} processes")):
+    for floor, what in (("parallel_tasks", f"Dask over the same tasks in {workers} plain processes"),
+                        ("serial_tasks", "Dask over the tasks floor / workers"),
+                        ("serial", "storage + Dask over the algorithms floor / workers")):
         overhead = summary["ratios"].get(overhead_ratio(workers, floor))
         if overhead is not None:
             rows.append((what, wanted, f"{overhead:+.0%}", overhead <= TARGET_OVERHEAD))
@@ -205,7 +205,7 @@ def _runs_table(summary: dict[str, Any]) -> list[str]:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for floor, label in (("serial", "algorithms floor (1 process, no Dask, no store)"),
                          ("serial_tasks", "tasks floor (1 process, no Dask, same store)"),
-                         ("parallel", "algorithms floor in {} processes side by side")):
+                         ("parallel_tasks", "tasks floor in {} processes side by side")):
         serial = summary.get(floor)
         label = label.format(serial["processes"]) if serial else label
         if serial:

@@ -12,10 +12,10 @@ are their own: the *algorithms* floor runs
 algorithms, in memory: no Dask, no store); the *tasks* floor runs the
 workflow's own tasks of every FOV one after the other (same algorithms, same
 store written, no Dask). Storage costs the difference between the two, Dask
-the difference between the tasks floor and the cluster. The algorithms floor
-also runs in as many plain processes side by side as the largest cluster has
-workers: what the machine loses to running processes in parallel (shared
-caches and memory bandwidth), Dask or not.
+the difference between the tasks floor and the cluster. The tasks floor also
+runs in as many plain processes side by side as the largest cluster has
+workers: the cluster's work without Dask, with what the machine loses to
+running processes in parallel (shared caches and memory bandwidth).
 """
 
 from __future__ import annotations

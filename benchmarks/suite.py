@@ -2,9 +2,9 @@
 
 Generates (once, then cached) a synthetic dataset with the project's
 generator, then runs, alternating within each round: the floors without Dask
-(the algorithms alone, the workflow's tasks writing their store, and the
-algorithms in as many plain processes as the largest cluster has workers;
-see :mod:`benchmarks.runs`) and the workflow on a fresh local cluster of
+(the algorithms alone, the workflow's tasks writing their store, and those
+tasks in as many plain processes as the largest cluster has workers; see
+:mod:`benchmarks.runs`) and the workflow on a fresh local cluster of
 each worker count. It prints a Markdown report and writes
 the results as JSON (``<output-dir>/results/<time>.json`` and
 ``<output-dir>/latest.json``); ``--update-readme`` copies the report into
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 #: The floors, without Dask: key in a round's results -> label.
 SERIAL_FLOORS = {"serial": "serial floor, algorithms", "serial_tasks": "serial floor, workflow tasks",
-                 "parallel": "algorithms floor in parallel processes"}
+                 "parallel_tasks": "workflow tasks in parallel plain processes"}
 SWEEPS = {
     "frames": ("n_frames", (60, 120, 240)),
     "size": ("size", (512, 1024, 2048)),
@@ -98,14 +98,14 @@ def _round(dataset: SyntheticDataset, args: argparse.Namespace, *, reverse: bool
     channels = default_channels(dataset.spec.n_fluorescence)
     floors: list[int | str] = list(SERIAL_FLOORS) if args.serial else []
     if max(args.workers) < 2:
-        floors = [floor for floor in floors if floor != "parallel"]
+        floors = [floor for floor in floors if floor != "parallel_tasks"]
     configurations = floors + sorted(args.workers)
     measured: dict[str, Any] = {"dask": {}}
     for workers in reversed(configurations) if reverse else configurations:
         started = time.perf_counter()
         if isinstance(workers, str):
-            store = args.output_dir / "runs" / "serial-tasks" if workers == "serial_tasks" else None
-            processes = max(args.workers) if workers == "parallel" else 1
+            store = args.output_dir / "runs" / workers if workers.endswith("tasks") else None
+            processes = max(args.workers) if workers == "parallel_tasks" else 1
             measured[workers] = run_serial(dataset.image_path, channels, store, processes).to_dict()
             label = SERIAL_FLOORS[workers]
         else:

@@ -45,10 +45,10 @@ def _floor(seconds: float) -> dict:
 
 def test_ratios_are_taken_within_each_round_then_the_median() -> None:
     rounds = [
-        {"serial": _floor(40.0), "serial_tasks": _floor(42.0), "parallel": {**_floor(20.0), "processes": 2},
+        {"serial": _floor(40.0), "serial_tasks": _floor(42.0), "parallel_tasks": {**_floor(20.0), "processes": 2},
          "dask": {"1": _dask(44.0, 42.0, 1), "2": _dask(24.0, 22.0, 2)}},
         # A slower machine in the second round: the ratios barely move.
-        {"serial": _floor(80.0), "serial_tasks": _floor(84.0), "parallel": {**_floor(40.0), "processes": 2},
+        {"serial": _floor(80.0), "serial_tasks": _floor(84.0), "parallel_tasks": {**_floor(40.0), "processes": 2},
          "dask": {"1": _dask(88.0, 84.0, 1), "2": _dask(48.0, 44.0, 2)}},
     ]
     summary = summarise(rounds, megapixels=100.0, input_bytes=100)
@@ -56,8 +56,8 @@ def test_ratios_are_taken_within_each_round_then_the_median() -> None:
     assert summary["ratios"][overhead_ratio(2, "serial")] == pytest.approx(0.1)
     assert summary["ratios"][overhead_ratio(2, "serial_tasks")] == pytest.approx(22 / 21 - 1)
     assert summary["ratios"][STORAGE_RATIO] == pytest.approx(0.05)
-    assert summary["ratios"][overhead_ratio(2, "parallel")] == pytest.approx(0.1)
-    assert overhead_ratio(1, "parallel") not in summary["ratios"]  # stands for 2 workers only
+    assert summary["ratios"][overhead_ratio(2, "parallel_tasks")] == pytest.approx(0.1)
+    assert overhead_ratio(1, "parallel_tasks") not in summary["ratios"]  # stands for 2 workers only
     assert summary["dask"]["2"]["megapixels_per_s"] == pytest.approx(100 / 36)
     assert summary["dask"]["2"]["output_ratio"] == pytest.approx(0.5)
 
