@@ -66,6 +66,7 @@ def summarise(rounds: list[dict[str, Any]], megapixels: float, input_bytes: int)
             "megapixels_per_s_excluding_startup": megapixels / run_s,
             "peak_rss_mb": max(max(run["peak_rss"]) for run in measured) / MB,
             "baseline_rss_mb": max(max(run["baseline_rss"]) for run in measured) / MB,
+            "memory_limit_mb": min(min(run.get("memory_limit") or [0]) for run in measured) / MB,
             "busy_fraction": _median(measured, "busy_fraction"),
             "worker_cpu_s": statistics.median(sum(run["worker_cpu_s"]) for run in measured),
             "driver_cpu_s": _median(measured, "driver_cpu_s"),
@@ -217,8 +218,14 @@ def _runs_table(summary: dict[str, Any]) -> list[str]:
                     f"| {run['megapixels_per_s']:.1f} | {run['run_s']:.1f} "
                     f"| {run['megapixels_per_s_excluding_startup']:.1f} | {run['startup_s']:.1f} "
                     f"| {run['worker_cpu_s']:.1f} + {run['driver_cpu_s']:.1f} "
-                    f"| {run['peak_rss_mb']:.0f} (idle {run['baseline_rss_mb']:.0f}) | {run['busy_fraction']:.0%} |")
+                    f"| {run['peak_rss_mb']:.0f} (idle {run['baseline_rss_mb']:.0f}{_limit(run)}) "
+                    f"| {run['busy_fraction']:.0%} |")
     return rows
+
+
+def _limit(run: dict[str, Any]) -> str:
+    limit = run.get("memory_limit_mb")
+    return f", limit {limit:,.0f}" if limit else ""
 
 
 def _ratio_lines(summary: dict[str, Any]) -> list[str]:

@@ -70,6 +70,7 @@ class DaskRun:
     after_last_task_s: float  # from the last task's end to the run's end
     baseline_rss: list[int]
     peak_rss: list[int]
+    memory_limit: list[int]  # of each worker, bytes
     worker_cpu_s: list[float]  # CPU time of each worker process during the run
     driver_cpu_s: float  # CPU time of this process (client, scheduler, run bookkeeping) during the run
     output_bytes: dict[str, int] = field(default_factory=dict)
@@ -101,13 +102,18 @@ def default_channels(n_fluorescence: int) -> Channels:
     return Channels(pc=0, fl=list(range(1, n_fluorescence + 1)))
 
 
-def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int, batch_size: int) -> DaskRun:
-    """Run the whole workflow into an empty ``out_dir`` on a new LocalCluster of ``n_workers``."""
+def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int, batch_size: int,
+             memory_limit: str = "auto") -> DaskRun:
+    """Run the whole workflow into an empty ``out_dir`` on a new LocalCluster of ``n_workers``.
+
+    ``memory_limit`` is each worker's (distributed's ``memory_limit``: the
+    nanny restarts a worker that goes past it).
+    """
     shutil.rmtree(out_dir, ignore_errors=True)
     start = time.perf_counter()
     metadata = read_metadata(image_path)
     cluster_start = time.perf_counter()
-    cluster = make_cluster("local", n_workers=n_workers, dashboard_address=":0")
+    cluster = make_cluster("local", n_workers=n_workers, dashboard_address=":0", memory_limit=memory_limit)
     with cluster, Client(cluster) as client:
         run_start = time.perf_counter()
         baseline = client.run(reset_peak_rss)
@@ -122,6 +128,7 @@ def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int
             driver_cpu = cpu_seconds() - driver_start
         cpu_end = client.run(cpu_seconds)
         peaks = client.run(peak_rss)
+        limits = [worker["memory_limit"] for worker in client.scheduler_info()["workers"].values()]
         cluster_stop = time.perf_counter()
     closed = time.perf_counter()
     compute = _compute_intervals(stream.data)
@@ -144,6 +151,7 @@ def run_dask(image_path: Path, out_dir: Path, channels: Channels, n_workers: int
         after_last_task_s=epoch_end - max((end for _, _, end in compute), default=epoch_start),
         baseline_rss=sorted(baseline.values()),
         peak_rss=sorted(peaks.values()),
+        memory_limit=sorted(limits),
         worker_cpu_s=[cpu_end[worker] - cpu_start[worker] for worker in sorted(cpu_end)],
         driver_cpu_s=driver_cpu,
         output_bytes=output_bytes(out_dir),

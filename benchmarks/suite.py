@@ -110,7 +110,7 @@ def _round(dataset: SyntheticDataset, args: argparse.Namespace, *, reverse: bool
             label = SERIAL_FLOORS[workers]
         else:
             out = args.output_dir / "runs" / f"{workers}-workers"
-            run = run_dask(dataset.image_path, out, channels, workers, args.batch_size)
+            run = run_dask(dataset.image_path, out, channels, workers, args.batch_size, args.worker_memory)
             measured["dask"][str(workers)] = run.to_dict()
             label = f"{workers} worker(s)"
         print(f"  {label}: {time.perf_counter() - started:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
@@ -125,7 +125,8 @@ def _sweep(base: SyntheticSpec, name: str, args: argparse.Namespace) -> list[dic
         spec = SyntheticSpec(**{**base.to_dict(), field: value})
         dataset = cached_dataset(args.output_dir, spec)
         out = args.output_dir / "runs" / f"sweep-{name}"
-        run = run_dask(dataset.image_path, out, default_channels(spec.n_fluorescence), workers, args.batch_size)
+        run = run_dask(dataset.image_path, out, default_channels(spec.n_fluorescence), workers, args.batch_size,
+                       args.worker_memory)
         print(f"  sweep {name}={value}: {run.end_to_end_s:.1f} s", flush=True)
         points.append({"value": value, **_dataset_record(dataset), "run": run.to_dict()})
     return points
@@ -165,6 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     runs = parser.add_argument_group("runs")
     runs.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare (default 1 2)")
     runs.add_argument("--batch-size", type=int, default=2, help="FOVs in flight (default 2)")
+    runs.add_argument("--worker-memory", default="auto",
+                      help="memory limit of each worker, e.g. 2GB (default: distributed's share of this machine)")
     runs.add_argument("--repeat", type=int, default=1, help="alternating rounds (default 1)")
     runs.add_argument("--no-serial", dest="serial", action="store_false", help="skip the serial floors")
     runs.add_argument("--sweep", choices=sorted(SWEEPS), action="append", default=[],

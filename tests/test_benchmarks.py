@@ -34,7 +34,7 @@ def test_output_bytes_count_each_file_for_its_innermost_image(tmp_path: Path) ->
 
 def _dask(end_to_end: float, run: float, workers: int) -> dict:
     return {"end_to_end_s": end_to_end, "run_s": run, "startup_s": 1.0, "busy_fraction": 0.9,
-            "peak_rss": [300e6] * workers, "baseline_rss": [60e6] * workers, "worker_cpu_s": [10.0] * workers,
+            "peak_rss": [300e6] * workers, "baseline_rss": [60e6] * workers, "memory_limit": [2e9] * workers, "worker_cpu_s": [10.0] * workers,
             "driver_cpu_s": 1.0, "step_seconds": {"copy": 1.0}, "output_bytes": {"fl": 40, "pc": 10}, "ok": True,
             "n_workers": workers}
 
@@ -92,3 +92,4 @@ def test_report_names_machine_dataset_and_targets() -> None:
     assert "| Dask over the tasks floor / workers | <= 10% | +0% | yes |" in text
     assert "| storage + Dask over the algorithms floor / workers | <= 10% | -12% | yes |" in text
     assert "| tasks floor (1 process, no Dask, same store) | 44.0 |" in text
+    assert "| 300 (idle 60, limit 2,000) |" in text

@@ -154,7 +154,8 @@ def test_labels_are_consistent(masks, new_tracks):
     assert out.dtype == np.uint16 and out.shape == masks.shape
     assert not out[~masks].any()
     assert out.max() <= n_tracks
-    seen = set()
+    seen: set = set()
+    previous: set = set()
     for t in range(len(masks)):
         ids = set(np.unique(out[t])) - {0}
         for cell in ids:  # one id = one 4-connected region of the frame
