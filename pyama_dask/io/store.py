@@ -307,10 +307,15 @@ def contrast_pixels(block: np.ndarray, frames: slice, n_frames: int) -> np.ndarr
         The sampled pixels found in ``block`` (flat; empty when it holds none
         of the sampled frames).
     """
-    sampled = np.unique(np.linspace(0, n_frames - 1, min(n_frames, _CONTRAST_FRAMES)).round().astype(int))
+    sampled = _contrast_frames(n_frames)
     inside = sampled[(sampled >= frames.start) & (sampled < frames.stop)] - frames.start
     step = max(1, max(block.shape[1:]) // _CONTRAST_PIXELS)
     return block[inside, ::step, ::step].ravel()
+
+
+def _contrast_frames(n_frames: int) -> np.ndarray:
+    """The frames of an image that its contrast window is fitted to, spread over time."""
+    return np.unique(np.linspace(0, n_frames - 1, min(n_frames, _CONTRAST_FRAMES)).round().astype(int))
 
 
 def update_contrast_limits(
@@ -326,7 +331,7 @@ def update_contrast_limits(
         The image.
     pixels
         :func:`contrast_pixels` of the blocks the image was written from;
-        None reads them back from the store (a whole chunk per sampled frame).
+        None reads them back from the store (each chunk that holds a sampled frame).
     quantiles
         Of the pixels, where the window starts and ends.
 
@@ -346,9 +351,10 @@ def update_contrast_limits(
         raise StoreError(f"{ref.location} has no omero metadata to hold contrast limits (FOV {ref.fov}, {ref.name})")
     if pixels is None:
         array = group["0"]
-        chunk = array.chunks[0]
-        pixels = [contrast_pixels(array[start:start + chunk], slice(start, start + chunk), array.shape[0])
-                  for start in range(0, array.shape[0], chunk)]
+        chunk, n_frames = array.chunks[0], array.shape[0]
+        starts = sorted({int(t) // chunk * chunk for t in _contrast_frames(n_frames)})
+        pixels = [contrast_pixels(array[start:start + chunk], slice(start, start + chunk), n_frames)
+                  for start in starts]
     start, end = (float(v) for v in np.quantile(np.concatenate(pixels), quantiles))
     window = {**ome["omero"]["channels"][0]["window"], "start": start, "end": end}
     ome["omero"]["channels"][0]["window"] = window
