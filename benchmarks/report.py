@@ -208,8 +208,8 @@ def _runs_table(summary: dict[str, Any]) -> list[str]:
                          ("serial_tasks", "tasks floor (1 process, no Dask, same store)"),
                          ("parallel_tasks", "tasks floor in {} processes side by side")):
         serial = summary.get(floor)
-        label = label.format(serial["processes"]) if serial else label
         if serial:
+            label = label.format(serial["processes"])
             rows.append(f"| {label} | {serial['seconds']:.1f} | {serial['megapixels_per_s']:.1f} "
                         f"| {serial['seconds']:.1f} | {serial['megapixels_per_s']:.1f} | - | {serial['cpu_s']:.1f} "
                         f"| {serial['peak_rss_mb']:.0f} | - |")
