@@ -32,6 +32,7 @@ so a run killed while writing the marker leaves the previous document intact.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,37 @@ def fov_group_name(fov: int) -> str:
 def store_path(output_dir: Path) -> Path:
     """The Zarr store inside ``output_dir``."""
     return Path(output_dir) / STORE_NAME
+
+
+# What zarr's local store names the temporary file of a write it has not
+# finished: ``<name>.<32 hex digits>.partial`` beside the file it replaces.
+_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
+# The folders of a FOV group that hold metadata documents: the group, its
+# images (and their label images) and their arrays. Not the chunk folders:
+# creating an image again clears its array, chunks and all.
+_METADATA_FOLDERS = (".", "*", "*/0", "*/labels", "*/labels/*", "*/labels/*/0")
+
+
+def remove_stale_partials(output_dir: Path, fov: int) -> list[Path]:
+    """Remove the temporary files of metadata writes that a killed run left in a FOV's group.
+
+    Zarr writes each document to a temporary file first and moves it into
+    place, so a run killed in between leaves the previous document intact and
+    the temporary file behind; zarr then warns about it whenever the group is
+    listed. Only call this while no other process writes into the store (e.g.
+    under the run lock).
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    group = store_path(output_dir) / fov_group_name(fov)
+    stale = sorted(path for pattern in _METADATA_FOLDERS for path in group.glob(f"{pattern}/*.partial")
+                   if _PARTIAL.search(path.name))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _root(output_dir: Path, mode: str = "a") -> zarr.Group:

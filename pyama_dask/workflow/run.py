@@ -32,7 +32,7 @@ from pyama_dask.io.microscopy import MicroscopyMetadata, input_identity
 from pyama_dask.io.provenance import InputChecksum, provenance_record
 from pyama_dask.io.results import RESULTS_FILE, read_results_yaml, write_results_yaml
 from pyama_dask.io.runlog import append_record, run_log_path
-from pyama_dask.io.store import fov_group_name
+from pyama_dask.io.store import fov_group_name, remove_stale_partials
 from pyama_dask.io.traces import write_run_traces
 from pyama_dask.memory import require_memory, task_memory_bytes
 from pyama_dask.params import Params
@@ -210,10 +210,12 @@ def _stopped_run_error(cause: tuple[int, str], output_dir: Path, n_complete: int
 
 
 def _remove_stale_temporaries(output_dir: Path, fovs: list[int]) -> None:
-    """Remove the temporary files of results and trace files a killed run left (the lock is held)."""
-    for folder in [output_dir, *(output_dir / fov_group_name(fov) for fov in fovs)]:
-        for path in remove_stale_temporaries(folder):
-            logger.info("removed %s, left by a run stopped while writing it", path)
+    """Remove the temporary files of results, trace files and store metadata a killed run left (the lock is held)."""
+    stale = [path for folder in [output_dir, *(output_dir / fov_group_name(fov) for fov in fovs)]
+             for path in remove_stale_temporaries(folder)]
+    stale += [path for fov in fovs for path in remove_stale_partials(output_dir, fov)]
+    for path in stale:
+        logger.info("removed %s, left by a run stopped while writing it", path)
 
 
 def _results_document(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata) -> dict:

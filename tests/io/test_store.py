@@ -16,6 +16,7 @@ from pyama_dask.io.store import (
     image_scale,
     mark_complete,
     open_image,
+    remove_stale_partials,
 )
 
 
@@ -99,3 +100,23 @@ def test_masks_and_labels_are_stored_compactly(tmp_path):
     create_image(ref, mask.shape, np.bool_)[:] = mask
     stored = sum(p.stat().st_size for p in (ref.location / "0").rglob("*") if p.is_file())
     assert stored < mask.nbytes / 20
+
+
+def test_stale_partial_metadata_files_are_removed_and_chunks_kept(tmp_path):
+    ref = ImageRef(tmp_path, 2, "fl", 1)
+    labels = ImageRef(tmp_path, 2, "seg_labeled", 0)
+    create_image(ref, (3, 8, 8), np.uint16)[:] = 7
+    mark_complete(ref, "abc")
+    create_image(labels, (3, 8, 8), np.uint16)
+    fov = tmp_path / STORE_NAME / "fov_002"
+    hexdigits = "0123456789abcdef" * 2
+    stale = [fov / f"zarr.{hexdigits}.partial", ref.location / f"zarr.{hexdigits}.partial",
+             ref.location / "0" / f"zarr.{hexdigits}.partial", labels.location / f"zarr.{hexdigits}.partial"]
+    kept = [ref.location / "notes.partial", fov / f"zarr.{hexdigits[:8]}.partial"]  # not zarr's temporaries
+    for path in stale + kept:
+        path.write_bytes(b"{")
+
+    assert remove_stale_partials(tmp_path, 2) == sorted(stale)
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
+    assert (open_image(ref)[:] == 7).all()  # chunks untouched
+    assert remove_stale_partials(tmp_path, 5) == []  # a FOV not in the store
