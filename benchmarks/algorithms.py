@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from pyama_dask.algorithms import correct_background, measure_cells, segment_logstd, track_iou  # noqa: E402
 from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack  # noqa: E402
 from pyama_dask.algorithms.tracking_laptrack import track_laptrack  # noqa: E402
-from pyama_dask.params import Params  # noqa: E402
+from pyama_dask.pipeline.params import Params  # noqa: E402
 from pyama_dask.synthetic.cells import simulate_cells  # noqa: E402
 from pyama_dask.synthetic.render import FovRenderer  # noqa: E402
 from pyama_dask.synthetic.spec import SyntheticSpec  # noqa: E402

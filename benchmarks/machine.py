@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from pyama_dask.io.provenance import package_versions
+from pyama_dask.rundir.provenance import package_versions
 
 
 def cpu_model() -> str:

@@ -8,7 +8,7 @@ set peak over the run (:mod:`benchmarks.memory`).
 
 The serial floors run in a fresh process each, so their time and peak memory
 are their own: the *algorithms* floor runs
-:func:`pyama_dask.workflow.serial.process_fov_serial` over every FOV (same
+:func:`pyama_dask.pipeline.serial.process_fov_serial` over every FOV (same
 algorithms, in memory: no Dask, no store); the *tasks* floor runs the
 workflow's own tasks of every FOV one after the other (same algorithms, same
 store written, no Dask). Storage costs the difference between the two, Dask
@@ -37,14 +37,14 @@ from distributed import Client, get_task_stream
 
 from benchmarks.memory import cpu_seconds, peak_rss, reset_peak_rss
 from benchmarks.outputs import output_bytes
-from pyama_dask.cluster import make_cluster
-from pyama_dask.allocator import keep_frames_on_heap
-from pyama_dask.io.microscopy import input_identity, read_metadata
-from pyama_dask.params import Params
-from pyama_dask.workflow.context import Channels, ProcessingContext
-from pyama_dask.workflow.plan import plan_fov
+from pyama_dask.workflow.clusters import make_cluster
+from pyama_dask.workflow.allocator import keep_frames_on_heap
+from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.run import run_complete_workflow
-from pyama_dask.workflow.serial import process_fov_serial
+from pyama_dask.pipeline.serial import process_fov_serial
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def run_serial(image_path: Path, channels: Channels, out_dir: Path | None = None
     A LocalCluster's nannies run in this process and leave their
     ``pre-spawn-environ`` (``MALLOC_TRIM_THRESHOLD_``) in its environment, which
     would make a process spawned afterwards ~2x slower (see
-    :mod:`pyama_dask.allocator`): the floor is spawned without it.
+    :mod:`pyama_dask.workflow.allocator`): the floor is spawned without it.
     """
     if out_dir is not None:
         shutil.rmtree(out_dir, ignore_errors=True)

@@ -35,7 +35,7 @@ from benchmarks.datasets import cached_dataset, megapixels
 from benchmarks.machine import machine_record
 from benchmarks.report import markdown, summarise, update_readme
 from benchmarks.runs import default_channels, run_dask, run_serial
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.synthetic import SyntheticDataset, SyntheticSpec
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from matplotlib.ticker import EngFormatter
 from PIL import Image
 from skimage.measure import find_contours, label, regionprops
 
-from pyama_dask.io.results import RESULTS_FILE, read_results_yaml
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
 from pyama_dask.io.store import ImageRef, fov_group_name, image_channel_name, image_scale, open_image
 from pyama_dask.io.traces import collect_traces
 

@@ -40,8 +40,8 @@ def tiny_run(tiny_dataset, dask_client, tmp_path_factory):
 
     Shared by the tests that look at a run's results: they may add files (QC figures), never change any.
     """
-    from pyama_dask.io.microscopy import read_metadata
-    from pyama_dask.workflow.context import Channels, ProcessingContext
+    from pyama_dask.io.inputs.microscopy import read_metadata
+    from pyama_dask.pipeline.context import Channels, ProcessingContext
     from pyama_dask.workflow.run import run_complete_workflow
 
     out = tmp_path_factory.mktemp("tiny_run")

@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 import zarr
 
-from pyama_dask.io.results import RESULTS_FILE
+from pyama_dask.rundir.results import RESULTS_FILE
 from pyama_dask.io.store import STORE_NAME, fov_group_name
 
 

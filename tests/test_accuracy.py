@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_truth
 from pyama_dask.synthetic.evaluate import score_traces
-from pyama_dask.workflow.context import Channels
-from pyama_dask.workflow.serial import process_fov_serial
+from pyama_dask.pipeline.context import Channels
+from pyama_dask.pipeline.serial import process_fov_serial
 
 
 @pytest.fixture(scope="module")

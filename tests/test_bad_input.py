@@ -22,7 +22,7 @@ import zarr
 
 import pyama_dask.cli.commands as commands
 from pyama_dask.cli import main
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import STORE_NAME, ImageRef, open_image
 
 # (case, command line after "run", config file text or None, results file text or None, message fragments).

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 import pyama_dask.cli.commands as commands
 from pyama_dask.cli import build_parser, main
 from pyama_dask.cli.clusters import cluster_settings
-from pyama_dask.io.config import load_run_config
-from pyama_dask.io.microscopy import read_metadata
-from pyama_dask.params import ParameterError, Params
+from pyama_dask.rundir.config import load_run_config
+from pyama_dask.io.inputs.microscopy import read_metadata
+from pyama_dask.pipeline.params import ParameterError, Params
 
 NAMES = Params.names()
 YAML_SCALARS = st.one_of(

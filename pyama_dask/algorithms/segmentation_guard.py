@@ -53,7 +53,7 @@ from skimage.segmentation import watershed as watershed_transform
 
 from pyama_dask.algorithms.segmentation import clean_mask, histogram_threshold, local_log_std
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
-from pyama_dask.params import IMAGE_KINDS, THRESHOLD_METHODS
+from pyama_dask.pipeline.params import IMAGE_KINDS, THRESHOLD_METHODS
 
 logger = logging.getLogger(__name__)
 

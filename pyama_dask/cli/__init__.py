@@ -11,8 +11,8 @@ from pyama_dask.cli.clusters import add_cluster_options
 from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
 from pyama_dask.cli.results import qc_command, traces_command
 from pyama_dask.cli.score import add_score_parser, score_command
-from pyama_dask.io.lock import RunLockedError
-from pyama_dask.params import PROFILE_NAMES
+from pyama_dask.rundir.lock import RunLockedError
+from pyama_dask.pipeline.params import PROFILE_NAMES
 
 logger = logging.getLogger("pyama_dask")
 

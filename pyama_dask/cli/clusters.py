@@ -10,7 +10,7 @@ from typing import Any
 
 from distributed import Client
 
-from pyama_dask.cluster import CLUSTER_KINDS, job_script, make_cluster, scale_for
+from pyama_dask.workflow.clusters import CLUSTER_KINDS, job_script, make_cluster, scale_for
 
 logger = logging.getLogger(__name__)
 

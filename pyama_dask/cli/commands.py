@@ -14,12 +14,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from pyama_dask.cli.clusters import connect, dry_run
 from pyama_dask.cli.progress import RunProgress
 from pyama_dask.cli.results import write_qc
-from pyama_dask.io.config import load_run_config
-from pyama_dask.io.lock import is_locked
-from pyama_dask.io.microscopy import MicroscopyMetadata, read_metadata
-from pyama_dask.io.runlog import read_records, run_log_path
+from pyama_dask.rundir.config import load_run_config
+from pyama_dask.rundir.lock import is_locked
+from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, read_metadata
+from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
-from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
 from pyama_dask.workflow.status import describe_status, summarise_run
 from pyama_dask.workflow.validate import check_request

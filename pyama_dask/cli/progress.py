@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from pyama_dask.steps import STEPS
-from pyama_dask.workflow.context import Channels
+from pyama_dask.pipeline.tasks import STEPS
+from pyama_dask.pipeline.context import Channels
 from pyama_dask.workflow.run import ProgressEvent
 
 

@@ -2,7 +2,7 @@
 
 The labels to score are a run's output directory (the tracked labels of one
 FOV), a TIFF label stack (T, Y, X), or a folder already in CTC result layout.
-They are written to CTC layout (:func:`pyama_dask.io.ctc.write_ctc_result`)
+They are written to CTC layout (:func:`pyama_dask.evaluation.ctc.write_ctc_result`)
 and scored by py-ctcmetrics against a ground-truth folder in CTC layout.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import tifffile
 
-from pyama_dask.io.ctc import RESULT_TRACKS, write_ctc_result
-from pyama_dask.io.results import RESULTS_FILE, read_results_yaml
+from pyama_dask.evaluation.ctc import RESULT_TRACKS, write_ctc_result
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
 from pyama_dask.io.store import ImageRef, open_image
-from pyama_dask.scoring import score_ctc
+from pyama_dask.evaluation.scoring import score_ctc
 
 #: The metrics printed first, in this order (all others follow by name).
 HEADLINE = ("DET", "SEG", "TRA", "LNK", "CT", "TF", "IDF1", "MOTA")

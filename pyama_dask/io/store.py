@@ -60,7 +60,7 @@ _MASK_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.noshuf
 #: large as the decoding itself. 16 MiB (8 frames at 1024 px) cut the time of
 #: writing a 1024 px frame from 4.5 to 2.0 ms, reading it from 2.1 to 1.7 ms
 #: and a mask's from 1.0 to 0.3 ms; chunks past 32 MiB were slower again
-#: (glibc serves them with fresh mmaps, see :mod:`pyama_dask.allocator`).
+#: (glibc serves them with fresh mmaps, see :mod:`pyama_dask.workflow.allocator`).
 CHUNK_BYTES = 16 * 2**20
 #: Image kinds stored with ``_MASK_COMPRESSOR``.
 _MASK_KINDS = ("seg", "seg_labeled")

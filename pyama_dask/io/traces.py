@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pyama_dask.io.atomic import replace_atomically, write_text_atomic
-from pyama_dask.io.results import RESULTS_FILE, read_results_yaml
+from pyama_dask.rundir.atomic import replace_atomically, write_text_atomic
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
 from pyama_dask.io.store import fov_group_name
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from pyama_dask.io.atomic import replace_atomically, write_text_atomic
+from pyama_dask.rundir.atomic import replace_atomically, write_text_atomic
 from pyama_dask.synthetic.cells import simulate_cells
 from pyama_dask.synthetic.render import FovRenderer
 from pyama_dask.synthetic.spec import SyntheticSpec

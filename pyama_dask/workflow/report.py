@@ -11,7 +11,7 @@ from pathlib import Path
 
 from distributed import Client, performance_report
 
-from pyama_dask.io.atomic import TEMPORARY_SUFFIX
+from pyama_dask.rundir.atomic import TEMPORARY_SUFFIX
 
 logger = logging.getLogger(__name__)
 

@@ -26,19 +26,19 @@ from pathlib import Path
 from distributed import Client, Future, as_completed, span
 from distributed.scheduler import KilledWorker
 
-from pyama_dask.io.atomic import remove_stale_temporaries
-from pyama_dask.io.lock import run_lock
-from pyama_dask.io.microscopy import MicroscopyMetadata, input_identity
-from pyama_dask.io.provenance import InputChecksum, provenance_record
-from pyama_dask.io.results import RESULTS_FILE, read_results_yaml, write_results_yaml
-from pyama_dask.io.runlog import append_record, run_log_path
+from pyama_dask.rundir.atomic import remove_stale_temporaries
+from pyama_dask.rundir.lock import run_lock
+from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
+from pyama_dask.rundir.provenance import InputChecksum, provenance_record
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, write_results_yaml
+from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.io.store import fov_group_name, remove_stale_partials
 from pyama_dask.io.traces import write_run_traces
-from pyama_dask.memory import require_memory, task_memory_bytes
-from pyama_dask.params import Params
-from pyama_dask.steps import StepResult
-from pyama_dask.workflow.context import ProcessingContext
-from pyama_dask.workflow.plan import FovPlan, PlannedTask, plan_fov
+from pyama_dask.pipeline.memory import require_memory, task_memory_bytes
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.tasks import StepResult
+from pyama_dask.pipeline.context import ProcessingContext
+from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
 from pyama_dask.workflow.validate import check_request, ensure_writable_dir
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
@@ -98,7 +98,7 @@ def run_complete_workflow(
     Parameters
     ----------
     metadata
-        Metadata of the input file (:func:`pyama_dask.io.microscopy.load_microscopy_file`).
+        Metadata of the input file (:func:`pyama_dask.io.inputs.microscopy.load_microscopy_file`).
     context
         Output directory, channel roles and parameters; ``results_paths`` is
         filled in for every FOV that completes.
@@ -117,7 +117,7 @@ def run_complete_workflow(
     progress
         Called with a :class:`ProgressEvent` for every task, in the driver.
         Every event is also appended to ``<output_dir>/run.log.jsonl``
-        (:mod:`pyama_dask.io.runlog`), between a ``run-start`` and a
+        (:mod:`pyama_dask.rundir.runlog`), between a ``run-start`` and a
         ``run-end`` record.
     dashboard_address
         Where the LocalCluster started when no ``client`` is given serves its
@@ -141,7 +141,7 @@ def run_complete_workflow(
         During the run: the output location stopped taking writes (disk
         full, quota, read-only). No further FOV was started; the outputs
         completed until then are kept, and a new run resumes from them.
-    pyama_dask.io.lock.RunLockedError
+    pyama_dask.rundir.lock.RunLockedError
         Another run is using the output directory.
     """
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
@@ -249,7 +249,7 @@ def _connected(client: Client | str | None, n_workers: int, dashboard_address: s
         with Client(client) as connected:
             yield connected
         return
-    from pyama_dask.cluster import make_cluster
+    from pyama_dask.workflow.clusters import make_cluster
 
     with _sigint_ignored():
         cluster = make_cluster("local", n_workers=n_workers, dashboard_address=dashboard_address)

@@ -1,6 +1,6 @@
 """What the run log says about the last run: FOVs done, running and failed, throughput, ETA.
 
-Pure functions of the parsed run-log records (:mod:`pyama_dask.io.runlog`)
+Pure functions of the parsed run-log records (:mod:`pyama_dask.rundir.runlog`)
 and of the time they are read at, so that they give the same answer while a
 run is going and after it has ended.
 """

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pyama_dask.io.microscopy import MicroscopyMetadata
-from pyama_dask.io.results import RESULTS_FILE, check_results_yaml
-from pyama_dask.params import Params
-from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
+from pyama_dask.rundir.results import RESULTS_FILE, check_results_yaml
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.context import Channels, ProcessingContext
 
 
 def check_request(

@@ -2,7 +2,7 @@
 
 Neither movie's labels carry track ids (they are renumbered in every
 frame), so the ground-truth tracks come from the overlap of consecutive
-frames' labels (:func:`pyama_dask.scoring.link_by_overlap`: one to one,
+frames' labels (:func:`pyama_dask.evaluation.scoring.link_by_overlap`: one to one,
 largest overlap first, IoU >= 0.2). On the transmitted-light crop cells
 move a few pixels per frame and nearly every cell links; the nuclei move
 about half their spacing between frames, so only the links the annotation
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from pyama_dask.io.ctc import write_ctc_result, write_ctc_truth
-from pyama_dask.params import Params
-from pyama_dask.scoring import detection_scores, link_by_overlap, score_ctc
-from pyama_dask.workflow.serial import segment_and_track
+from pyama_dask.evaluation.ctc import write_ctc_result, write_ctc_truth
+from pyama_dask.pipeline.params import Params
+from pyama_dask.evaluation.scoring import detection_scores, link_by_overlap, score_ctc
+from pyama_dask.pipeline.serial import segment_and_track
 
 
 @pytest.fixture(scope="module")

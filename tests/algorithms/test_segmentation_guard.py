@@ -16,7 +16,7 @@ from pyama_dask.algorithms.segmentation_guard import (
     segment_guarded_stack,
     split_touching,
 )
-from pyama_dask.scoring import detection_scores
+from pyama_dask.evaluation.scoring import detection_scores
 from generated_frames import textured_frame
 
 ROBUST = {"morph_size": 3, "morph_iterations": 1, "min_object_area": 30, "watershed": True}

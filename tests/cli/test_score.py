@@ -8,7 +8,7 @@ import numpy as np
 import tifffile
 
 from pyama_dask.cli import main
-from pyama_dask.io.ctc import write_ctc_result, write_ctc_truth
+from pyama_dask.evaluation.ctc import write_ctc_result, write_ctc_truth
 from pyama_dask.synthetic import true_labels
 
 

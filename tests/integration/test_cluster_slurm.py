@@ -12,7 +12,7 @@ import dask
 import pytest
 from distributed import Client, as_completed
 
-from pyama_dask.cluster import make_cluster, scale_for
+from pyama_dask.workflow.clusters import make_cluster, scale_for
 
 pytestmark = pytest.mark.timeout(180)
 

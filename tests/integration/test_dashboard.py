@@ -27,11 +27,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pyama_dask.io.microscopy import read_metadata
-from pyama_dask.io.runlog import read_records, run_log_path
-from pyama_dask.steps import STEPS
+from pyama_dask.io.inputs.microscopy import read_metadata
+from pyama_dask.rundir.runlog import read_records, run_log_path
+from pyama_dask.pipeline.tasks import STEPS
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset
-from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

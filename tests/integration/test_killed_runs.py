@@ -21,15 +21,15 @@ import pytest
 from run_outputs import assert_same_outputs, recorded_fovs
 
 from pyama_dask.cli import main
-from pyama_dask.io.lock import LOCK_NAME, is_locked
-from pyama_dask.io.microscopy import input_identity, read_metadata
-from pyama_dask.io.results import RESULTS_FILE
-from pyama_dask.io.runlog import read_records, run_log_path
+from pyama_dask.rundir.lock import LOCK_NAME, is_locked
+from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
+from pyama_dask.rundir.results import RESULTS_FILE
+from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.io.store import ImageRef, completed_fingerprint
 from pyama_dask.io.traces import completed_traces_fingerprint, traces_path
-from pyama_dask.params import Params
-from pyama_dask.workflow.context import Channels, ProcessingContext
-from pyama_dask.workflow.plan import plan_fov
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.run import run_complete_workflow
 
 pytestmark = pytest.mark.timeout(300)

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from bioio import BioImage
 
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import ImageRef, open_image
 from pyama_dask.io.traces import read_traces_csv
-from pyama_dask.params import Params
-from pyama_dask.steps import copy_channel
-from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.tasks import copy_channel
+from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
-from pyama_dask.workflow.serial import process_fov_serial
+from pyama_dask.pipeline.serial import process_fov_serial
 
 COPY_CASES = [
     ("arcadia-microscopy-tools/example-timelapse.nd2", None, 0, 0),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import (
     ImageRef,
     StoreError,

@@ -25,13 +25,13 @@ from run_outputs import assert_same_outputs, recorded_fovs
 import pyama_dask.cli.commands as commands
 from pyama_dask.cli import main
 from pyama_dask.cli.progress import RunProgress
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import STORE_NAME, ImageRef, completed_fingerprint, open_image
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.synthetic import SyntheticSpec
 from pyama_dask.synthetic.cells import simulate_cells
 from pyama_dask.synthetic.render import FovRenderer
-from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.report import PERFORMANCE_REPORT
 from pyama_dask.workflow.run import run_complete_workflow
 

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from distributed import Client, get_client
 
-from pyama_dask.io import provenance
-from pyama_dask.io.microscopy import input_identity, read_metadata
-from pyama_dask.io.provenance import RECORDED_PACKAGES, InputChecksum, input_checksum
-from pyama_dask.workflow.context import Channels, ProcessingContext
+from pyama_dask.rundir import provenance
+from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
+from pyama_dask.rundir.provenance import RECORDED_PACKAGES, InputChecksum, input_checksum
+from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.report import saved_performance_report
 from pyama_dask.workflow.run import run_complete_workflow
 

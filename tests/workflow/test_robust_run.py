@@ -8,16 +8,16 @@ import pytest
 import tifffile
 
 from pyama_dask.algorithms.extraction import min_frames
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import ImageRef, image_qc
 from pyama_dask.io.traces import read_traces_csv
-from pyama_dask.params import Params
+from pyama_dask.pipeline.params import Params
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_truth
 from pyama_dask.synthetic.evaluate import score_tracking
-from pyama_dask.workflow.context import Channels, ProcessingContext
-from pyama_dask.workflow.plan import plan_fov
+from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.run import run_complete_workflow
-from pyama_dask.workflow.serial import process_fov_serial
+from pyama_dask.pipeline.serial import process_fov_serial
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import yaml
 import zarr
 
 from pyama_dask.io.corrected import open_corrected
-from pyama_dask.io.microscopy import read_metadata
+from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import ImageRef, completed_fingerprint, open_image
 from pyama_dask.io.traces import read_traces_csv
-from pyama_dask.params import Params
-from pyama_dask.workflow.context import Channels, ProcessingContext, ResultsPathsPerFOV
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.context import Channels, ProcessingContext, ResultsPathsPerFOV
 from pyama_dask.workflow.run import run_complete_workflow
-from pyama_dask.workflow.serial import process_fov_serial
+from pyama_dask.pipeline.serial import process_fov_serial
 
 PARAMS = {"min_trace_length": 5}
 CHANNELS = Channels(pc=0, fl=[1, 2])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pyama_dask.io.microscopy_common import MicroscopyMetadata
-from pyama_dask.workflow.context import Channels
+from pyama_dask.io.inputs.common import MicroscopyMetadata
+from pyama_dask.pipeline.context import Channels
 from pyama_dask.workflow.validate import ensure_writable_dir, resolve_fov_range, validate_channels
 
 

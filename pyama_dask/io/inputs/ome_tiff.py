@@ -1,0 +1,125 @@
+"""Reading an OME-TIFF's planes with tifffile alone, for speed.
+
+bioio's OME-TIFF reader validates the whole OME-XML with ome-types each time
+a file is opened (about a second for a few hundred planes) and reads planes
+through dask (tens of milliseconds each). tifffile maps each OME ``Image`` to
+a series of TIFF pages from the same XML in milliseconds and reads a page
+straight from the file. :func:`open_ome_tiff_fov` uses it for the files
+where both libraries see the same planes: one file holding every plane,
+axes among T, C, Z, Y, X, one sample per pixel. For anything else (several
+files, modulo axes, RGB samples, missing planes, images without data) it
+returns None and the caller goes through bioio.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import tifffile
+
+from pyama_dask.io.inputs.common import check_uint16_dtype, frame_range, location, to_uint16
+
+logger = logging.getLogger(__name__)
+
+_PLANE_AXES = set("TCZ")
+
+
+class OmeTiffFov:
+    """One FOV (OME ``Image``, tifffile series) of an open OME-TIFF.
+
+    Use as a context manager, or call :meth:`close`.
+
+    Attributes
+    ----------
+    n_frames, n_channels : int
+        Sizes of T and C (1 for an axis the image lacks).
+    """
+
+    def __init__(self, tiff: tifffile.TiffFile, path: Path, fov: int) -> None:
+        self._tiff = tiff
+        self._path = path
+        self._fov = fov
+        series = tiff.series[fov]
+        self._series = series
+        self._plane_axes = series.get_axes(False)[:-3]
+        self._plane_shape = series.get_shape(False)[:-3]
+        sizes = dict(zip(self._plane_axes, self._plane_shape))
+        self.n_frames = sizes.get("T", 1)
+        self.n_channels = sizes.get("C", 1)
+        self.frame_shape = tuple(series.get_shape(False)[-3:-1])
+
+    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+        """(T, H, W) uint16 planes of ``channel`` at Z 0, the selected frames only.
+
+        ``channel`` must be in range (the caller checks it).
+        """
+        where = location(self._path, self._fov, channel)
+        check_uint16_dtype(self._series.dtype, where)
+        selected = frame_range(self._path, self._fov, frames, self.n_frames)
+        keys = [self._page_index(t, channel) for t in selected]
+        planes = self._tiff.asarray(key=keys, series=self._fov, maxworkers=1)
+        return to_uint16(planes.reshape(len(keys), *self.frame_shape), where)
+
+    def close(self) -> None:
+        self._tiff.close()
+
+    def __enter__(self) -> OmeTiffFov:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _page_index(self, frame: int, channel: int) -> int:
+        position = {"T": frame, "C": channel, "Z": 0}
+        return int(np.ravel_multi_index([position[axis] for axis in self._plane_axes], self._plane_shape))
+
+
+def open_ome_tiff_fov(path: Path, fov: int) -> OmeTiffFov | None:
+    """One FOV of ``path`` for reading with tifffile, or None when bioio must read it.
+
+    None also when ``path`` is no OME-TIFF or ``fov`` is out of range (bioio
+    then gives the error). Errors of tifffile on a damaged file propagate.
+    """
+    tiff = tifffile.TiffFile(path)
+    try:
+        if tiff.is_ome and 0 <= fov < len(tiff.series) and _plain_ome(tiff):
+            return OmeTiffFov(tiff, path, fov)
+    except Exception:
+        tiff.close()
+        raise
+    tiff.close()
+    return None
+
+
+def ome_tiff_fov_shapes(path: Path) -> list[tuple[int, int, int]] | None:
+    """(T, H, W) of every FOV of an OME-TIFF as tifffile maps it, or None when bioio must tell.
+
+    bioio builds a dask array of every plane of a scene to know its shape
+    (about half a second per scene of a few hundred planes).
+    """
+    with tifffile.TiffFile(path) as tiff:
+        if not (tiff.is_ome and _plain_ome(tiff)):
+            return None
+        return [(fov.n_frames, *fov.frame_shape) for fov in (OmeTiffFov(tiff, path, i) for i in range(len(tiff.series)))]
+
+
+def _plain_ome(tiff: tifffile.TiffFile) -> bool:
+    """Whether tifffile's series are bioio's scenes, plane for plane, all in this file."""
+    images = [element for element in ElementTree.fromstring(tiff.ome_metadata) if _local_name(element) == "Image"]
+    if len(images) != len(tiff.series):
+        logger.debug("%s: %d OME images, %d tifffile series", tiff.filename, len(images), len(tiff.series))
+        return False
+    for series in tiff.series:
+        axes, shape = series.get_axes(False), series.get_shape(False)
+        if axes[-3:] != "YXS" or shape[-1] != 1 or not set(axes[:-3]) <= _PLANE_AXES:
+            return False
+        if any(page is None or page.parent is not tiff for page in series.pages):
+            return False
+    return True
+
+
+def _local_name(element: ElementTree.Element) -> str:
+    return element.tag.rsplit("}", 1)[-1]

@@ -1,0 +1,369 @@
+"""Dask clusters to run the workflow on: local processes or batch-queue jobs.
+
+``make_cluster("local")`` starts single-threaded worker processes on this
+machine. The other kinds submit dask workers as jobs through dask-jobqueue (the
+``hpc`` extra). Their queue, account, cores, memory, walltime, interface, ...
+come from dask's own configuration, as dask-jobqueue reads it: a
+``jobqueue.yaml`` in ``~/.config/dask`` or ``$DASK_CONFIG``, or environment
+variables such as ``DASK_JOBQUEUE__SLURM__QUEUE``; keyword overrides win over
+both. ``deploy/jobqueue-slurm.yaml`` is a commented example.
+
+Every worker preloads :mod:`pyama_dask.workflow.preload` (imports and allocator set
+before the first task) and runs with
+:data:`pyama_dask.workflow.allocator.WORKER_ENVIRONMENT`.
+
+Two choices are made on top of dask-jobqueue's defaults:
+
+- each job runs one single-threaded worker process per core (``processes =
+  cores // threads_per_worker``) unless ``processes`` is configured, because
+  the per-FOV tasks hold the GIL much of the time;
+- when the jobs have a walltime, workers get ``--lifetime`` and
+  ``--lifetime-stagger`` so that they retire (handing their results to other
+  workers) before the batch system kills them, and `scale_for` makes the
+  cluster adaptive with `JobReplacingAdaptive`, which submits replacement
+  jobs.
+
+Each worker's memory limit is the job's ``memory`` divided by its worker
+processes: dask-jobqueue passes it as ``--memory-limit``, and the nanny
+restarts a worker that goes past it instead of letting the batch system kill
+the whole job.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import dask.config
+from distributed import Adaptive, LocalCluster
+from distributed.worker_memory import parse_memory_limit
+
+from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
+
+if TYPE_CHECKING:
+    from distributed.deploy import Cluster
+
+logger = logging.getLogger(__name__)
+
+#: Module every worker preloads (``dask worker --preload``).
+PRELOAD = "pyama_dask.workflow.preload"
+CLUSTER_KINDS = ("local", "slurm", "pbs", "sge", "lsf")
+JOBQUEUE_CLASSES = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+}
+# Address written into a dry-run job script, where the scheduler's would be.
+PLACEHOLDER_SCHEDULER = "tcp://<scheduler-address>:8786"
+# Fractions of the walltime by which worker lifetimes are staggered, and that
+# a worker is given to start and to leave, with their caps (see lifetime_args).
+LIFETIME_STAGGER_FRACTION = 0.05
+LIFETIME_STAGGER_MAX_S = 300
+LIFETIME_GRACE_FRACTION = 0.10
+LIFETIME_GRACE_MAX_S = 60
+# Adaptive scaling looks at the load every ADAPT_INTERVAL and cancels a job
+# only after that many checks in a row found it idle: a new job may wait long
+# in the queue, so short lulls between FOVs should not give jobs away.
+ADAPT_INTERVAL = "1s"
+IDLE_CHECKS_BEFORE_CANCEL = 60
+# Seconds per field of a walltime, from the last field backwards, for the
+# formats each batch system accepts without a day part.
+WALLTIME_FIELD_SECONDS = {
+    # Slurm: MM, MM:SS, HH:MM:SS
+    "slurm": {1: (60,), 2: (60, 1), 3: (3600, 60, 1)},
+    # PBS, SGE: SS, MM:SS, HH:MM:SS
+    "pbs": {1: (1,), 2: (60, 1), 3: (3600, 60, 1)},
+    "sge": {1: (1,), 2: (60, 1), 3: (3600, 60, 1)},
+    # LSF (bsub -W): MM, HH:MM
+    "lsf": {1: (60,), 2: (3600, 60)},
+}
+# Slurm's D-HH, D-HH:MM, D-HH:MM:SS.
+SLURM_DAY_FIELD_SECONDS = {1: (3600,), 2: (3600, 60), 3: (3600, 60, 1)}
+
+
+def make_cluster(
+    kind: str = "local",
+    *,
+    n_workers: int = 2,
+    threads_per_worker: int = 1,
+    dashboard_address: str | None = None,
+    **overrides: Any,
+) -> Cluster:
+    """Start a cluster of dask workers.
+
+    Parameters
+    ----------
+    kind
+        One of `CLUSTER_KINDS`.
+    n_workers
+        Worker processes to start right away. For a batch queue this submits
+        ``ceil(n_workers / processes)`` jobs; `scale_for` can change it later.
+    threads_per_worker
+        Threads of each worker process.
+    dashboard_address
+        Where the scheduler serves its dashboard; ``None`` keeps the default
+        (``:8787``, or ``scheduler-options`` from the jobqueue config). When the
+        port is taken, distributed serves on a free one and warns.
+    **overrides
+        Keyword arguments of `distributed.LocalCluster` or of the
+        dask-jobqueue cluster class (``queue``, ``account``, ``cores``,
+        ``memory``, ``walltime``, ``interface``, ...); they win over dask's
+        config.
+
+    Returns
+    -------
+    distributed.deploy.Cluster
+        A running cluster; close it (or use it as a context manager) when done.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind, or a jobqueue kind without cores or memory.
+    ImportError
+        For a jobqueue kind when dask-jobqueue is not installed.
+    """
+    _check_kind(kind)
+    if kind == "local":
+        if dashboard_address is not None:
+            overrides["dashboard_address"] = dashboard_address
+        logger.info(
+            "starting a local cluster of %d worker processes with %d thread(s) each",
+            n_workers,
+            threads_per_worker,
+        )
+        overrides["env"] = {**WORKER_ENVIRONMENT, **overrides.get("env", {})}
+        overrides["preload"] = _worker_preloads(overrides.get("preload", []))
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            **overrides,
+        )
+    cluster_class = _jobqueue_class(kind)
+    scheduler_options = {
+        **dask.config.get(f"jobqueue.{kind}.scheduler-options", {}),
+        **overrides.pop("scheduler_options", {}),
+    }
+    if dashboard_address is not None:
+        scheduler_options["dashboard_address"] = dashboard_address
+    job_options = _job_options(kind, threads_per_worker, overrides)
+    cluster = cluster_class(
+        n_workers=n_workers, scheduler_options=scheduler_options, **job_options
+    )
+    logger.info("started a %s cluster with its scheduler at %s", kind, cluster.scheduler_address)
+    logger.debug("its worker job script:\n%s", cluster.job_script())
+    return cluster
+
+
+def job_script(kind: str, *, threads_per_worker: int = 1, **overrides: Any) -> str:
+    """Return the script a jobqueue cluster would submit for each worker job.
+
+    Nothing is started or submitted: the scheduler address in the script is a
+    placeholder. Takes the same configuration and overrides as `make_cluster`.
+
+    Raises
+    ------
+    ValueError
+        For ``"local"``, an unknown kind, or a kind without cores or memory.
+    ImportError
+        When dask-jobqueue is not installed.
+    """
+    return _dry_run_job(kind, threads_per_worker, overrides).job_script()
+
+
+def worker_memory_limit(
+    kind: str = "local", *, n_workers: int = 2, threads_per_worker: int = 1, **overrides: Any
+) -> int | None:
+    """Return the memory limit in bytes that each worker process gets.
+
+    For ``"local"`` this is distributed's share of this machine's memory (or
+    the ``memory_limit`` override); for a jobqueue kind it is the job's memory
+    divided by its worker processes. ``None`` means no limit.
+    """
+    _check_kind(kind)
+    if kind == "local":
+        return parse_memory_limit(
+            overrides.get("memory_limit", "auto"),
+            nthreads=threads_per_worker,
+            total_cores=n_workers * threads_per_worker,
+            logger=logger,
+        )
+    job = _dry_run_job(kind, threads_per_worker, overrides)
+    return int(job.worker_memory / job.worker_processes)
+
+
+def scale_for(cluster: Cluster, n_fovs_left: int, max_workers: int | None = None) -> None:
+    """Size the cluster for the FOVs still to process.
+
+    A local cluster keeps the processes it was made with. A batch-queue
+    cluster adapts between zero and one worker per FOV left (at most
+    `max_workers`): dask submits jobs while there is work, replaces jobs whose
+    workers have left (see `JobReplacingAdaptive`), and cancels jobs that have
+    been idle for about a minute.
+    """
+    if n_fovs_left < 1:
+        raise ValueError(f"n_fovs_left must be at least 1, got {n_fovs_left}")
+    if max_workers is not None and max_workers < 1:
+        raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+    if isinstance(cluster, LocalCluster):
+        # This machine's processes are there anyway, and an FOV's own tasks
+        # can keep more than one of them busy.
+        return
+    maximum = n_fovs_left if max_workers is None else min(n_fovs_left, max_workers)
+    logger.info("adapting between 0 and %d workers for %d FOVs", maximum, n_fovs_left)
+    # Ask for the jobs the work needs at once: jobs wait in the queue far
+    # longer than adaptive scaling's first decision takes; idle ones are
+    # cancelled later like any other.
+    cluster.scale(maximum)
+    cluster.adapt(
+        Adaptive=JobReplacingAdaptive,
+        minimum=0,
+        maximum=maximum,
+        interval=ADAPT_INTERVAL,
+        wait_count=IDLE_CHECKS_BEFORE_CANCEL,
+    )
+
+
+class JobReplacingAdaptive(Adaptive):
+    """Adaptive scaling that also replaces jobs whose workers have left.
+
+    When a worker leaves (its lifetime is over, or its job was cancelled or
+    killed), distributed's SpecCluster drops the job from ``cluster.workers``
+    but keeps it in ``cluster.worker_spec``, so plain `Adaptive` still counts
+    it as planned and never submits a replacement (dask-jobqueue issue #691).
+    Before each adaptive step this drops such jobs from ``worker_spec`` too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._known_jobs: set = set()
+
+    async def adapt(self) -> None:
+        self._forget_finished_jobs()
+        await super().adapt()
+
+    def _forget_finished_jobs(self) -> None:
+        # A job that was in cluster.workers and is gone from it while still
+        # in worker_spec has ended; one not yet in cluster.workers may just
+        # be on its way, so only jobs seen before are dropped.
+        current = set(self.cluster.workers)
+        finished = (self._known_jobs - current) & set(self.cluster.worker_spec)
+        for name in finished:
+            logger.info("job of worker %s has ended; a new one may replace it", name)
+            del self.cluster.worker_spec[name]
+        self._known_jobs = current | (self._known_jobs & set(self.cluster.worker_spec))
+
+
+def walltime_seconds(kind: str, walltime: str | int) -> int:
+    """Parse a jobqueue walltime in the format of the batch system `kind`.
+
+    Raises
+    ------
+    ValueError
+        When `walltime` is not in one of the formats `kind` accepts.
+    """
+    text = str(walltime).strip()
+    field_seconds = WALLTIME_FIELD_SECONDS[kind]
+    days = 0
+    if kind == "slurm" and "-" in text:
+        day_text, text = text.split("-", 1)
+        days = _parse_int(kind, walltime, day_text)
+        field_seconds = SLURM_DAY_FIELD_SECONDS
+    fields = text.split(":")
+    if len(fields) not in field_seconds:
+        raise ValueError(f"walltime {walltime!r} is not a {kind} walltime (too many ':' fields)")
+    values = [_parse_int(kind, walltime, field) for field in fields]
+    return days * 86400 + sum(v * s for v, s in zip(values, field_seconds[len(fields)]))
+
+
+def lifetime_args(walltime_s: float) -> list[str]:
+    """Return dask-worker arguments that retire a worker before its walltime.
+
+    Lifetimes are staggered by ±5 % of the walltime (at most 5 min) so that
+    workers do not all leave at once. The latest a worker leaves is one
+    stagger plus a grace period (10 % of the walltime, at most 1 min) before
+    the walltime: time for the worker to start after its job does and to
+    hand its results to the other workers when it leaves.
+    """
+    stagger = min(LIFETIME_STAGGER_FRACTION * walltime_s, LIFETIME_STAGGER_MAX_S)
+    grace = min(LIFETIME_GRACE_FRACTION * walltime_s, LIFETIME_GRACE_MAX_S)
+    lifetime = walltime_s - 2 * stagger - grace
+    return ["--lifetime", f"{int(lifetime)}s", "--lifetime-stagger", f"{int(stagger)}s"]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in CLUSTER_KINDS:
+        raise ValueError(
+            f"unknown cluster kind {kind!r}: expected one of {', '.join(CLUSTER_KINDS)}"
+        )
+
+
+def _jobqueue_class(kind: str) -> type:
+    _check_kind(kind)
+    if kind == "local":
+        raise ValueError("a local cluster submits no jobs: choose a batch-queue kind")
+    try:
+        import dask_jobqueue
+    except ImportError as exc:
+        raise ImportError(
+            f"cluster kind {kind!r} needs dask-jobqueue: pip install 'pyama-dask[hpc]'"
+        ) from exc
+    return getattr(dask_jobqueue, JOBQUEUE_CLASSES[kind])
+
+
+def _dry_run_job(kind: str, threads_per_worker: int, overrides: dict[str, Any]):
+    """Build the job object of `kind` without starting a scheduler."""
+    cluster_class = _jobqueue_class(kind)
+    job_options = _job_options(kind, threads_per_worker, dict(overrides))
+    return cluster_class.job_cls(PLACEHOLDER_SCHEDULER, name="<worker-name>", **job_options)
+
+
+def _job_options(kind: str, threads_per_worker: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Complete the keyword overrides of a jobqueue kind with our two defaults."""
+    options = dict(overrides)
+    cores = _setting(kind, "cores", options)
+    memory = _setting(kind, "memory", options)
+    missing = [name for name, value in (("cores", cores), ("memory", memory)) if value is None]
+    if missing:
+        raise ValueError(
+            f"{kind} jobs need {' and '.join(missing)} per job: set them in the "
+            f"jobqueue.{kind} section of a dask config file (example: "
+            f"deploy/jobqueue-slurm.yaml), as environment variables "
+            f"{', '.join(f'DASK_JOBQUEUE__{kind.upper()}__{name.upper()}' for name in missing)}, "
+            f"or as keyword arguments {', '.join(f'{name}=...' for name in missing)}"
+        )
+    if _setting(kind, "processes", options) is None:
+        options["processes"] = max(1, int(cores) // threads_per_worker)
+    walltime = _setting(kind, "walltime", options)
+    extra_args = list(_setting(kind, "worker_extra_args", options) or [])
+    has_lifetime = any(str(arg).split("=")[0] == "--lifetime" for arg in extra_args)
+    if walltime and not has_lifetime:
+        extra_args += lifetime_args(walltime_seconds(kind, walltime))
+    given = [str(arg) for flag, arg in zip(extra_args, extra_args[1:]) if flag == "--preload"]
+    extra_args += [arg for name in _worker_preloads(given) if name not in given for arg in ("--preload", name)]
+    options["worker_extra_args"] = extra_args
+    prologue = list(_setting(kind, "job_script_prologue", options) or [])
+    options["job_script_prologue"] = [*prologue, *(f"export {k}={v}" for k, v in WORKER_ENVIRONMENT.items())]
+    return options
+
+
+def _worker_preloads(given: list[str]) -> list[str]:
+    """The preloads of a worker: those given, those of dask's config (which given ones would replace), ours."""
+    configured = dask.config.get("distributed.worker.preload", None) or []
+    names = [*configured, *given, PRELOAD]
+    return list(dict.fromkeys(names))
+
+
+def _setting(kind: str, name: str, overrides: dict[str, Any]) -> Any:
+    """Return a job setting: the override if given, else dask's jobqueue config."""
+    if overrides.get(name) is not None:
+        return overrides[name]
+    return dask.config.get(f"jobqueue.{kind}.{name.replace('_', '-')}", None)
+
+
+def _parse_int(kind: str, walltime: str | int, field: str) -> int:
+    try:
+        return int(field)
+    except ValueError:
+        raise ValueError(f"walltime {walltime!r} is not a {kind} walltime") from None

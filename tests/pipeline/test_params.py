@@ -1,0 +1,200 @@
+"""Parameter validation and the per-step keyword dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from pyama_dask.algorithms import correct_background, extract_traces, segment_logstd, track_iou
+from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack
+from pyama_dask.algorithms.tracking_laptrack import track_laptrack
+from pyama_dask.pipeline.params import PROFILES, STEPS, ParameterError, Params
+
+# PyAMA-core's parameters: what the algorithms took before any option beyond
+# it existed, hence what keeps the fingerprints of a default run.
+PYAMA_CORE_KWARGS = {
+    "segmentation_kwargs": {"window": 3, "bins": 200, "sigma_factor": 3.0, "morph_size": 7, "morph_iterations": 3},
+    "background_kwargs": {"dilation_size": 21, "tile_size": 256},
+    "tracking_kwargs": {"min_size": None, "max_size": None, "min_iou": 0.1, "new_tracks": False},
+    "extraction_kwargs": {"min_trace_length": 30, "extra_features": False},
+}
+
+
+def test_defaults_are_pyama_core_s():
+    params = Params()
+    assert params.profile == "pyama" and params.pyama_segmentation and params.tracker == "iou"
+    pyama_core = {name: value for name, value in params.to_dict().items() if name != "profile" and not _is_switch(name)}
+    assert pyama_core == {
+        "window": 3,
+        "bins": 200,
+        "sigma_factor": 3.0,
+        "morph_size": 7,
+        "morph_iterations": 3,
+        "dilation_size": 21,
+        "tile_size": 256,
+        "min_size": None,
+        "max_size": None,
+        "min_iou": 0.1,
+        "new_tracks": False,
+        "min_trace_length": 30,
+        "extra_features": False,
+    }
+
+
+def _is_switch(name):
+    return next(f for f in dataclasses.fields(Params) if f.name == name).metadata["switch"]
+
+
+@pytest.mark.parametrize("method", sorted(PYAMA_CORE_KWARGS))
+def test_a_default_run_passes_pyama_core_s_arguments_only(method):
+    # Equal keyword arguments give equal fingerprints: stores made before
+    # the robust options existed are still taken as complete.
+    assert getattr(Params(), method)() == PYAMA_CORE_KWARGS[method]
+
+
+@pytest.mark.parametrize(
+    ("method", "function"),
+    [
+        ("segmentation_kwargs", segment_logstd),
+        ("background_kwargs", correct_background),
+        ("tracking_kwargs", track_iou),
+        ("extraction_kwargs", extract_traces),
+    ],
+)
+def test_step_kwargs_are_keywords_of_the_algorithm_with_its_defaults(method, function):
+    kwargs = getattr(Params(), method)()
+    signature = inspect.signature(function).parameters
+    assert kwargs and {name: signature[name].default for name in kwargs} == kwargs
+
+
+@pytest.mark.parametrize(
+    ("method", "function"),
+    [
+        ("segmentation_kwargs", segment_guarded_stack),
+        ("background_kwargs", correct_background),
+        ("tracking_kwargs", track_laptrack),
+        ("extraction_kwargs", extract_traces),
+    ],
+)
+def test_robust_kwargs_are_keywords_of_the_robust_algorithms(method, function):
+    kwargs = getattr(Params(profile="robust"), method)()
+    signature = inspect.signature(function).parameters
+    assert kwargs and set(kwargs) <= set(signature)
+
+
+def test_every_switch_defaults_to_the_algorithm_s_default():
+    # A switch left out of the arguments at its PyAMA-core value must mean
+    # the same to the algorithm: the function's default is that value.
+    functions = {"segment": segment_guarded_stack, "track": track_laptrack, "extract": extract_traces}
+    for field in dataclasses.fields(Params):
+        if field.metadata.get("switch") and field.name != "tracker":
+            signature = inspect.signature(functions[field.metadata["step"]]).parameters
+            assert signature[field.name].default == field.metadata["default"], field.name
+
+
+def test_every_parameter_but_the_profile_belongs_to_exactly_one_step():
+    names = [name for step in STEPS for name in Params.step_names(step)]
+    assert sorted(names) == sorted(name for name in Params.names() if name != "profile")
+
+
+def test_robust_profile_sets_its_defaults_and_explicit_values_win():
+    params = Params.from_mapping({"profile": "robust", "watershed": False, "min_trace_length": 5})
+    expected = {**PROFILES["robust"], "watershed": False, "min_trace_length": 5}
+    assert {name: getattr(params, name) for name in expected} == expected
+    assert not params.pyama_segmentation and "watershed" not in params.segmentation_kwargs()
+    assert params.tracking_kwargs() == {"min_size": None, "max_size": None}  # laptrack's, at their defaults
+    assert Params.from_mapping(params.to_dict()) == params
+
+
+def test_a_switch_changes_only_its_own_step_s_arguments():
+    default, guarded = Params(), Params(segmentation_guard=True)
+    assert guarded.segmentation_kwargs() == {**default.segmentation_kwargs(), "segmentation_guard": True}
+    for method in ("background_kwargs", "tracking_kwargs", "extraction_kwargs"):
+        assert getattr(guarded, method)() == getattr(default, method)()
+    lap = Params(tracker="laptrack", max_gap_frames=4)
+    assert lap.tracking_kwargs() == {"min_size": None, "max_size": None, "max_gap_frames": 4}
+    assert lap.segmentation_kwargs() == default.segmentation_kwargs()
+
+
+@pytest.mark.parametrize(("value", "frames"), [(5, 5), (0.5, 0.5), (1.0, 1.0), (1, 1)])
+def test_min_trace_length_is_frames_or_a_share_of_the_movie(value, frames):
+    params = Params(min_trace_length=value)
+    assert params.min_trace_length == frames and type(params.min_trace_length) is type(frames)
+
+
+def test_from_mapping_overrides_and_round_trips():
+    params = Params.from_mapping({"min_iou": 0.25, "new_tracks": True, "min_size": 40})
+    assert (params.min_iou, params.new_tracks, params.min_size) == (0.25, True, 40)
+    assert Params.from_mapping(params.to_dict()) == params
+
+
+def test_unknown_name_lists_valid_names_with_a_suggestion():
+    with pytest.raises(ParameterError) as error:
+        Params.from_mapping({"min_iuo": 0.2})
+    message = str(error.value)
+    assert "unknown parameter 'min_iuo'" in message and "Did you mean 'min_iou'?" in message
+    assert "window" in message and "extra_features" in message
+
+
+def test_int_is_accepted_where_a_float_is_expected():
+    params = Params.from_mapping({"sigma_factor": 2, "min_iou": 1})
+    assert params.sigma_factor == 2.0 and isinstance(params.sigma_factor, float)
+    assert params.min_iou == 1.0 and isinstance(params.min_iou, float)
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"window": True}, "parameter 'window' must be an odd integer >= 3, got True"),
+        ({"min_size": False}, "parameter 'min_size' must be null or an integer >= 0, got False"),
+        ({"sigma_factor": True}, "parameter 'sigma_factor' must be a finite number >= 0, got True"),
+        ({"bins": 2.5}, "parameter 'bins' must be an integer >= 1, got 2.5"),
+        ({"bins": "200"}, "parameter 'bins' must be an integer >= 1, got '200'"),
+        ({"new_tracks": 1}, "parameter 'new_tracks' must be true or false, got 1"),
+        ({"extra_features": "yes"}, "parameter 'extra_features' must be true or false, got 'yes'"),
+        ({"profile": "fast"}, "parameter 'profile' must be one of 'pyama', 'robust', got 'fast'"),
+        ({"tracker": "btrack"}, "parameter 'tracker' must be one of 'iou', 'laptrack', got 'btrack'"),
+        ({"threshold_method": 1}, "parameter 'threshold_method' must be one of 'logstd-mode', 'otsu', 'li', got 1"),
+        ({"watershed": "no"}, "parameter 'watershed' must be true or false, got 'no'"),
+        ({"max_link_distance": "far"}, "parameter 'max_link_distance' must be null or a number > 0, got 'far'"),
+    ],
+)
+def test_wrong_type_names_parameter_value_and_allowed(values, fragment):
+    with pytest.raises(ParameterError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        Params.from_mapping(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"window": 4}, "'window' must be an odd integer >= 3, got 4"),
+        ({"window": 1}, "'window' must be an odd integer >= 3, got 1"),
+        ({"morph_size": 8}, "'morph_size' must be an odd integer >= 1, got 8"),
+        ({"morph_iterations": 0}, "'morph_iterations' must be an integer >= 1, got 0"),
+        ({"dilation_size": 20}, "'dilation_size' must be an odd integer >= 1, got 20"),
+        ({"tile_size": 8}, "'tile_size' must be an integer >= 16, got 8"),
+        ({"min_iou": 0}, r"'min_iou' must be a number in \(0, 1\], got 0"),
+        ({"min_iou": 1.5}, r"'min_iou' must be a number in \(0, 1\], got 1.5"),
+        ({"sigma_factor": float("nan")}, "'sigma_factor' must be a finite number >= 0, got nan"),
+        ({"min_trace_length": 0}, r"'min_trace_length' must be an integer >= 1 \(frames\) or a number in \(0, 1\]"),
+        ({"min_trace_length": 1.5}, r"'min_trace_length' must be .* \(share of the movie's frames\), got 1.5"),
+        ({"max_mask_fraction": 0}, r"'max_mask_fraction' must be a number in \(0, 1\], got 0"),
+        ({"max_gap_frames": -1}, "'max_gap_frames' must be an integer >= 0, got -1"),
+        ({"min_object_area": 2.5}, "'min_object_area' must be an integer >= 0, got 2.5"),
+        ({"min_size": 50, "max_size": 10}, r"'min_size' \(50\) must not exceed 'max_size' \(10\)"),
+    ],
+)
+def test_out_of_range_names_parameter_value_and_allowed(values, fragment):
+    with pytest.raises(ParameterError, match=fragment):
+        Params.from_mapping(values)
+
+
+def test_direct_construction_is_validated_too():
+    with pytest.raises(ParameterError, match="'bins'"):
+        Params(bins=0)
+
+
+def test_parameter_error_is_a_value_error():
+    assert issubclass(ParameterError, ValueError)
