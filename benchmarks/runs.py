@@ -44,7 +44,8 @@ from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.run import run_complete_workflow
-from pyama_dask.pipeline.serial import process_fov_serial
+from pyama_dask.pipeline.serial import process_fov_serial, run_plan_serially
+from pyama_dask.workflow.graph import step_of_key
 
 logger = logging.getLogger(__name__)
 
@@ -220,8 +221,7 @@ def _serial_floor(image_path: Path, channels: Channels, out_dir: Path | None, in
         if out_dir is None:
             process_fov_serial(metadata, fov, channels)
             continue
-        for task in plan_fov(metadata, out_dir, fov, channels, Params(), input_identity(image_path)).tasks:
-            task.func(*task.args)
+        run_plan_serially(plan_fov(metadata, out_dir, fov, channels, Params(), input_identity(image_path)))
     seconds = time.perf_counter() - start
     return begin, begin + seconds, SerialRun(seconds=seconds, cpu_s=cpu_seconds() - cpu_start, peak_rss=peak_rss())
 
@@ -232,11 +232,6 @@ def _compute_intervals(stream: list[dict]) -> list[tuple[str, float, float]]:
     for record in stream:
         for interval in record.get("startstops", ()):
             if interval["action"] == "compute":
-                intervals.append((_step_of(record["key"]), interval["start"], interval["stop"]))
+                intervals.append((step_of_key(record["key"]), interval["start"], interval["stop"]))
     return intervals
 
-
-def _step_of(key: Any) -> str:
-    """The step of a task key such as ``("copy-fov0003-1a2b3c4d", 1)``."""
-    name = key[0] if isinstance(key, tuple) else str(key)
-    return str(name).split("-fov")[0]

@@ -7,19 +7,13 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from pyama_dask.pipeline.tasks import STEPS
 from pyama_dask.pipeline.context import Channels
+from pyama_dask.pipeline.steps import FLUORESCENCE, STEPS, tasks_per_fov
 from pyama_dask.workflow.run import ProgressEvent
 
 
-def tasks_per_fov(channels: Channels) -> dict[str, int]:
-    """How many tasks of each step one FOV has."""
-    n_fl = len(channels.fl)
-    return {"copy": 1 + n_fl, "segment": 1, "correct": n_fl, "track": 1, "extract": n_fl}
-
-
 class RunProgress:
-    """Progress callback that drives one tqdm bar per step and collects a summary.
+    """Progress callback that drives one tqdm bar per step of the step table and collects a summary.
 
     Parameters
     ----------
@@ -41,8 +35,8 @@ class RunProgress:
         }
         self.fovs = list(fovs)
         self.seconds: dict[str, float] = defaultdict(float)
-        self.tracks: dict[int, int] = {}
-        self.cells: dict[int, dict[int, int]] = defaultdict(dict)
+        # What the steps with a summary key reported: step -> FOV -> channel -> value.
+        self.reported: dict[str, dict[int, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
         self.failed: dict[int, str] = {}
         self.skipped = 0
 
@@ -52,27 +46,41 @@ class RunProgress:
         self.skipped += event.status == "skipped"
         if event.status == "failed":
             self.failed[event.fov] = f"{event.step}: {event.error}"
-        if event.step == "track" and "tracks" in event.summary:
-            self.tracks[event.fov] = event.summary["tracks"]
-        if event.step == "extract" and "cells" in event.summary:
-            self.cells[event.fov][event.channel] = event.summary["cells"]
+        key = STEPS[event.step].summary
+        if key in event.summary:
+            self.reported[event.step][event.fov][event.channel] = event.summary[key]
 
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()
 
     def summary(self) -> str:
-        """A plain-text table: FOVs done/failed, cells per FOV, seconds per step."""
+        """A plain-text table: FOVs done/failed, what each step with a summary reported per FOV, seconds per step.
+
+        A step of the segmented channel gets a column of its own; a step of
+        the fluorescence channels one value per channel in the last column.
+        """
+        reporting = [step for step in STEPS.values() if step.summary]
+        single = [step for step in reporting if FLUORESCENCE not in step.writes]
+        per_channel = [step for step in reporting if FLUORESCENCE in step.writes]
         lines = [f"FOVs: {len(self.fovs) - len(self.failed)} done, {len(self.failed)} failed"
                  + (f" ({self.skipped} tasks already complete, skipped)" if self.skipped else "")]
-        lines.append(f"{'fov':>5}  {'tracks':>6}  traces kept (cells) per channel")
+        header = [f"{'fov':>5}"] + [f"{step.summary:>6}" for step in single]
+        header += [f"{step.summary_label or step.summary} per channel" for step in per_channel]
+        lines.append("  ".join(header))
         for fov in self.fovs:
             if fov in self.failed:
                 lines.append(f"{fov:>5}  FAILED  {self.failed[fov]}")
                 continue
-            cells = ", ".join(f"ch{c}: {n}" for c, n in sorted(self.cells[fov].items())) or "-"
-            tracks = self.tracks.get(fov, "-")
-            lines.append(f"{fov:>5}  {tracks!s:>6}  {cells}")
+            row = [f"{fov:>5}"]
+            for step in single:
+                value = next(iter(self.reported[step.name][fov].values()), "-")
+                row.append(f"{value!s:>6}")
+            for step in per_channel:
+                values = self.reported[step.name][fov]
+                row.append(", ".join(f"ch{c}: {n}" for c, n in sorted(values.items())) or "-")
+            lines.append("  ".join(row))
         lines.append("seconds per step (summed over tasks): "
                      + ", ".join(f"{s} {self.seconds[s]:.1f}" for s in STEPS))
         return "\n".join(lines)
+

@@ -32,6 +32,7 @@ import numpy as np
 import zarr
 
 from pyama_dask.algorithms.background import CorrectedStack
+from pyama_dask.io.completion import COMPLETE_KEY, completed_fingerprint
 from pyama_dask.io.store import STORE_NAME, ImageRef, StoreError, fov_group_name
 
 TILE_MEDIANS = "tile_medians"
@@ -56,7 +57,7 @@ def write_corrected(ref: ImageRef, raw: ImageRef, tile_medians: np.ndarray, *, t
     root = zarr.open_group(Path(ref.output_dir) / STORE_NAME, mode="a", zarr_format=3)
     group = root.require_group(fov_group_name(ref.fov)).create_group(ref.name, overwrite=True)
     description = {"raw": f"../{raw.name}", "tile_size": int(tile_size), **params}
-    group.attrs.put({"pyama": {"complete": None, "corrected": description}})
+    group.attrs.put({"pyama": {COMPLETE_KEY: None, "corrected": description}})
     medians = np.asarray(tile_medians, dtype=np.float32)
     group.create_array(TILE_MEDIANS, data=medians, chunks=medians.shape, dimension_names=("t", "y", "x"))
 
@@ -71,11 +72,10 @@ def open_corrected(location: str | Path) -> CorrectedStack:
     """
     location = Path(location)
     try:
+        if completed_fingerprint(location) is None:
+            raise KeyError(COMPLETE_KEY)
         group = zarr.open_group(location, mode="r", zarr_format=3)
-        attrs = group.attrs.get("pyama", {})
-        description = attrs["corrected"]
-        if not attrs.get("complete"):
-            raise KeyError("complete")
+        description = group.attrs["pyama"]["corrected"]
         tile_medians = np.asarray(group[TILE_MEDIANS][...])
         raw = zarr.open_array(Path(os.path.normpath(location / description["raw"])) / "0", mode="r", zarr_format=3)
         return CorrectedStack(raw, tile_medians, int(description["tile_size"]))

@@ -21,12 +21,8 @@ metadata, listed in ``labels``), so opening ``pc_ch_0`` in napari shows the
 cells over the phase contrast.
 
 Each image is written by exactly one task (the ``labels`` listing by the task
-that writes the label image), which makes the completion marker race free: the
-marker
-(``attrs["pyama"]["complete"]``, holding the fingerprint of what produced the
-data) is written last, after every chunk, so a half-written image is never
-taken as complete. Zarr's local store replaces metadata documents atomically,
-so a run killed while writing the marker leaves the previous document intact.
+that writes the label image), which makes its completion record
+(:mod:`pyama_dask.io.completion`), written after every chunk, race free.
 """
 
 from __future__ import annotations
@@ -40,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BloscShuffle
+
+from pyama_dask.io.completion import COMPLETE_KEY, completed_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +286,7 @@ def create_image(
     source = _label_source(ref)
     if source is not None:
         ome["image-label"] = {"version": NGFF_VERSION, "source": {"image": "../../"}}
-    group.attrs.put({"ome": ome, "pyama": {"complete": None}})
+    group.attrs.put({"ome": ome, "pyama": {COMPLETE_KEY: None}})
     array = group.create_array(
         "0",
         shape=shape,
@@ -401,24 +399,6 @@ def image_channel_name(ref: ImageRef) -> str | None:
     return channels[0].get("label")
 
 
-def mark_complete(ref: ImageRef, fingerprint: str) -> None:
-    """Record that ``ref`` holds all its data, made as ``fingerprint`` describes."""
-    group = _root(ref.output_dir)[ref.group_path]
-    attrs = dict(group.attrs["pyama"])
-    attrs["complete"] = fingerprint
-    group.attrs["pyama"] = attrs
-
-
-def completed_fingerprint(ref: ImageRef) -> str | None:
-    """The fingerprint of a complete image, or None if absent, partial or unreadable."""
-    try:
-        group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
-        return group.attrs.get("pyama", {}).get("complete")
-    except (FileNotFoundError, KeyError, ValueError, zarr.errors.BaseZarrError) as exc:
-        logger.debug("%s is not complete: %s", ref, exc)
-        return None
-
-
 def image_scale(ref: ImageRef) -> list[float]:
     """Physical size of one step along (t, y, x) recorded in an image's NGFF metadata."""
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
@@ -442,7 +422,7 @@ def open_image(ref: ImageRef) -> zarr.Array:
 def record_image_qc(ref: ImageRef, facts: dict) -> None:
     """Keep quality facts about an image (e.g. ``fallback_frames`` of a segmentation) in ``attrs["pyama"]``.
 
-    Write them before :func:`mark_complete`; :func:`create_image` clears them.
+    Write them before the image is marked complete; :func:`create_image` clears them.
     """
     group = _root(ref.output_dir)[ref.group_path]
     group.attrs["pyama"] = {**dict(group.attrs["pyama"]), **facts}

@@ -1,8 +1,6 @@
 """Trace tables on disk: PyAMA-core's per-FOV CSV files, and one table per output directory.
 
-A trace file counts as complete only when its marker ``<csv>.done`` (holding
-the fingerprint of what produced it) exists: the marker is removed before a
-rewrite and written after the CSV has been atomically moved into place.
+A trace file counts as complete by its marker file (:mod:`pyama_dask.io.completion`).
 
 The per-FOV files of an output directory (every FOV its results file lists)
 are also merged into one tidy table, ``traces.parquet``: PyAMA-core's columns
@@ -14,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +39,8 @@ def traces_path(output_dir: Path, base_name: str, fov: int, channel: int) -> Pat
     return Path(output_dir) / fov_dir / f"{base_name}_{fov_dir}_traces_ch_{channel}.csv"
 
 
-def _marker(path: Path) -> Path:
-    return path.with_name(path.name + ".done")
-
-
-def write_traces_csv(table: pd.DataFrame, path: Path, fingerprint: str) -> None:
-    """Write a trace table as CSV (floats with 6 decimals) and mark it complete.
+def write_traces_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write a trace table as CSV (floats with 6 decimals), atomically.
 
     Parameters
     ----------
@@ -55,33 +48,14 @@ def write_traces_csv(table: pd.DataFrame, path: Path, fingerprint: str) -> None:
         Trace rows with the columns of ``pyama_dask.algorithms.extraction``.
     path
         Destination CSV.
-    fingerprint
-        Recorded in the completion marker; see :func:`completed_traces_fingerprint`.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    _marker(path).unlink(missing_ok=True)
     write_text_atomic(path, table.to_csv(index=False, float_format="%.6f"))
-    write_text_atomic(_marker(path), fingerprint)
-
-
-def completed_traces_fingerprint(path: Path) -> str | None:
-    """Fingerprint of a complete trace file, or None if absent or incomplete."""
-    marker = _marker(path)
-    if not (marker.is_file() and path.is_file()):
-        return None
-    return marker.read_text().strip() or None
 
 
 def read_traces_csv(path: Path) -> pd.DataFrame:
     """Read a trace CSV written by :func:`write_traces_csv` (or by PyAMA-core)."""
     return pd.read_csv(path, dtype={"good": bool})
-
-
-def remove_traces(path: Path) -> None:
-    """Remove a trace file and its marker (used before recomputing)."""
-    for p in (_marker(path), path):
-        if os.path.lexists(p):
-            p.unlink()
 
 
 class NoTracesError(ValueError):

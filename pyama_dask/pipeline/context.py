@@ -24,7 +24,10 @@ class ResultsPathsPerFOV:
     Image locations point into the Zarr store (an OME-NGFF image group, e.g.
     ``out/pyama.zarr/fov_000/seg_ch_0``; ``fl_corrected`` groups hold the
     background model, read with :func:`pyama_dask.io.corrected.open_corrected`);
-    trace locations are CSV files.
+    trace locations are CSV files. Outputs of the segmented channel are one
+    pair, those of fluorescence channels a list of pairs. The attributes are
+    PyAMA-core's; outputs of further steps are kept in ``extra`` under their
+    results key.
     """
 
     pc: ChannelPath | None = None
@@ -33,16 +36,31 @@ class ResultsPathsPerFOV:
     seg_labeled: ChannelPath | None = None
     fl_corrected: list[ChannelPath] = field(default_factory=list)
     traces_csv: list[ChannelPath] = field(default_factory=list)
+    extra: dict[str, ChannelPath | list[ChannelPath]] = field(default_factory=dict)
+
+    def add(self, key: str, channel: int, location: Path, *, single: bool) -> None:
+        """Record output ``key`` of ``channel``: the one pair of ``key`` when ``single``, else one more pair."""
+        pair = (channel, Path(location))
+        if key not in _SEED_KEYS:
+            if single:
+                self.extra[key] = pair
+            else:
+                self.extra.setdefault(key, []).append(pair)
+        elif single:
+            setattr(self, key, pair)
+        else:
+            getattr(self, key).append(pair)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain YAML-ready form: ``[channel, "path"]`` pairs."""
+        """Plain YAML-ready form: ``[channel, "path"]`` pairs, PyAMA-core's keys first."""
 
         def entry(value: Any) -> Any:
             if isinstance(value, list):
                 return [entry(v) for v in value]
             return None if value is None else [int(value[0]), str(value[1])]
 
-        return {f.name: entry(getattr(self, f.name)) for f in fields(self)}
+        entries = {key: getattr(self, key) for key in _SEED_KEYS} | self.extra
+        return {key: entry(value) for key, value in entries.items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultsPathsPerFOV:
@@ -51,11 +69,19 @@ class ResultsPathsPerFOV:
         def pair(value: list) -> ChannelPath:
             return (int(value[0]), Path(value[1]))
 
-        single = {"pc", "seg", "seg_labeled"}
-        return cls(**{
-            key: (None if value is None else pair(value)) if key in single else [pair(v) for v in value or []]
-            for key, value in data.items()
-        })
+        def parsed(value: Any) -> Any:
+            if value is None:
+                return None
+            is_pair = len(value) == 2 and not isinstance(value[0], list)
+            return pair(value) if is_pair else [pair(v) for v in value]
+
+        seed = {key: parsed(value) for key, value in data.items() if key in _SEED_KEYS}
+        seed.update({key: seed.get(key) or [] for key in _SEED_KEYS if key not in _SINGLE_KEYS})
+        return cls(**seed, extra={key: parsed(v) for key, v in data.items() if key not in _SEED_KEYS})
+
+
+_SEED_KEYS = tuple(f.name for f in fields(ResultsPathsPerFOV) if f.name != "extra")
+_SINGLE_KEYS = frozenset({"pc", "seg", "seg_labeled"})
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """The plan of a run: which per-FOV tasks exist, what they depend on, which are done.
 
+The tasks are those of the step table (:mod:`pyama_dask.pipeline.steps`),
+one per step and channel.
+
 Each output is identified by a *fingerprint*: a hash of the step, the
 parameters that step uses and the fingerprints of its inputs (for copy: the
 input file's identity). A change of a segmentation parameter therefore changes
@@ -12,47 +15,72 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyama_dask.pipeline import tasks as steps
+from pyama_dask.io.completion import completed_fingerprint
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
-from pyama_dask.io.store import ImageRef, completed_fingerprint
 from pyama_dask.io.inputs.timestamps import frame_index_minutes
-from pyama_dask.io.traces import completed_traces_fingerprint, traces_path
-from pyama_dask.pipeline.params import Params
+from pyama_dask.io.store import ImageRef
 from pyama_dask.pipeline.context import Channels, ResultsPathsPerFOV
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.steps import SEGMENTED, STEPS, Step
+from pyama_dask.pipeline.tasks import FovSource, TaskJob
 
 # Bump when a step's output format or algorithm changes, so that stores made
 # by an earlier version are recomputed rather than trusted.
 FORMAT_VERSION = 3
 
 
+TaskId = tuple[str, str, int]  # (step, channel role, channel)
+
+
 @dataclass(frozen=True)
 class PlannedTask:
-    """One task of the graph: a step for one FOV (and channel)."""
+    """One task of a FOV's graph: a step for one channel, with its job and the tasks it waits for."""
 
-    step: str
-    fov: int
-    channel: int
-    func: Callable[..., steps.StepResult]
-    args: tuple
-    deps: tuple[str, ...]  # names of tasks of the same FOV that must finish first
+    role: str
+    job: TaskJob
+    deps: tuple[TaskId, ...]  # tasks of the same FOV whose outputs it reads
     done: bool  # output already complete with this fingerprint
-    output: Path  # what the task writes: an image group of the store, or a trace CSV
-    frame_size: tuple[int, int] = (0, 0)  # (height, width) of the FOV's frames, for its memory estimate
 
     @property
-    def name(self) -> str:
-        """Unique name within a FOV, e.g. ``correct-ch1``."""
-        return f"{self.step}-ch{self.channel}"
+    def step(self) -> str:
+        return self.job.step
+
+    @property
+    def fov(self) -> int:
+        return self.job.fov
+
+    @property
+    def channel(self) -> int:
+        return self.job.channel
+
+    @property
+    def id(self) -> TaskId:
+        """Unique within a FOV."""
+        return (self.step, self.role, self.channel)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.job.fingerprint
+
+    @property
+    def output(self) -> Path:
+        """What the task writes: an image group of the store, or a file."""
+        output = self.job.output
+        return output if isinstance(output, Path) else output.location
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the FOV's frames, for the task's memory estimate."""
+        return self.job.source.shape[1:]
 
 
 @dataclass
 class FovPlan:
-    """All tasks of one FOV and where their outputs go.
+    """All tasks of one FOV, in the step table's order, and where their outputs go.
 
     ``refused`` says why the FOV cannot be processed, when that is known
     before any of its tasks runs; its tasks are then reported, not run.
@@ -82,60 +110,60 @@ def plan_fov(
     params: Params,
     identity: dict[str, Any],
 ) -> FovPlan:
-    """Plan the five steps for one FOV (copy, segment, correct, track, extract)."""
-    n_frames, height, width = metadata.fov_shapes[fov]
-    shape = (n_frames, height, width)
-    scale = _scale(metadata)
+    """Plan every step of the step table for one FOV.
+
+    Parameters
+    ----------
+    metadata
+        The input's metadata.
+    output_dir
+        Where the outputs go.
+    fov
+        FOV index.
+    channels
+        Channel roles.
+    params
+        Algorithm parameters.
+    identity
+        The input's identity (:func:`~pyama_dask.io.inputs.microscopy.input_identity`),
+        part of the copies' fingerprints.
+    """
     plan = FovPlan(fov)
     try:
         times = fov_times(metadata, fov)
     except ValueError as exc:
         times, plan.refused = [], str(exc)
-
-    def add(step: str, channel: int, func: Callable, args: tuple, deps: tuple[str, ...], fp: str,
-            output: ImageRef | Path, done: bool):
-        location = output.location if isinstance(output, ImageRef) else output
-        plan.tasks.append(PlannedTask(step, fov, channel, func, args + (fp,), deps, done, location, (height, width)))
-
-    def image(kind: str, channel: int) -> ImageRef:
-        return ImageRef(Path(output_dir), fov, kind, channel)
-
-    copy_fps: dict[int, str] = {}
-    for kind, channel in [("pc", channels.pc)] + [("fl", c) for c in channels.fl]:
-        ref = image(kind, channel)
-        fp = fingerprint("copy", input=identity, fov=fov, channel=channel, dims=metadata.dim_order)
-        copy_fps[channel] = fp
-        args = (metadata.file_path, fov, channel, ref, shape, scale, metadata.dim_order,
-                metadata.channel_names[channel])
-        add("copy", channel, steps.copy_channel, args, (), fp, ref, completed_fingerprint(ref) == fp)
-    plan.paths.pc = (channels.pc, image("pc", channels.pc).location)
-    plan.paths.fl = [(c, image("fl", c).location) for c in channels.fl]
-
-    pc, seg, labels = image("pc", channels.pc), image("seg", channels.pc), image("seg_labeled", channels.pc)
-    seg_fp = fingerprint("segment", source=copy_fps[channels.pc], params=params.segmentation_kwargs())
-    add("segment", channels.pc, steps.segment_fov, (pc, seg, params), (f"copy-ch{channels.pc}",), seg_fp, seg,
-        completed_fingerprint(seg) == seg_fp)
-    track_fp = fingerprint("track", source=seg_fp, params=params.tracking_kwargs())
-    add("track", channels.pc, steps.track_fov, (seg, labels, params), (f"segment-ch{channels.pc}",), track_fp,
-        labels, completed_fingerprint(labels) == track_fp)
-    plan.paths.seg = (channels.pc, seg.location)
-    plan.paths.seg_labeled = (channels.pc, labels.location)
-
-    for channel in channels.fl:
-        fl, corrected = image("fl", channel), image("fl_corrected", channel)
-        corr_fp = fingerprint("correct", source=copy_fps[channel], mask=seg_fp, params=params.background_kwargs())
-        add("correct", channel, steps.correct_fov, (fl, seg, corrected, params),
-            (f"copy-ch{channel}", f"segment-ch{channels.pc}"), corr_fp, corrected,
-            completed_fingerprint(corrected) == corr_fp)
-        csv = traces_path(output_dir, metadata.base_name, fov, channel)
-        ext_fp = fingerprint("extract", labels=track_fp, corrected=corr_fp, times=times,
-                             params=params.extraction_kwargs())
-        add("extract", channel, steps.extract_fov, (labels, corrected, csv, times, params),
-            (f"track-ch{channels.pc}", f"correct-ch{channel}"), ext_fp, csv,
-            completed_traces_fingerprint(csv) == ext_fp)
-        plan.paths.fl_corrected.append((channel, corrected.location))
-        plan.paths.traces_csv.append((channel, csv))
+    source = FovSource(Path(metadata.file_path), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
+                       metadata.dim_order, tuple(metadata.channel_names), tuple(times))
+    planned: dict[TaskId, PlannedTask] = {}
+    for step in STEPS.values():
+        for role, channel in step.channels(channels):
+            task = _plan_task(step, role, channel, source, planned, Path(output_dir), metadata.base_name, channels,
+                              params, identity)
+            planned[task.id] = task
+            plan.tasks.append(task)
+            plan.paths.add(step.writes[role], channel, task.output, single=role == SEGMENTED)
     return plan
+
+
+def _plan_task(step: Step, role: str, channel: int, source: FovSource, planned: dict[TaskId, PlannedTask],
+               output_dir: Path, base_name: str, channels: Channels, params: Params,
+               identity: dict[str, Any]) -> PlannedTask:
+    """The task of ``step`` for ``channel``, reading the outputs of tasks ``planned`` already."""
+    deps = {name: planned[(dep, *step.input_channel(STEPS[dep], role, channel, channels))]
+            for name, dep in step.inputs.items()}
+    facts = step.facts(source, channel, identity) if step.facts is not None else {}
+    if step.params:
+        facts["params"] = params.for_step(step.name)
+    fp = fingerprint(step.name, **{name: dep.fingerprint for name, dep in deps.items()}, **facts)
+    kind = step.writes[role]
+    if step.file is not None:
+        output: ImageRef | Path = step.file(output_dir, base_name, source.fov, channel)
+    else:
+        output = ImageRef(output_dir, source.fov, kind, channel)
+    job = TaskJob(step.name, source, channel, {name: dep.job.output for name, dep in deps.items()}, output,
+                  params, fp)
+    return PlannedTask(role, job, tuple(dep.id for dep in deps.values()), completed_fingerprint(output) == fp)
 
 
 def fov_times(metadata: MicroscopyMetadata, fov: int) -> list[float]:

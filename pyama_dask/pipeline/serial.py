@@ -1,8 +1,11 @@
-"""The same five steps for one FOV in one process, in memory, without Dask or Zarr.
+"""A FOV processed in this process, without Dask: in memory, or the planned tasks one after another.
 
-This is the floor the distributed run is measured against (benchmarks) and
-the reference it must agree with (tests): the distributed path may change
-where and when the algorithms run, never their numbers.
+:func:`process_fov_serial` runs the algorithms of the five steps in memory,
+without Zarr: the floor the distributed run is measured against
+(benchmarks) and the reference it must agree with (tests); the distributed
+path may change where and when the algorithms run, never their numbers.
+:func:`run_plan_serially` runs a FOV's planned tasks (every step of the step
+table) in order in this process, writing the store as a worker would.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ import pandas as pd
 
 from pyama_dask.algorithms.background import CorrectedStack, background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
-from pyama_dask.algorithms.segmentation import segment_logstd_stack
-from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack
-from pyama_dask.algorithms.tracking import track_iou
-from pyama_dask.algorithms.tracking_laptrack import track_laptrack
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, read_frames
-from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.choices import segment_stack, track_stack
 from pyama_dask.pipeline.context import Channels
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.plan import FovPlan
+from pyama_dask.pipeline.steps import STEPS, StepResult, run_job
 
 
 def process_fov_serial(
@@ -84,13 +86,19 @@ def segment_and_track(
         fell back (always empty for PyAMA-core's segmentation).
     """
     masks = np.zeros(stack.shape, dtype=bool)
-    fallback_frames = []
-    if params.pyama_segmentation:
-        segment_logstd_stack(stack, masks, **params.segmentation_kwargs())
-    else:
-        qc = segment_guarded_stack(stack, masks, fov=fov, **params.segmentation_kwargs())
-        fallback_frames = [record["frame"] for record in qc.fallback_frames]
+    qc = segment_stack(stack, masks, params, fov)
+    fallback_frames = [] if qc is None else [record["frame"] for record in qc.fallback_frames]
     labels = np.zeros(stack.shape, dtype=np.uint16)
-    track = track_laptrack if params.tracker == "laptrack" else track_iou
-    track(masks, labels, **params.tracking_kwargs())
+    track_stack(masks, labels, params)
     return masks, labels, fallback_frames
+
+
+def run_plan_serially(plan: FovPlan) -> list[StepResult]:
+    """Run a FOV's planned tasks in the step table's order in this process (no Dask).
+
+    Returns
+    -------
+    list of StepResult
+        One per task, ``skipped`` for outputs already complete.
+    """
+    return [run_job(STEPS[task.step].task, task.job) for task in plan.tasks]

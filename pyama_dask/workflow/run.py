@@ -1,12 +1,12 @@
 """Submitting the per-FOV task graphs to a Dask cluster and following them.
 
 ``run_complete_workflow`` validates everything it can before any work starts,
-then keeps at most ``batch_size`` FOVs in flight: each FOV's tasks (copy,
-segment, correct, track, extract) are submitted together, with their
-dependencies expressed as futures, and as soon as a FOV is resolved the next
-one is submitted, so workers never wait for a whole batch to finish. Progress
-comes from ``distributed.as_completed``; every finished task produces one
-:class:`ProgressEvent`.
+then keeps at most ``batch_size`` FOVs in flight: each FOV's graph of
+``dask.delayed`` tasks, one per step of the step table and channel
+(:mod:`pyama_dask.workflow.graph`), is submitted with ``client.compute``, and
+as soon as a FOV is resolved the next one is submitted, so workers never wait
+for a whole batch to finish. Progress comes from ``distributed.as_completed``;
+every finished task produces one :class:`ProgressEvent`.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, write_res
 from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.io.store import fov_group_name, remove_stale_partials
 from pyama_dask.io.traces import write_run_traces
-from pyama_dask.pipeline.memory import require_memory, task_memory_bytes
 from pyama_dask.pipeline.params import Params
-from pyama_dask.pipeline.tasks import StepResult
+from pyama_dask.pipeline.steps import STEPS, StepResult
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
+from pyama_dask.workflow.graph import fov_graph, task_key
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
 from pyama_dask.workflow.validate import check_request, ensure_writable_dir
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
@@ -162,7 +162,8 @@ def run_complete_workflow(
             dashboard = connected.dashboard_link
             logger.info("Dask dashboard: %s", dashboard or "none (the scheduler serves no dashboard)")
             append_record(log_path, "run-start", input_file=str(metadata.file_path), fovs=fovs,
-                          n_tasks=sum(len(plan.tasks) for plan in plans), dashboard=dashboard)
+                          n_tasks=sum(len(plan.tasks) for plan in plans),
+                          fov_tasks={plan.fov: len(plan.tasks) for plan in plans}, dashboard=dashboard)
             with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
                 runner = _Runner(connected, plans, batch_size, _recording(log_path, progress))
                 failed = runner.run()
@@ -300,18 +301,6 @@ def _recording(log_path: Path, progress: ProgressCallback | None) -> ProgressCal
     return record
 
 
-def _run_after(func: Callable[..., StepResult], args: tuple, task: tuple[str, int, int, int],
-               *dependencies: StepResult) -> StepResult:
-    """Run ``func(*args)`` once ``dependencies`` (futures resolved by Dask) are done.
-
-    ``task`` is (step, fov, height, width): a task that cannot fit in its
-    worker's memory fails at once with a clear message instead of making the
-    nanny restart the worker over and over.
-    """
-    require_memory(*task)
-    return func(*args)
-
-
 class _Runner:
     """Keeps ``batch_size`` FOVs in flight and turns finished futures into events."""
 
@@ -356,20 +345,12 @@ class _Runner:
                 pending.update(futures)
 
     def _submit(self, plan: FovPlan) -> list[Future]:
-        futures: dict[str, Future] = {}
+        graph = fov_graph(plan, self.run_id)
+        tasks = {task_key(task, self.run_id): task for task in plan.pending}
         with span(fov_group_name(plan.fov)):
-            for task in plan.pending:
-                # A tuple key: its first element names the task group, its step the
-                # task prefix. The scheduler attaches a whole task group to one span, so
-                # each FOV needs groups of its own for its span to hold its tasks, while
-                # the dashboard's progress bars and metrics go by the prefix (the step).
-                key = (f"{task.step}-fov{plan.fov:04d}-{self.run_id}", task.channel)
-                deps = [futures[name] for name in task.deps if name in futures]
-                futures[task.name] = self.client.submit(
-                    _run_after, task.func, task.args, (task.step, task.fov, *task.frame_size), *deps, key=key, pure=False
-                )
-                self.tasks[key] = task
-        return list(futures.values())
+            futures = self.client.compute(list(graph.values()), optimize_graph=False)
+        self.tasks.update(tasks)
+        return futures
 
     def _finish(self, future: Future) -> None:
         task = self.tasks.pop(future.key)
@@ -420,7 +401,7 @@ def _failure_message(exc: BaseException, task: PlannedTask) -> str:
         reason = exc.strerror or os.strerror(exc.errno)
         return reason if str(task.output) in reason else f"cannot write {task.output}: {reason}"
     if isinstance(exc, KilledWorker):
-        needed = task_memory_bytes(task.step, *task.frame_size) / 2**30
+        needed = STEPS[task.step].memory.task_bytes(*task.frame_size) / 2**30
         return (f"the worker running it died repeatedly ({exc}); running out of memory is the usual cause: "
                 f"this task needs about {needed:.2f} GiB per worker")
     return f"{type(exc).__name__}: {exc}"

@@ -91,7 +91,7 @@ def summarise_run(records: list[dict[str, Any]]) -> RunStatus:
     tasks = [record for record in rest if record["event"] == "task"]
     end = next((record for record in rest if record["event"] == "run-end"), None)
     fovs = tuple(start["fovs"])
-    per_fov = start["n_tasks"] // len(fovs) if fovs else 0  # every FOV has the same tasks
+    per_fov = _tasks_per_fov(start)
 
     by_fov: dict[int, Counter] = defaultdict(Counter)
     failures: dict[int, FovFailure] = {}
@@ -99,7 +99,7 @@ def summarise_run(records: list[dict[str, Any]]) -> RunStatus:
         by_fov[task["fov"]][task["status"]] += 1
         if task["status"] == "failed" and task["fov"] not in failures:
             failures[task["fov"]] = FovFailure(task["step"], task["channel"], task.get("error") or "")
-    done = tuple(f for f in fovs if f not in failures and sum(by_fov[f][s] for s in COMPLETE) == per_fov)
+    done = tuple(f for f in fovs if f not in failures and sum(by_fov[f][s] for s in COMPLETE) == per_fov[f])
     running = tuple(f for f in fovs if by_fov[f] and f not in failures and f not in done)
     statuses = Counter(task["status"] for task in tasks)
     return RunStatus(
@@ -117,8 +117,20 @@ def summarise_run(records: list[dict[str, Any]]) -> RunStatus:
         tasks_skipped=statuses["skipped"],
         tasks_computed=sum(statuses[s] for s in COMPUTED),
         fovs_computed=sum(1 for f in (*done, *failures) if any(by_fov[f][s] for s in COMPUTED)),
-        tasks_left=sum(per_fov - sum(by_fov[f].values()) for f in fovs if f not in done and f not in failures),
+        tasks_left=sum(per_fov[f] - sum(by_fov[f].values()) for f in fovs if f not in done and f not in failures),
     )
+
+
+def _tasks_per_fov(start: dict[str, Any]) -> dict[int, int]:
+    """Tasks of each FOV of a run, from its ``run-start`` record.
+
+    JSON keys are strings; run logs written before ``fov_tasks`` was recorded
+    had the same tasks for every FOV.
+    """
+    fovs = start["fovs"]
+    if "fov_tasks" in start:
+        return {int(fov): n for fov, n in start["fov_tasks"].items()}
+    return dict.fromkeys(fovs, start["n_tasks"] // len(fovs) if fovs else 0)
 
 
 def describe_status(status: RunStatus, now: datetime, *, live: bool) -> str:

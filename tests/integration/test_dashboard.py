@@ -29,7 +29,7 @@ from PIL import Image
 
 from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.rundir.runlog import read_records, run_log_path
-from pyama_dask.pipeline.tasks import STEPS
+from pyama_dask.pipeline.steps import STEPS
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow

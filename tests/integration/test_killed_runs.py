@@ -25,8 +25,9 @@ from pyama_dask.rundir.lock import LOCK_NAME, is_locked
 from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
 from pyama_dask.rundir.results import RESULTS_FILE
 from pyama_dask.rundir.runlog import read_records, run_log_path
-from pyama_dask.io.store import ImageRef, completed_fingerprint
-from pyama_dask.io.traces import completed_traces_fingerprint, traces_path
+from pyama_dask.io.completion import completed_fingerprint
+from pyama_dask.io.store import ImageRef
+from pyama_dask.io.traces import traces_path
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.plan import plan_fov
@@ -95,7 +96,7 @@ def test_a_run_killed_at_three_points_resumes_to_identical_outputs(
     # 2. while a trace file of FOV 2 is written, not yet in place: only what was incomplete is redone
     csv = traces_path(out, meta.base_name, 2, 2)
     _killed_run(tiny_dataset, out, config, f"replace:{csv.name}")
-    assert not csv.exists() and completed_traces_fingerprint(csv) is None
+    assert not csv.exists() and completed_fingerprint(csv) is None
     assert list(csv.parent.glob(f".{csv.name}.*.tmp")), "the trace file was meant to be written, not in place"
     assert _last_run_tasks(out, "done") <= incomplete
     assert _last_run_tasks(out, "skipped") == all_tasks - incomplete

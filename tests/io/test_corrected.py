@@ -9,7 +9,8 @@ import pytest
 
 from pyama_dask.algorithms.background import background_support_stack, correct_background, tile_grid_shape
 from pyama_dask.io.corrected import open_corrected, write_corrected
-from pyama_dask.io.store import ImageRef, StoreError, create_image, mark_complete
+from pyama_dask.io.completion import mark_complete
+from pyama_dask.io.store import ImageRef, StoreError, create_image
 
 TILE_SIZE = 32
 SHAPE = (5, 96, 80)

@@ -7,13 +7,13 @@ import pytest
 import zarr
 
 from pyama_dask.io.inputs.microscopy import read_metadata
+from pyama_dask.io.completion import mark_complete
 from pyama_dask.io.store import (
     ImageRef,
     StoreError,
     contrast_pixels,
     create_image,
     image_channel_name,
-    mark_complete,
     open_image,
     update_contrast_limits,
 )

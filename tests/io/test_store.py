@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import zarr
 
+from pyama_dask.io.completion import completed_fingerprint, mark_complete
 from pyama_dask.io.store import (
     STORE_NAME,
     ImageRef,
     StoreError,
     chunk_frames,
-    completed_fingerprint,
     create_image,
     image_scale,
-    mark_complete,
     open_image,
     remove_stale_partials,
 )

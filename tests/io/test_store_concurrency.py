@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from pyama_dask.io.store import ImageRef, completed_fingerprint, create_image, mark_complete
+from pyama_dask.io.completion import completed_fingerprint, mark_complete
+from pyama_dask.io.store import ImageRef, create_image
 
 
 def test_images_of_a_new_fov_can_be_created_at_the_same_moment(tmp_path):

@@ -1,10 +1,11 @@
-"""Trace CSV files: PyAMA-core's names, 6 decimals, atomic with a completion marker."""
+"""Trace CSV files: PyAMA-core's names, 6 decimals, written atomically."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from pyama_dask.io.traces import completed_traces_fingerprint, read_traces_csv, traces_path, write_traces_csv
+from pyama_dask.io.completion import completed_fingerprint, mark_complete
+from pyama_dask.io.traces import read_traces_csv, traces_path, write_traces_csv
 
 
 def _table():
@@ -19,26 +20,20 @@ def test_traces_path_follows_pyama_core(tmp_path):
     assert traces_path(tmp_path, "exp", 7, 2) == tmp_path / "fov_007" / "exp_fov_007_traces_ch_2.csv"
 
 
-def test_csv_has_six_decimals_and_marker(tmp_path):
+def test_csv_has_six_decimals(tmp_path):
     path = traces_path(tmp_path, "exp", 0, 1)
-    write_traces_csv(_table(), path, "fp")
+    write_traces_csv(_table(), path)
     lines = path.read_text().splitlines()
     assert lines[0] == "fov,cell,frame,time,good,position_x,position_y,intensity_total,area"
     assert lines[1] == "0,1,0,0.000000,True,10.500000,3.000000,1.234568,12"
-    assert completed_traces_fingerprint(path) == "fp"
     pd.testing.assert_frame_equal(read_traces_csv(path)[["cell", "area", "good"]], _table()[["cell", "area", "good"]])
-
-
-def test_csv_without_marker_is_not_complete(tmp_path):
-    path = traces_path(tmp_path, "exp", 0, 1)
-    path.parent.mkdir(parents=True)
-    path.write_text("fov,cell\n0,")  # left behind by a killed run
-    assert completed_traces_fingerprint(path) is None
 
 
 def test_no_temporary_files_left(tmp_path):
     path = traces_path(tmp_path, "exp", 0, 1)
-    write_traces_csv(_table(), path, "fp")
-    write_traces_csv(_table(), path, "fp2")
+    write_traces_csv(_table(), path)
+    mark_complete(path, "fp")
+    write_traces_csv(_table(), path)
+    mark_complete(path, "fp2")
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".done"]
-    assert completed_traces_fingerprint(path) == "fp2"
+    assert completed_fingerprint(path) == "fp2"

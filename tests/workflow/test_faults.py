@@ -26,7 +26,8 @@ import pyama_dask.cli.commands as commands
 from pyama_dask.cli import main
 from pyama_dask.cli.progress import RunProgress
 from pyama_dask.io.inputs.microscopy import read_metadata
-from pyama_dask.io.store import STORE_NAME, ImageRef, completed_fingerprint, open_image
+from pyama_dask.io.completion import completed_fingerprint
+from pyama_dask.io.store import STORE_NAME, ImageRef, open_image
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.synthetic import SyntheticSpec
 from pyama_dask.synthetic.cells import simulate_cells

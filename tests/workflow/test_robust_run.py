@@ -58,7 +58,7 @@ def test_a_switch_changes_the_fingerprints_of_its_step_and_those_downstream_only
 
     def fingerprints(params):
         plan = plan_fov(meta, tmp_path, 0, Channels(pc=0, fl=[1]), params, {"file": "tiny"})
-        return {task.name.replace(f"-ch{task.channel}", ""): task.args[-1] for task in plan.tasks}
+        return {task.step: task.fingerprint for task in plan.tasks}
 
     default = fingerprints(Params())
     for params, changed in [

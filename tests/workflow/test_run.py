@@ -12,7 +12,8 @@ import zarr
 
 from pyama_dask.io.corrected import open_corrected
 from pyama_dask.io.inputs.microscopy import read_metadata
-from pyama_dask.io.store import ImageRef, completed_fingerprint, open_image
+from pyama_dask.io.completion import completed_fingerprint
+from pyama_dask.io.store import ImageRef, open_image
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.context import Channels, ProcessingContext, ResultsPathsPerFOV

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from distributed.scheduler import KilledWorker
 
 from pyama_dask.io.inputs.microscopy import read_metadata
-from pyama_dask.pipeline.memory import task_memory_bytes
+from pyama_dask.pipeline.steps import STEPS
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
 
@@ -17,7 +17,7 @@ from pyama_dask.workflow.run import run_complete_workflow
 def test_fov_that_cannot_fit_is_refused_naming_it(tiny_dataset, dask_client, tmp_path):
     limit = max(w["memory_limit"] for w in dask_client.scheduler_info()["workers"].values())
     side = 64
-    while task_memory_bytes("copy", side, side) <= limit:
+    while STEPS["copy"].memory.task_bytes(side, side) <= limit:
         side *= 2
     meta = read_metadata(tiny_dataset.image_path)
     shapes = list(meta.fov_shapes)
@@ -36,9 +36,12 @@ def test_fov_that_cannot_fit_is_refused_naming_it(tiny_dataset, dask_client, tmp
 
 
 def test_killed_worker_message_points_at_memory():
+    from pyama_dask.pipeline.params import Params
     from pyama_dask.pipeline.plan import PlannedTask
+    from pyama_dask.pipeline.tasks import FovSource, TaskJob
     from pyama_dask.workflow.run import _failure_message
 
-    task = PlannedTask("segment", 3, 0, print, (), (), False, Path("x"), (2048, 2048))
+    source = FovSource(Path("x.tif"), 3, (10, 2048, 2048), (1.0, 1.0, 1.0), None, ("PC",), ())
+    task = PlannedTask("segmented", TaskJob("segment", source, 0, {}, Path("x"), Params(), "fp"), (), False)
     message = _failure_message(KilledWorker("segment-fov0003", SimpleNamespace(address="tcp://w:1"), 3), task)
     assert "died repeatedly" in message and "GiB per worker" in message

@@ -1,0 +1,59 @@
+"""The one place where parameters choose an algorithm.
+
+The Dask tasks (:mod:`pyama_dask.pipeline.tasks`) and the in-memory path
+(:mod:`pyama_dask.pipeline.serial`) both call these functions, so that the
+two cannot choose differently. Each fills a caller's output stack (a NumPy
+array or a Zarr array) chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyama_dask.algorithms.segmentation import segment_logstd_stack
+from pyama_dask.algorithms.segmentation_guard import SegmentationQC, segment_guarded_stack
+from pyama_dask.algorithms.tracking import track_iou
+from pyama_dask.algorithms.tracking_laptrack import track_laptrack
+from pyama_dask.pipeline.params import Params
+
+
+def segment_stack(source: Any, target: Any, params: Params, fov: int | None = None) -> SegmentationQC | None:
+    """Segment ``source`` into ``target`` with the segmentation ``params`` choose.
+
+    PyAMA-core's LOG-STD runs unless a segmentation switch is on (e.g.
+    ``profile: robust``); then the guarded segmentation runs and its QC is
+    returned.
+
+    Parameters
+    ----------
+    source
+        (T, H, W) frames to segment.
+    target
+        (T, H, W) bool stack to fill.
+    params
+        Algorithm parameters.
+    fov
+        FOV index, named in log messages.
+
+    Returns
+    -------
+    SegmentationQC or None
+        The guarded segmentation's QC (resolved image kind, fallback
+        frames); None for PyAMA-core's segmentation.
+    """
+    if params.pyama_segmentation:
+        segment_logstd_stack(source, target, **params.segmentation_kwargs())
+        return None
+    return segment_guarded_stack(source, target, fov=fov, **params.segmentation_kwargs())
+
+
+def track_stack(masks: Any, labels: Any, params: Params) -> int:
+    """Track ``masks`` into the uint16 ``labels`` with the tracker ``params`` choose (IoU or laptrack).
+
+    Returns
+    -------
+    int
+        The number of tracks.
+    """
+    track = track_laptrack if params.tracker == "laptrack" else track_iou
+    return int(track(masks, labels, **params.tracking_kwargs()))

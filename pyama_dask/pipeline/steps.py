@@ -1,0 +1,193 @@
+"""The step table: every step of a FOV's processing, declared once.
+
+A :class:`Step` says what the step is: its task function, the outputs of
+other steps it reads (by role), what it writes for which channels, whether
+its parameter group enters its fingerprint, its memory model, what else its
+output depends on and what its summary reports. Everything else derives from
+:data:`STEPS`: the plan and its fingerprints (:mod:`pyama_dask.pipeline.plan`),
+the task graph, keys and spans (:mod:`pyama_dask.workflow.graph`), progress
+counts and the CLI summary (:mod:`pyama_dask.cli.progress`), ``status``, the
+memory check, the in-memory path (:mod:`pyama_dask.pipeline.serial`) and the
+results file's paths.
+
+Channels have roles: the *segmented* channel (``Channels.pc``, phase
+contrast as a rule) and the *fluorescence* channels (``Channels.fl``). A
+step runs once per channel of each role it writes for. An input read from a
+step that writes for the same role comes from the same channel; otherwise
+from the segmented channel (e.g. correcting fluorescence channel 2 reads the
+copy of channel 2 and the masks of the segmented channel).
+
+Adding a step is adding a record here, its task function
+(:mod:`pyama_dask.pipeline.tasks`) and its algorithm; ``docs/architecture.md``
+shows how.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyama_dask.io.completion import clear_complete, completed_fingerprint, mark_complete
+from pyama_dask.io.traces import traces_path
+from pyama_dask.pipeline import tasks
+from pyama_dask.pipeline.context import Channels
+from pyama_dask.pipeline.memory import MemoryModel
+from pyama_dask.pipeline.tasks import FovSource, TaskJob
+
+#: Channel roles a step may write for.
+SEGMENTED, FLUORESCENCE = "segmented", "fluorescence"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a FOV's processing.
+
+    Attributes
+    ----------
+    name
+        The step's name, used in task keys, progress, the run log and
+        ``Params.for_step``.
+    task
+        The task function: takes a :class:`~pyama_dask.pipeline.tasks.TaskJob`,
+        writes ``job.output``, returns a small summary dict.
+    writes
+        Channel role -> kind of output written for each channel of that role:
+        an image kind of the store (``seg``, ``fl_corrected``...) or, when
+        ``file`` is given, the results-file key of a file.
+    inputs
+        Role of an input in the task (``job.inputs[role]``) and in the
+        fingerprint -> the step whose output it is.
+    memory
+        Peak memory of a task (:mod:`pyama_dask.pipeline.memory`).
+    params
+        True when the step has a parameter group (``Params.for_step(name)``),
+        which then enters its fingerprint.
+    file
+        For a step writing files: ``(output_dir, base_name, fov, channel)`` -> path.
+    facts
+        What else the output depends on, beyond its inputs and parameters:
+        ``(source, channel, input_identity)`` -> values for the fingerprint.
+    summary
+        The key of the task's summary shown per FOV in the CLI's summary
+        (e.g. ``tracks``), if any.
+    summary_label
+        How the CLI's summary names it, when not by its key.
+    """
+
+    name: str
+    task: Callable[[TaskJob], dict]
+    writes: Mapping[str, str]
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    memory: MemoryModel = MemoryModel(4, 8)
+    params: bool = True
+    file: Callable[[Path, str, int, int], Path] | None = None
+    facts: Callable[[FovSource, int, dict], dict[str, Any]] | None = None
+    summary: str | None = None
+    summary_label: str | None = None
+
+    def channels(self, channels: Channels) -> list[tuple[str, int]]:
+        """The (role, channel) of each task of this step for one FOV."""
+        by_role = {SEGMENTED: [channels.pc], FLUORESCENCE: list(channels.fl)}
+        return [(role, channel) for role in self.writes for channel in by_role[role]]
+
+    def input_channel(self, dependency: Step, role: str, channel: int, channels: Channels) -> tuple[str, int]:
+        """The (role, channel) of the ``dependency`` task that a task of ours for ``(role, channel)`` reads."""
+        return (role, channel) if role in dependency.writes else (SEGMENTED, channels.pc)
+
+
+def _copy_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
+    return {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+
+
+def _extract_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
+    return {"times": list(source.times)}
+
+
+# Memory models: blocks of one uint16 chunk held at a task's peak, and bytes per
+# pixel of one frame on top, measured with tracemalloc at 1024 and 2048 px:
+# copy 43 and 36 MB, segment 56 and 116, track 44 and 72, correct 65 and 65,
+# extract 116 and 147.
+_TABLE = (
+    Step("copy", tasks.copy_channel, writes={SEGMENTED: "pc", FLUORESCENCE: "fl"}, memory=MemoryModel(4, 8),
+         params=False, facts=_copy_facts),
+    Step("segment", tasks.segment_fov, writes={SEGMENTED: "seg"}, inputs={"source": "copy"},
+         memory=MemoryModel(4, 36)),
+    Step("correct", tasks.correct_fov, writes={FLUORESCENCE: "fl_corrected"},
+         inputs={"source": "copy", "mask": "segment"}, memory=MemoryModel(6, 6)),
+    Step("track", tasks.track_fov, writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
+         memory=MemoryModel(4, 18), summary="tracks"),
+    Step("extract", tasks.extract_fov, writes={FLUORESCENCE: "traces_csv"},
+         inputs={"labels": "track", "corrected": "correct"}, memory=MemoryModel(12, 24), file=traces_path,
+         facts=_extract_facts, summary="cells", summary_label="traces kept (cells)"),
+)
+
+#: Every step by name, in an order where each step comes after the steps it reads.
+STEPS: dict[str, Step] = {step.name: step for step in _TABLE}
+
+
+def register_step(step: Step, after: str | None = None) -> None:
+    """Add ``step`` to the table (after the step named ``after``, by default last).
+
+    Raises
+    ------
+    ValueError
+        If a step of that name exists, or an input names a step that does
+        not come before it.
+    """
+    if step.name in STEPS:
+        raise ValueError(f"a step named {step.name!r} exists already")
+    names = list(STEPS)
+    position = names.index(after) + 1 if after is not None else len(names)
+    missing = [dep for dep in step.inputs.values() if dep not in names[:position]]
+    if missing:
+        raise ValueError(f"step {step.name!r} reads {', '.join(missing)}, which must come before it")
+    ordered = [STEPS[name] for name in names[:position]] + [step] + [STEPS[name] for name in names[position:]]
+    STEPS.clear()
+    STEPS.update({s.name: s for s in ordered})
+
+
+def unregister_step(name: str) -> None:
+    """Remove the step ``name`` from the table (a step that no other step reads)."""
+    readers = [s.name for s in STEPS.values() if name in s.inputs.values()]
+    if readers:
+        raise ValueError(f"step {name!r} is read by {', '.join(readers)}")
+    del STEPS[name]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a task reports back to the driver (small: travels through the scheduler)."""
+
+    step: str
+    fov: int
+    channel: int
+    status: str  # "done" or "skipped"
+    seconds: float
+    summary: dict = field(default_factory=dict)
+
+
+def run_job(task: Callable[[TaskJob], dict], job: TaskJob) -> StepResult:
+    """Run ``task`` (the task function of ``job.step``) unless its output is already complete with the job's fingerprint.
+
+    The task function is passed, not looked up, so that a worker runs the
+    table the driver planned with.
+
+    The output's completion record is cleared before the task writes and set
+    after it has written everything, so an output is never taken as complete
+    half-written; a complete output is never rewritten (``skipped``).
+    """
+    if completed_fingerprint(job.output) == job.fingerprint:
+        return StepResult(job.step, job.fov, job.channel, "skipped", 0.0)
+    start = time.perf_counter()
+    clear_complete(job.output)
+    summary = task(job)
+    mark_complete(job.output, job.fingerprint)
+    return StepResult(job.step, job.fov, job.channel, "done", time.perf_counter() - start, summary)
+
+
+def tasks_per_fov(channels: Channels) -> dict[str, int]:
+    """How many tasks of each step one FOV has."""
+    return {step.name: len(step.channels(channels)) for step in STEPS.values()}
