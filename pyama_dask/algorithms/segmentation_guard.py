@@ -1,4 +1,4 @@
-"""Guarded segmentation: a threshold checked frame by frame, with robust fallbacks.
+"""Guarded segmentation: a threshold checked frame by frame, with robust fallbacks (docs/algorithms.md, sections 6.2-6.6).
 
 PyAMA-core's LOG-STD threshold (``mode + sigma_factor * sigma`` of the
 log-std histogram) fails on real data in ways that look like success: on a
