@@ -1,4 +1,4 @@
-"""Tiled background correction of fluorescence frames (ALGORITHMS.md, section 3).
+"""Tiled background correction of fluorescence frames (docs/algorithms.md, section 3).
 
 The background level is the median of the pixels away from cells (outside
 the segmentation mask dilated by a square) over overlapping tiles, spread

@@ -1,4 +1,4 @@
-"""Trace extraction: per-cell measurements of every frame (ALGORITHMS.md, section 5).
+"""Trace extraction: per-cell measurements of every frame (docs/algorithms.md, section 5).
 
 All cells of a frame are measured together: the cell pixels are found in one
 pass and grouped by cell id with one stable sort, then every column is a

@@ -1,4 +1,4 @@
-"""LOG-STD segmentation of phase-contrast frames (ALGORITHMS.md, section 2).
+"""LOG-STD segmentation of phase-contrast frames (docs/algorithms.md, section 2).
 
 A pixel is foreground when the log of the local standard deviation exceeds
 ``mode + sigma_factor * sigma`` of the frame's log-std histogram; the mask is

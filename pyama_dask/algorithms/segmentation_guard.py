@@ -1,4 +1,4 @@
-"""Guarded segmentation: a threshold checked frame by frame, with robust fallbacks.
+"""Guarded segmentation: a threshold checked frame by frame, with robust fallbacks (docs/algorithms.md, sections 6.2-6.6).
 
 PyAMA-core's LOG-STD threshold (``mode + sigma_factor * sigma`` of the
 log-std histogram) fails on real data in ways that look like success: on a
@@ -53,9 +53,13 @@ from skimage.segmentation import watershed as watershed_transform
 
 from pyama_dask.algorithms.segmentation import clean_mask, histogram_threshold, local_log_std
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
-from pyama_dask.pipeline.params import IMAGE_KINDS, THRESHOLD_METHODS
 
 logger = logging.getLogger(__name__)
+
+#: Values of ``image_kind``: what the frames show ("auto": decided from the pixels).
+IMAGE_KINDS: tuple[str, ...] = ("auto", "transmitted", "fluorescence")
+#: Values of ``threshold_method``: PyAMA-core's log-std histogram rule, or scikit-image's.
+THRESHOLD_METHODS: tuple[str, ...] = ("logstd-mode", "otsu", "li")
 
 #: Gaussian sigma (px) of the smoothing of fluorescence before its threshold:
 #: it averages shot noise so that a nucleus is one connected region.

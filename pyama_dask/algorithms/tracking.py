@@ -1,4 +1,4 @@
-"""IoU tracking with Hungarian assignment (ALGORITHMS.md, section 4).
+"""IoU tracking with Hungarian assignment (docs/algorithms.md, section 4).
 
 Frame by frame: the 4-connected regions of the mask are matched to the
 regions tracked in the previous frame by maximising the total

@@ -1,4 +1,4 @@
-"""Tracking by linear assignment with gap closing (laptrack, Jaqaman et al. 2008).
+"""Tracking by linear assignment with gap closing (laptrack, Jaqaman et al. 2008; docs/algorithms.md, section 6.7).
 
 PyAMA-core's IoU tracking starts tracks in frame 0 only and ends a track at
 the first frame without a match, so one bad frame ends every track. Here the

@@ -1,7 +1,7 @@
 """Background-corrected fluorescence, stored as its background model and computed on read.
 
 A corrected frame is the raw frame minus a smooth background surface that
-the frame's tile medians define entirely (ALGORITHMS.md, section 3;
+the frame's tile medians define entirely (docs/algorithms.md, section 3.7;
 :func:`pyama_dask.algorithms.background.background_support`). The store keeps
 those medians, a few dozen float32 numbers per frame, next to a reference to
 the raw image, instead of the float32 frames (which compress to ~80 % of

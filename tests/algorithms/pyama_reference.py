@@ -1,4 +1,4 @@
-"""Literal transcriptions of ALGORITHMS.md with the plain library calls.
+"""Literal transcriptions of docs/algorithms.md, sections 2-5, with the plain library calls.
 
 Slow on purpose: the fast implementations are tested against these.
 """

@@ -11,6 +11,8 @@ from skimage.measure import label
 
 from pyama_dask.algorithms.segmentation import segment_logstd, segment_logstd_stack
 from pyama_dask.algorithms.segmentation_guard import (
+    IMAGE_KINDS,
+    THRESHOLD_METHODS,
     FrameGuard,
     detect_image_kind,
     segment_guarded_stack,
@@ -146,3 +148,17 @@ def test_bad_choices_are_named(kwargs, message):
     stack = np.zeros((1, 16, 16), dtype=np.uint16)
     with pytest.raises(ValueError, match=message):
         _segment(stack, **kwargs)
+
+
+def test_the_parameters_offer_exactly_the_algorithm_choices():
+    """The parameter layer validates ``image_kind`` and ``threshold_method`` against the names defined here."""
+    from pyama_dask.pipeline.params import ParameterError, Params
+
+    for kind in IMAGE_KINDS:
+        assert Params(image_kind=kind).image_kind == kind
+    for method in THRESHOLD_METHODS:
+        assert Params(threshold_method=method).threshold_method == method
+    with pytest.raises(ParameterError):
+        Params(image_kind="phase")
+    with pytest.raises(ParameterError):
+        Params(threshold_method="mean")
