@@ -13,7 +13,8 @@ Layout of ``<output_dir>/pyama.zarr``::
 Every image (``pc_ch_0`` ...) is a group carrying OME-NGFF 0.5 ``multiscales``
 metadata with a single resolution level ``0``, so ome-zarr readers and napari
 open it with time in minutes and space in micrometres. Raw images also carry
-``omero`` rendering metadata (channel name, colour, contrast limits).
+``omero`` rendering metadata (channel name, colour, contrast limits). The
+metadata is written by :mod:`pyama_dask.io.ngff`, through ome-zarr-py.
 
 The tracked labels are an NGFF label image of the phase contrast they were
 segmented from: it lives in that image's ``labels`` group (``image-label``
@@ -37,12 +38,12 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BloscShuffle
 
+from pyama_dask.io import ngff
 from pyama_dask.io.completion import COMPLETE_KEY, completed_fingerprint
 
 logger = logging.getLogger(__name__)
 
 STORE_NAME = "pyama.zarr"
-NGFF_VERSION = "0.5"
 
 # Blosc-LZ4. Measured on the pipeline's own 1024 px chunks (one thread):
 # raw uint16 with bit-shuffle packs to 51-55 % at ~1.6 ms to encode and
@@ -185,55 +186,17 @@ def _require_group(parent: zarr.Group, name: str) -> zarr.Group:
         return parent[name]
 
 
-def _ngff_multiscales(name: str, scale: Sequence[float]) -> dict:
-    """OME-NGFF 0.5 ``multiscales`` for one (T, Y, X) level named ``0``."""
-    axes = [
-        {"name": "t", "type": "time", "unit": "minute"},
-        {"name": "y", "type": "space", "unit": "micrometer"},
-        {"name": "x", "type": "space", "unit": "micrometer"},
-    ]
-    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": list(scale)}]}]
-    return {"version": NGFF_VERSION, "multiscales": [{"name": name, "axes": axes, "datasets": datasets}]}
-
-
-def _omero(ref: ImageRef, channel_name: str, dtype: np.dtype) -> dict:
-    """NGFF ``omero`` rendering metadata for a single-channel image.
-
-    The contrast window spans the pixel type until :func:`update_contrast_limits`
-    narrows it to the data.
-    """
-    low, high = _dtype_range(dtype)
-    colour = "FFFFFF" if ref.kind == "pc" else _FLUORESCENCE_COLOURS[(ref.channel - 1) % len(_FLUORESCENCE_COLOURS)]
-    channel = {
-        "label": channel_name,
-        "color": colour,
-        "active": True,
-        "coefficient": 1,
-        "family": "linear",
-        "inverted": False,
-        "window": {"min": low, "max": high, "start": low, "end": high},
-    }
-    return {"name": ref.name, "channels": [channel], "rdefs": {"defaultT": 0, "model": "color"}}
-
-
-def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return float(info.min), float(info.max)
-    return 0.0, 1.0
+def _colour(ref: ImageRef) -> str:
+    """Display colour of a raw image: white for phase contrast, one per fluorescence channel."""
+    if ref.kind == "pc":
+        return "FFFFFF"
+    return _FLUORESCENCE_COLOURS[(ref.channel - 1) % len(_FLUORESCENCE_COLOURS)]
 
 
 def _label_source(ref: ImageRef) -> ImageRef | None:
     """The image a label image annotates, or None if ``ref`` is not a label image."""
     kind = LABEL_SOURCES.get(ref.kind)
     return None if kind is None else ImageRef(ref.output_dir, ref.fov, kind, ref.channel)
-
-
-def _list_label(labels: zarr.Group, ref: ImageRef) -> None:
-    """List ``ref`` in its NGFF ``labels`` group."""
-    listed = labels.attrs.get("ome", {}).get("labels", [])
-    if ref.name not in listed:
-        labels.attrs["ome"] = {"version": NGFF_VERSION, "labels": [*listed, ref.name]}
 
 
 def create_image(
@@ -280,13 +243,12 @@ def create_image(
     for name in ref.group_path.split("/")[:-1]:
         parent = _require_group(parent, name)
     group = parent.require_group(ref.name)
-    ome = _ngff_multiscales(ref.name, scale)
-    if channel_name is not None:
-        ome["omero"] = _omero(ref, channel_name, dtype)
-    source = _label_source(ref)
-    if source is not None:
-        ome["image-label"] = {"version": NGFF_VERSION, "source": {"image": "../../"}}
-    group.attrs.put({"ome": ome, "pyama": {COMPLETE_KEY: None}})
+    # Replacing every attribute marks the image incomplete and drops what a
+    # previous run left: its QC facts, and its NGFF metadata, which
+    # ome-zarr-py's writers would merge into rather than replace.
+    group.attrs.put({"pyama": {COMPLETE_KEY: None}})
+    omero = None if channel_name is None else ngff.omero(ref.name, channel_name, _colour(ref), dtype)
+    ngff.write_image(group, ref.name, scale, omero)
     array = group.create_array(
         "0",
         shape=shape,
@@ -300,8 +262,8 @@ def create_image(
         # frame-sized copy of it per chunk: half the time of writing a frame.
         config={"write_empty_chunks": True},
     )
-    if source is not None:
-        _list_label(parent, ref)
+    if _label_source(ref) is not None:
+        ngff.write_label(parent, ref.name)
     return array
 
 
@@ -376,8 +338,7 @@ def update_contrast_limits(
         If the image has no ``omero`` metadata (it was created without a channel name).
     """
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="a", zarr_format=3)
-    ome = dict(group.attrs["ome"])
-    if "omero" not in ome:
+    if not ngff.has_omero(group):
         raise StoreError(f"{ref.location} has no omero metadata to hold contrast limits (FOV {ref.fov}, {ref.name})")
     if pixels is None:
         array = group["0"]
@@ -386,24 +347,20 @@ def update_contrast_limits(
         pixels = [contrast_pixels(array[start:start + chunk], slice(start, start + chunk), n_frames)
                   for start in starts]
     start, end = (float(v) for v in np.quantile(np.concatenate(pixels), quantiles))
-    window = {**ome["omero"]["channels"][0]["window"], "start": start, "end": end}
-    ome["omero"]["channels"][0]["window"] = window
-    group.attrs["ome"] = ome
+    ngff.set_contrast_window(group, start, end)
     return start, end
 
 
 def image_channel_name(ref: ImageRef) -> str | None:
     """The channel name recorded in an image's ``omero`` metadata, or None."""
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
-    channels = group.attrs["ome"].get("omero", {}).get("channels") or [{}]
-    return channels[0].get("label")
+    return ngff.channel_label(group)
 
 
 def image_scale(ref: ImageRef) -> list[float]:
     """Physical size of one step along (t, y, x) recorded in an image's NGFF metadata."""
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
-    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
-    return list(datasets[0]["coordinateTransformations"][0]["scale"])
+    return ngff.scale(group)
 
 
 def open_image(ref: ImageRef) -> zarr.Array:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import zarr
@@ -14,14 +17,95 @@ from pyama_dask.io.store import (
     contrast_pixels,
     create_image,
     image_channel_name,
+    image_qc,
+    image_scale,
     open_image,
+    record_image_qc,
     update_contrast_limits,
 )
+
+#: A run's output written before NGFF metadata went through ome-zarr-py.
+OLD_OUTPUT = Path(__file__).resolve().parents[1] / "fixtures" / "store_before_step_table" / "output"
+SCALE = (5.0, 0.65, 0.65)
 
 
 @pytest.fixture(scope="module")
 def meta(tiny_dataset):
     return read_metadata(tiny_dataset.image_path)
+
+
+def _read(ref: ImageRef) -> list:
+    """The nodes ome-zarr-py's reader (napari's) finds from an image."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    return list(Reader(parse_url(str(ref.location)))())
+
+
+def test_ome_zarr_reader_reads_an_image_its_axes_scale_and_channel(tmp_path):
+    from ome_zarr.reader import OMERO, Multiscales
+
+    ref = ImageRef(tmp_path, 0, "fl", 1)
+    data = np.random.default_rng(3).integers(100, 5000, size=(4, 16, 16), dtype=np.uint16)
+    create_image(ref, data.shape, np.uint16, scale=SCALE, channel_name="GFP")[:] = data
+    start, end = update_contrast_limits(ref)
+
+    (node,) = _read(ref)
+    assert {type(spec) for spec in node.specs} == {Multiscales, OMERO}
+    assert node.zarr.version == "0.5"
+    assert node.metadata["axes"] == [
+        {"name": "t", "type": "time", "unit": "minute"},
+        {"name": "y", "type": "space", "unit": "micrometer"},
+        {"name": "x", "type": "space", "unit": "micrometer"}]
+    assert node.metadata["coordinateTransformations"] == [[{"type": "scale", "scale": list(SCALE)}]]
+    np.testing.assert_array_equal(np.asarray(node.data[0]), data)
+    assert node.metadata["channel_names"] == ["GFP"]
+    assert node.metadata["colormap"] == [[[0, 0, 0], [0.0, 1.0, 0.0]]]  # the first fluorescence channel is green
+    assert node.metadata["contrast_limits"] == [[start, end]]
+    (channel,) = node.zarr.root_attrs["omero"]["channels"]
+    assert channel["window"] == {"min": 0.0, "max": 65535.0, "start": start, "end": end}
+
+
+def test_ome_zarr_reader_finds_a_label_image_of_its_source_image(tmp_path):
+    from ome_zarr.reader import Label, Labels
+
+    pc, tracked = ImageRef(tmp_path, 0, "pc", 0), ImageRef(tmp_path, 0, "seg_labeled", 0)
+    create_image(pc, (2, 8, 8), np.uint16, scale=SCALE, channel_name="Phase")
+    create_image(tracked, (2, 8, 8), np.uint16, scale=SCALE)[:] = 3
+
+    image, listing, label = _read(pc)
+    assert listing.zarr.root_attrs == {"version": "0.5", "labels": ["seg_labeled_ch_0"]}
+    assert any(isinstance(spec, Labels) for spec in listing.specs)
+    assert any(isinstance(spec, Label) for spec in label.specs)
+    assert label.zarr.root_attrs["image-label"]["source"] == {"image": "../../"}
+    assert label.metadata["coordinateTransformations"] == [[{"type": "scale", "scale": list(SCALE)}]]
+    assert np.asarray(label.data[0]).max() == 3
+
+    source, *_ = _read(tracked)  # from the label image, its source image comes first
+    assert Path(source.zarr.path).resolve() == Path(image.zarr.path).resolve() == pc.location.resolve()
+
+
+def test_recreating_an_image_replaces_its_ngff_metadata_and_facts(tmp_path):
+    ref = ImageRef(tmp_path, 0, "fl", 1)
+    create_image(ref, (2, 8, 8), np.uint16, channel_name="GFP")
+    record_image_qc(ref, {"fallback_frames": [1]})
+    create_image(ref, (2, 8, 8), np.uint16, scale=SCALE)  # without a channel this time
+
+    assert image_channel_name(ref) is None and image_scale(ref) == list(SCALE)
+    assert image_qc(ref) == {"complete": None}
+
+
+def test_a_store_written_before_ome_zarr_py_is_still_read_and_updated(tmp_path):
+    shutil.copytree(OLD_OUTPUT / "pyama.zarr", tmp_path / "pyama.zarr")
+    pc, fl = ImageRef(tmp_path, 0, "pc", 0), ImageRef(tmp_path, 0, "fl", 1)
+    complete = image_qc(pc)["complete"]
+
+    assert image_scale(pc) == image_scale(fl) == [5.0, 0.65, 0.65]
+    assert (image_channel_name(pc), image_channel_name(fl)) == ("Phase", "GFP")
+    start, end = update_contrast_limits(pc, quantiles=(0.0, 1.0))
+    (node, *_) = _read(pc)
+    assert node.metadata["contrast_limits"] == [[start, end]]
+    assert image_qc(pc)["complete"] == complete
 
 
 def test_ome_zarr_reader_finds_the_phase_contrast_and_its_tracked_labels(tiny_run, meta):
@@ -60,11 +144,14 @@ def test_bioio_reads_channel_names_and_physical_sizes(tiny_run, meta):
 def test_images_and_label_image_validate_against_the_ngff_models(tiny_run):
     from ome_zarr_models.v05 import Image
     from ome_zarr_models.v05.image_label import ImageLabel
+    from ome_zarr_models.v05.labels import Labels
 
     for kind, channel in [("pc", 0), ("fl", 1), ("seg", 0)]:
         Image.from_zarr(zarr.open_group(ImageRef(tiny_run, 0, kind, channel).location, mode="r"))
     label = ImageLabel.from_zarr(zarr.open_group(ImageRef(tiny_run, 0, "seg_labeled", 0).location, mode="r"))
     assert label.attributes.ome.image_label.source.image == "../../"
+    listing = Labels.from_zarr(zarr.open_group(ImageRef(tiny_run, 0, "pc", 0).location / "labels", mode="r"))
+    assert listing.attributes.ome.labels == ["seg_labeled_ch_0"]
 
 
 def test_recreating_an_image_keeps_its_labels_listing(tmp_path):

@@ -1,0 +1,148 @@
+"""OME-NGFF 0.5 metadata of the store's images, written and read through ome-zarr-py.
+
+Every image is a (T, Y, X) group with one resolution level, the array ``0``,
+which :mod:`pyama_dask.io.store` creates itself (with its own chunks and
+codecs); this module only writes the metadata that makes the group an NGFF
+image: ``multiscales`` (axes in minutes and micrometres, the level's scale),
+the optional ``omero`` rendering metadata of a single channel, and the
+``image-label`` block of a label image with its listing in ``labels``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import zarr
+from ome_zarr.format import FormatV05
+from ome_zarr.writer import add_metadata, get_metadata, write_label_metadata, write_multiscales_metadata
+
+#: The NGFF version written (under ``attrs["ome"]``, Zarr v3).
+FORMAT = FormatV05()
+#: Axes of every image and their units (time in minutes, space in micrometres).
+AXES = ("t", "y", "x")
+UNITS = {"t": "minute", "y": "micrometer", "x": "micrometer"}
+#: The single resolution level of an image.
+LEVEL = "0"
+# Where a label image's source lies: NGFF puts label images in ``<image>/labels/<name>``.
+_LABEL_SOURCE = "../../"
+
+
+def omero(name: str, label: str, colour: str, dtype: np.dtype) -> dict:
+    """NGFF ``omero`` rendering metadata of a single-channel image.
+
+    Parameters
+    ----------
+    name
+        Name of the image.
+    label
+        Name of the channel, shown by viewers.
+    colour
+        Display colour, hexadecimal ``RRGGBB``.
+    dtype
+        Pixel type: the contrast window spans its range until
+        :func:`set_contrast_window` narrows it to the data.
+
+    Returns
+    -------
+    dict
+        The ``omero`` block, for :func:`write_image`.
+    """
+    low, high = _dtype_range(dtype)
+    channel = {
+        "label": label,
+        "color": colour,
+        "active": True,
+        "coefficient": 1,
+        "family": "linear",
+        "inverted": False,
+        "window": {"min": low, "max": high, "start": low, "end": high},
+    }
+    return {"name": name, "channels": [channel], "rdefs": {"defaultT": 0, "model": "color"}}
+
+
+def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    return 0.0, 1.0
+
+
+def write_image(group: zarr.Group, name: str, scale: Sequence[float], omero: dict | None = None) -> None:
+    """Make ``group`` an NGFF image: ``multiscales`` of its level ``0`` and, given, ``omero``.
+
+    Metadata already in ``attrs["ome"]`` is merged into, not replaced: clear
+    it first to rewrite an image.
+
+    Parameters
+    ----------
+    group
+        The image group.
+    name
+        Name of the image (a group opened at its own path has none).
+    scale
+        Physical size of one step along (t, y, x) in (minutes, um, um).
+    omero
+        Rendering metadata from :func:`omero`, or None for none.
+    """
+    # ome-zarr-py's validation takes Python numbers only, not numpy scalars.
+    transforms = [{"type": "scale", "scale": [float(step) for step in scale]}]
+    write_multiscales_metadata(
+        group,
+        [{"path": LEVEL, "coordinateTransformations": transforms}],
+        fmt=FORMAT,
+        axes=list(AXES),
+        axes_units=UNITS,
+        name=name,
+        metadata={} if omero is None else {"omero": omero},
+    )
+
+
+def write_label(labels: zarr.Group, name: str) -> None:
+    """Mark ``labels[name]`` as a label image of the image holding ``labels`` and list it there.
+
+    Parameters
+    ----------
+    labels
+        The ``labels`` group of the source image.
+    name
+        The label image in it, already an NGFF image (:func:`write_image`).
+    """
+    write_label_metadata(labels, name, fmt=FORMAT, source={"image": _LABEL_SOURCE})
+    # ome-zarr-py 0.18 appends the name even when it is listed already (an
+    # image made again), and leaves out the version NGFF 0.5 requires of the
+    # ``labels`` group's ``ome`` block.
+    listed = list(dict.fromkeys(get_metadata(labels)["labels"]))
+    add_metadata(labels, {"version": FORMAT.version, "labels": listed}, fmt=FORMAT)
+
+
+def set_contrast_window(group: zarr.Group, start: float, end: float) -> None:
+    """Set where the contrast window of an image's (single) ``omero`` channel starts and ends.
+
+    Raises
+    ------
+    KeyError
+        If the image has no ``omero`` metadata.
+    """
+    rendering = get_metadata(group)["omero"]
+    first, *others = rendering["channels"]
+    window = {**first["window"], "start": start, "end": end}
+    add_metadata(group, {"omero": {**rendering, "channels": [{**first, "window": window}, *others]}}, fmt=FORMAT)
+
+
+def has_omero(group: zarr.Group) -> bool:
+    """Whether an image carries ``omero`` rendering metadata."""
+    return "omero" in get_metadata(group)
+
+
+def channel_label(group: zarr.Group) -> str | None:
+    """The name of an image's (first) ``omero`` channel, or None."""
+    channels = get_metadata(group).get("omero", {}).get("channels") or [{}]
+    return channels[0].get("label")
+
+
+def scale(group: zarr.Group) -> list[float]:
+    """Physical size of one step along each axis of an image's level ``0``."""
+    datasets = get_metadata(group)["multiscales"][0]["datasets"]
+    # NGFF puts the scale first among a dataset's transformations.
+    return list(datasets[0]["coordinateTransformations"][0]["scale"])
