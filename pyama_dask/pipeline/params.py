@@ -17,7 +17,10 @@ PyAMA-core run keeps its keyword arguments, and so its fingerprints.
 
 The parameters stay flat (``Params(tracker="laptrack", max_gap_frames=1)``),
 as the run configuration file spells them and the results file records them;
-a tracking option names the trackers that take it.
+a tracking option names the trackers that take it. (A union of per-tracker
+models would not fit: the record holds every tracker's options, whichever
+runs, and the robust profile sets the iou option ``new_tracks`` along with
+laptrack.)
 
 Validation happens on construction: a wrong type or value raises
 ``ParameterError`` naming the parameter, the value and what is allowed; an
@@ -33,16 +36,21 @@ import difflib
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+Profile = Literal["pyama", "robust"]
+ImageKind = Literal["auto", "transmitted", "fluorescence"]
+ThresholdMethod = Literal["logstd-mode", "otsu", "li"]
+Tracker = Literal["iou", "laptrack"]
+
 STEPS = ("segment", "correct", "track", "extract")
-PROFILE_NAMES = ("pyama", "robust")
-IMAGE_KINDS = ("auto", "transmitted", "fluorescence")
-THRESHOLD_METHODS = ("logstd-mode", "otsu", "li")
-TRACKERS = ("iou", "laptrack")
+PROFILE_NAMES: tuple[str, ...] = get_args(Profile)
+IMAGE_KINDS: tuple[str, ...] = get_args(ImageKind)
+THRESHOLD_METHODS: tuple[str, ...] = get_args(ThresholdMethod)
+TRACKERS: tuple[str, ...] = get_args(Tracker)
 
 #: The defaults each profile sets (beyond PyAMA-core's, which are the fields').
 PROFILES: dict[str, dict[str, Any]] = {
@@ -62,6 +70,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "good_from_qc": True,
     },
 }
+
 
 class ParameterError(ValueError):
     """A parameter has an unknown name, a wrong type or a value out of range."""
@@ -189,17 +198,15 @@ class Params(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
-    profile: Annotated[Literal["pyama", "robust"], _Role(None, _one_of(PROFILE_NAMES), trackers=())] = "pyama"
+    profile: Annotated[Profile, _Role(None, _one_of(PROFILE_NAMES), trackers=())] = "pyama"
     window: Annotated[_Int, Field(ge=3), _Odd, _Role("segment", "an odd integer >= 3")] = 3
     bins: Annotated[_Int, Field(ge=1), _Role("segment", "an integer >= 1")] = 200
     sigma_factor: Annotated[_Float, Field(ge=0), _Role("segment", "a finite number >= 0")] = 3.0
     morph_size: Annotated[_Int, Field(ge=1), _Odd, _Role("segment", "an odd integer >= 1")] = 7
     morph_iterations: Annotated[_Int, Field(ge=1), _Role("segment", "an integer >= 1")] = 3
-    image_kind: Annotated[
-        Literal["auto", "transmitted", "fluorescence"], _Role("segment", _one_of(IMAGE_KINDS), switch=True)
-    ] = "transmitted"
+    image_kind: Annotated[ImageKind, _Role("segment", _one_of(IMAGE_KINDS), switch=True)] = "transmitted"
     threshold_method: Annotated[
-        Literal["logstd-mode", "otsu", "li"], _Role("segment", _one_of(THRESHOLD_METHODS), switch=True)
+        ThresholdMethod, _Role("segment", _one_of(THRESHOLD_METHODS), switch=True)
     ] = "logstd-mode"
     segmentation_guard: Annotated[bool, _Role("segment", _TRUE_OR_FALSE, switch=True)] = False
     max_mask_fraction: Annotated[_Float, Field(gt=0, le=1), _Role("segment", "a number in (0, 1]", switch=True)] = 0.7
@@ -207,7 +214,7 @@ class Params(BaseModel):
     min_object_area: Annotated[_Int, Field(ge=0), _Role("segment", "an integer >= 0", switch=True)] = 0
     dilation_size: Annotated[_Int, Field(ge=1), _Odd, _Role("correct", "an odd integer >= 1")] = 21
     tile_size: Annotated[_Int, Field(ge=16), _Role("correct", "an integer >= 16")] = 256
-    tracker: Annotated[Literal["iou", "laptrack"], _Role("track", _one_of(TRACKERS), switch=True, trackers=())] = "iou"
+    tracker: Annotated[Tracker, _Role("track", _one_of(TRACKERS), switch=True, trackers=())] = "iou"
     min_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
     max_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
     min_iou: Annotated[_Float, Field(gt=0, le=1), _Role("track", "a number in (0, 1]", trackers=("iou",))] = 0.1
