@@ -1,4 +1,4 @@
-"""The parameters of the four algorithms, validated once.
+"""The parameters of the four algorithms, validated once by pydantic.
 
 ``Params`` holds every tunable number of segmentation, background correction,
 tracking and extraction with PyAMA-core's defaults. Each field knows the step
@@ -15,27 +15,42 @@ explicitly override the profile's defaults. The options beyond PyAMA-core
 its step's algorithm only when it is not at its PyAMA-core value, so a
 PyAMA-core run keeps its keyword arguments, and so its fingerprints.
 
+The parameters stay flat (``Params(tracker="laptrack", max_gap_frames=1)``),
+as the run configuration file spells them and the results file records them;
+a tracking option names the trackers that take it. (A union of per-tracker
+models would not fit: the record holds every tracker's options, whichever
+runs, and the robust profile sets the iou option ``new_tracks`` along with
+laptrack.)
+
 Validation happens on construction: a wrong type or value raises
-``ParameterError`` naming the parameter, the value and what is allowed.
-``Params.from_mapping`` also rejects unknown names (with a suggestion) and
-accepts YAML's ints where a float is expected; a bool is never taken for an
-int.
+``ParameterError`` naming the parameter, the value and what is allowed; an
+unknown name is refused with a suggestion and the valid names. Validation is
+strict: a bool is never taken for an int, nor a number with a decimal point
+(even ``2.0``) for an integer, floats must be finite; YAML's ints are accepted
+where a float is expected.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 import numbers
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+Profile = Literal["pyama", "robust"]
+ImageKind = Literal["auto", "transmitted", "fluorescence"]
+ThresholdMethod = Literal["logstd-mode", "otsu", "li"]
+Tracker = Literal["iou", "laptrack"]
 
 STEPS = ("segment", "correct", "track", "extract")
-PROFILE_NAMES = ("pyama", "robust")
-IMAGE_KINDS = ("auto", "transmitted", "fluorescence")
-THRESHOLD_METHODS = ("logstd-mode", "otsu", "li")
-TRACKERS = ("iou", "laptrack")
+PROFILE_NAMES: tuple[str, ...] = get_args(Profile)
+IMAGE_KINDS: tuple[str, ...] = get_args(ImageKind)
+THRESHOLD_METHODS: tuple[str, ...] = get_args(ThresholdMethod)
+TRACKERS: tuple[str, ...] = get_args(Tracker)
 
 #: The defaults each profile sets (beyond PyAMA-core's, which are the fields').
 PROFILES: dict[str, dict[str, Any]] = {
@@ -61,58 +76,64 @@ class ParameterError(ValueError):
     """A parameter has an unknown name, a wrong type or a value out of range."""
 
 
-class _Unset:
-    """Marks a parameter not given: its profile's default applies."""
-
-    def __repr__(self) -> str:
-        return "<profile default>"
-
-
-_UNSET = _Unset()
-
-
-def _param(
-    default: Any,
-    step: str | None,
-    kind: str,
-    check: Callable[[Any], bool] | None = None,
-    allowed: str = "",
-    *,
-    switch: bool = False,
-    trackers: tuple[str, ...] = TRACKERS,
-) -> Any:
-    """A dataclass field with its PyAMA-core default, step, validation rule and role.
-
-    ``switch`` marks an option beyond PyAMA-core (an argument only off its
-    default); ``trackers`` the trackers that take a tracking parameter.
-    """
-    metadata = {
-        "default": default,
-        "step": step,
-        "kind": kind,
-        "check": check,
-        "allowed": allowed,
-        "switch": switch,
-        "trackers": trackers,
-    }
-    return field(default=_UNSET, metadata=metadata)
-
-
-def _odd(minimum: int) -> Callable[[int], bool]:
-    return lambda value: value >= minimum and value % 2 == 1
-
-
-def _at_least(minimum: float) -> Callable[[float], bool]:
-    return lambda value: value >= minimum
-
-
-def _one_of(choices: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: value in choices), "one of " + ", ".join(repr(choice) for choice in choices)
-
-
 @dataclass(frozen=True)
-class Params:
-    """Parameters of segmentation, correction, tracking and extraction.
+class _Role:
+    """What a parameter is for, as ``Annotated`` metadata of its field.
+
+    Attributes
+    ----------
+    step : str or None
+        The step (one of ``STEPS``) whose algorithm takes the parameter.
+    allowed : str
+        The values allowed, as error messages spell them.
+    switch : bool
+        An option beyond PyAMA-core: an argument only off its default.
+    trackers : tuple of str
+        The trackers that take the parameter (all for a parameter of
+        another step than tracking).
+    """
+
+    step: str | None
+    allowed: str
+    switch: bool = False
+    trackers: tuple[str, ...] = TRACKERS
+
+
+def _python_number(value: Any) -> Any:
+    """A NumPy (or other) real number as the Python int or float it equals; other values unchanged."""
+    if isinstance(value, (bool, int, float)) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def _whole_number(value: Any) -> Any:
+    """An integer parameter's value: a number with a decimal point, even ``2.0``, is refused."""
+    value = _python_number(value)
+    if isinstance(value, float):
+        raise PydanticCustomError("whole_number", "a whole number, without decimal point")
+    return value
+
+
+def _odd(value: int) -> int:
+    """An odd integer unchanged; an even one refused."""
+    if value % 2 == 0:
+        raise PydanticCustomError("odd", "an odd number")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    """The allowed values of a choice, as error messages spell them."""
+    return "one of " + ", ".join(repr(choice) for choice in choices)
+
+
+_Int = Annotated[int, BeforeValidator(_whole_number)]
+_Float = Annotated[float, BeforeValidator(_python_number)]
+_Odd = AfterValidator(_odd)
+_TRUE_OR_FALSE = "true or false"
+
+
+class Params(BaseModel):
+    """Parameters of segmentation, correction, tracking and extraction (immutable, hashable).
 
     Attributes
     ----------
@@ -175,63 +196,77 @@ class Params:
         Add intensity_mean, background and centroid columns to the traces.
     """
 
-    profile: str = _param("pyama", None, "choice", *_one_of(PROFILE_NAMES), trackers=())
-    window: int = _param(3, "segment", "int", _odd(3), "an odd integer >= 3")
-    bins: int = _param(200, "segment", "int", _at_least(1), "an integer >= 1")
-    sigma_factor: float = _param(3.0, "segment", "float", _at_least(0.0), "a finite number >= 0")
-    morph_size: int = _param(7, "segment", "int", _odd(1), "an odd integer >= 1")
-    morph_iterations: int = _param(3, "segment", "int", _at_least(1), "an integer >= 1")
-    image_kind: str = _param("transmitted", "segment", "choice", *_one_of(IMAGE_KINDS), switch=True)
-    threshold_method: str = _param("logstd-mode", "segment", "choice", *_one_of(THRESHOLD_METHODS), switch=True)
-    segmentation_guard: bool = _param(False, "segment", "bool", allowed="true or false", switch=True)
-    max_mask_fraction: float = _param(
-        0.7, "segment", "float", lambda value: 0.0 < value <= 1.0, "a number in (0, 1]", switch=True
-    )
-    watershed: bool = _param(False, "segment", "bool", allowed="true or false", switch=True)
-    min_object_area: int = _param(0, "segment", "int", _at_least(0), "an integer >= 0", switch=True)
-    dilation_size: int = _param(21, "correct", "int", _odd(1), "an odd integer >= 1")
-    tile_size: int = _param(256, "correct", "int", _at_least(16), "an integer >= 16")
-    tracker: str = _param("iou", "track", "choice", *_one_of(TRACKERS), switch=True, trackers=())
-    min_size: int | None = _param(None, "track", "optional int", _at_least(0), "null or an integer >= 0")
-    max_size: int | None = _param(None, "track", "optional int", _at_least(0), "null or an integer >= 0")
-    min_iou: float = _param(
-        0.1, "track", "float", lambda value: 0.0 < value <= 1.0, "a number in (0, 1]", trackers=("iou",)
-    )
-    new_tracks: bool = _param(False, "track", "bool", allowed="true or false", trackers=("iou",))
-    max_link_distance: float | None = _param(
-        None, "track", "optional float", lambda value: value > 0, "null or a number > 0", switch=True,
-        trackers=("laptrack",),
-    )
-    max_gap_frames: int = _param(
-        2, "track", "int", _at_least(0), "an integer >= 0", switch=True, trackers=("laptrack",)
-    )
-    track_divisions: bool = _param(
-        False, "track", "bool", allowed="true or false", switch=True, trackers=("laptrack",)
-    )
-    min_trace_length: int | float = _param(
-        30, "extract", "frames or fraction", allowed="an integer >= 1 (frames) or a number in (0, 1] (share of the "
-        "movie's frames)"
-    )
-    good_from_qc: bool = _param(False, "extract", "bool", allowed="true or false", switch=True)
-    extra_features: bool = _param(False, "extract", "bool", allowed="true or false")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
-    def __post_init__(self) -> None:
-        rules = {spec.name: spec.metadata for spec in fields(self)}
-        given = rules["profile"]["default"] if self.profile is _UNSET else self.profile
-        profile = _validated("profile", given, rules["profile"])
-        for name, rule in rules.items():
-            value = getattr(self, name)
-            if value is _UNSET:
-                value = PROFILES[profile].get(name, rule["default"])
-            object.__setattr__(self, name, _validated(name, value, rule))
+    profile: Annotated[Profile, _Role(None, _one_of(PROFILE_NAMES), trackers=())] = "pyama"
+    window: Annotated[_Int, Field(ge=3), _Odd, _Role("segment", "an odd integer >= 3")] = 3
+    bins: Annotated[_Int, Field(ge=1), _Role("segment", "an integer >= 1")] = 200
+    sigma_factor: Annotated[_Float, Field(ge=0), _Role("segment", "a finite number >= 0")] = 3.0
+    morph_size: Annotated[_Int, Field(ge=1), _Odd, _Role("segment", "an odd integer >= 1")] = 7
+    morph_iterations: Annotated[_Int, Field(ge=1), _Role("segment", "an integer >= 1")] = 3
+    image_kind: Annotated[ImageKind, _Role("segment", _one_of(IMAGE_KINDS), switch=True)] = "transmitted"
+    threshold_method: Annotated[
+        ThresholdMethod, _Role("segment", _one_of(THRESHOLD_METHODS), switch=True)
+    ] = "logstd-mode"
+    segmentation_guard: Annotated[bool, _Role("segment", _TRUE_OR_FALSE, switch=True)] = False
+    max_mask_fraction: Annotated[_Float, Field(gt=0, le=1), _Role("segment", "a number in (0, 1]", switch=True)] = 0.7
+    watershed: Annotated[bool, _Role("segment", _TRUE_OR_FALSE, switch=True)] = False
+    min_object_area: Annotated[_Int, Field(ge=0), _Role("segment", "an integer >= 0", switch=True)] = 0
+    dilation_size: Annotated[_Int, Field(ge=1), _Odd, _Role("correct", "an odd integer >= 1")] = 21
+    tile_size: Annotated[_Int, Field(ge=16), _Role("correct", "an integer >= 16")] = 256
+    tracker: Annotated[Tracker, _Role("track", _one_of(TRACKERS), switch=True, trackers=())] = "iou"
+    min_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
+    max_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
+    min_iou: Annotated[_Float, Field(gt=0, le=1), _Role("track", "a number in (0, 1]", trackers=("iou",))] = 0.1
+    new_tracks: Annotated[bool, _Role("track", _TRUE_OR_FALSE, trackers=("iou",))] = False
+    max_link_distance: Annotated[
+        Annotated[_Float, Field(gt=0)] | None,
+        _Role("track", "null or a number > 0", switch=True, trackers=("laptrack",)),
+    ] = None
+    max_gap_frames: Annotated[
+        _Int, Field(ge=0), _Role("track", "an integer >= 0", switch=True, trackers=("laptrack",))
+    ] = 2
+    track_divisions: Annotated[bool, _Role("track", _TRUE_OR_FALSE, switch=True, trackers=("laptrack",))] = False
+    min_trace_length: Annotated[
+        Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, le=1)],
+        BeforeValidator(_python_number),
+        _Role("extract", "an integer >= 1 (frames) or a number in (0, 1] (share of the movie's frames)"),
+    ] = 30
+    good_from_qc: Annotated[bool, _Role("extract", _TRUE_OR_FALSE, switch=True)] = False
+    extra_features: Annotated[bool, _Role("extract", _TRUE_OR_FALSE)] = False
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise ParameterError(_problem(error.errors())) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, values: Any) -> Any:
+        """The given values over the defaults of their profile (an invalid profile is refused later)."""
+        if not isinstance(values, Mapping):
+            return values
+        profile = values.get("profile", "pyama")
+        return {**PROFILES.get(profile, {}), **values} if isinstance(profile, str) else values
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> Params:
+        """Refuse a ``min_size`` above ``max_size``."""
         if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
-            raise ParameterError(
-                f"parameter 'min_size' ({self.min_size}) must not exceed 'max_size' ({self.max_size})"
+            raise PydanticCustomError(
+                "size_order",
+                "parameter 'min_size' ({min_size}) must not exceed 'max_size' ({max_size})",
+                {"min_size": self.min_size, "max_size": self.max_size},
             )
+        return self
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Params:
-        """Build from a mapping (e.g. parsed YAML); missing names keep their defaults.
+    def from_mapping(cls, values: Mapping[Any, Any]) -> Params:
+        """Build from a mapping (e.g. parsed YAML); missing names keep their (profile's) defaults.
+
+        A name that is no text (YAML may give a number or null) is refused
+        as an unknown name.
 
         Raises
         ------
@@ -239,28 +274,31 @@ class Params:
             On an unknown name (listing the valid ones, with the closest
             match) or an invalid value.
         """
-        names = cls.names()
-        for name in values:
-            if name not in names:
-                close = difflib.get_close_matches(str(name), names, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                valid = ", ".join(names)
-                raise ParameterError(f"unknown parameter '{name}'.{hint} Valid parameters: {valid}")
-        return cls(**dict(values))
+        return cls(**{str(name): value for name, value in values.items()})
 
     @classmethod
     def names(cls) -> list[str]:
         """Every parameter name, in declaration order."""
-        return [spec.name for spec in fields(cls)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every parameter as a plain dict (YAML-ready)."""
-        return asdict(self)
+        return list(cls.model_fields)
 
     @classmethod
     def step_names(cls, step: str) -> list[str]:
         """The parameters of ``step`` (one of ``STEPS``), whether or not they are arguments now."""
-        return [spec.name for spec in fields(cls) if spec.metadata["step"] == step]
+        return [name for name in cls.model_fields if _role(name).step == step]
+
+    @classmethod
+    def switches(cls) -> list[str]:
+        """The options beyond PyAMA-core, passed to their algorithm only off their PyAMA-core default."""
+        return [name for name in cls.model_fields if _role(name).switch]
+
+    @classmethod
+    def pyama_default(cls, name: str) -> Any:
+        """The PyAMA-core value of parameter ``name`` (its default under ``profile="pyama"``)."""
+        return cls.model_fields[name].default
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every parameter as a plain flat dict (YAML-ready), in declaration order."""
+        return self.model_dump()
 
     def for_step(self, step: str) -> dict[str, Any]:
         """Keyword arguments of the algorithm of ``step`` (one of ``STEPS``).
@@ -269,21 +307,27 @@ class Params:
         itself chooses the function, so it is no argument); a switch beyond
         PyAMA-core is left out while at its PyAMA-core value, the
         algorithm's default.
+
+        Raises
+        ------
+        ParameterError
+            When ``step`` is not one of ``STEPS``.
         """
         if step not in STEPS:
             raise ParameterError(f"unknown step '{step}'; steps with parameters: {', '.join(STEPS)}")
-        return {spec.name: getattr(self, spec.name) for spec in fields(self) if self._is_argument(spec, step)}
+        return {name: getattr(self, name) for name in self.step_names(step) if self._is_argument(name)}
 
     @property
     def pyama_segmentation(self) -> bool:
         """True when segmentation is PyAMA-core's LOG-STD alone (no segmentation switch on)."""
-        return not any(spec.metadata["switch"] for spec in fields(self) if self._is_argument(spec, "segment"))
+        return not any(_role(name).switch for name in self.for_step("segment"))
 
-    def _is_argument(self, spec: Any, step: str) -> bool:
-        rule = spec.metadata
-        if rule["step"] != step or self.tracker not in rule["trackers"]:
+    def _is_argument(self, name: str) -> bool:
+        """Whether parameter ``name`` is passed to its step's algorithm with these values."""
+        role = _role(name)
+        if self.tracker not in role.trackers:
             return False
-        return not (rule["switch"] and getattr(self, spec.name) == rule["default"])
+        return not (role.switch and getattr(self, name) == self.pyama_default(name))
 
     def segmentation_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``segment_logstd_stack`` (``segment_guarded_stack`` with a switch on)."""
@@ -302,44 +346,40 @@ class Params:
         return self.for_step("extract")
 
 
-def _validated(name: str, value: Any, rule: Mapping[str, Any]) -> Any:
-    """``value`` converted to the parameter's type, or ParameterError."""
-    kind, check, allowed = rule["kind"], rule["check"], rule["allowed"]
-    problem = f"parameter '{name}' must be {allowed}, got {value!r}"
-    if kind.startswith("optional ") and value is None:
-        return None
-    if kind in ("bool", "choice"):
-        if not isinstance(value, bool if kind == "bool" else str) or (check is not None and not check(value)):
-            raise ParameterError(problem)
-        return value
-    # bool is an int subclass in Python; a YAML `true` is never meant as 1.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(problem)
-    if kind == "frames or fraction":
-        return _frames_or_fraction(value, problem)
-    if kind.endswith("float"):
-        try:
-            value = float(value)
-        except OverflowError:  # an integer beyond any float, e.g. 1 followed by 400 zeros in YAML
-            raise ParameterError(problem) from None
-        if not math.isfinite(value):
-            raise ParameterError(problem)
-    elif isinstance(value, numbers.Integral):
-        value = int(value)
-    else:
-        raise ParameterError(f"{problem} (a whole number, without decimal point)")
-    if check is not None and not check(value):
-        raise ParameterError(problem)
-    return value
+def _role(name: str) -> _Role:
+    """The role of parameter ``name``, from its field's metadata."""
+    return next(item for item in Params.model_fields[name].metadata if isinstance(item, _Role))
 
 
-def _frames_or_fraction(value: numbers.Real, problem: str) -> int | float:
-    """A frame count (int >= 1) or a share of the movie (float in (0, 1])."""
-    if isinstance(value, numbers.Integral):
-        if value < 1:
-            raise ParameterError(problem)
-        return int(value)
-    value = float(value)
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise ParameterError(problem)
-    return value
+def _problem(errors: list[ErrorDetails]) -> str:
+    """One line naming each wrong parameter, its value and what is allowed.
+
+    An unknown name comes first and alone (with the closest valid name and
+    the list of the valid ones); otherwise every wrong parameter is named,
+    in declaration order.
+    """
+    unknown = [error for error in errors if error["type"] == "extra_forbidden"]
+    if unknown:
+        return _unknown_name(str(unknown[0]["loc"][0]))
+    by_name: dict[str, list[ErrorDetails]] = {}
+    for error in errors:
+        by_name.setdefault(str(error["loc"][0]) if error["loc"] else "", []).append(error)
+    return "; ".join(_wrong_value(name, found) for name, found in by_name.items())
+
+
+def _unknown_name(name: str) -> str:
+    """Refusal of an unknown name, with the closest parameter name and the valid ones."""
+    names = Params.names()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown parameter '{name}'.{hint} Valid parameters: {', '.join(names)}"
+
+
+def _wrong_value(name: str, errors: list[ErrorDetails]) -> str:
+    """What is wrong with parameter ``name`` (``""``: with the parameters together), from its errors."""
+    if not name:
+        return errors[0]["msg"]
+    problem = f"parameter '{name}' must be {_role(name).allowed}, got {errors[0]['input']!r}"
+    if any(error["type"] == "whole_number" for error in errors):
+        return f"{problem} (a whole number, without decimal point)"
+    return problem

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
+import pickle
+import re
 
+import numpy as np
 import pytest
 
 from pyama_dask.algorithms import correct_background, extract_traces, segment_logstd, track_iou
@@ -44,7 +46,7 @@ def test_defaults_are_pyama_core_s():
 
 
 def _is_switch(name):
-    return next(f for f in dataclasses.fields(Params) if f.name == name).metadata["switch"]
+    return name in Params.switches()
 
 
 @pytest.mark.parametrize("method", sorted(PYAMA_CORE_KWARGS))
@@ -88,10 +90,12 @@ def test_every_switch_defaults_to_the_algorithm_s_default():
     # A switch left out of the arguments at its PyAMA-core value must mean
     # the same to the algorithm: the function's default is that value.
     functions = {"segment": segment_guarded_stack, "track": track_laptrack, "extract": extract_traces}
-    for field in dataclasses.fields(Params):
-        if field.metadata.get("switch") and field.name != "tracker":
-            signature = inspect.signature(functions[field.metadata["step"]]).parameters
-            assert signature[field.name].default == field.metadata["default"], field.name
+    switches = set(Params.switches()) - {"tracker"}
+    assert switches <= {name for step in functions for name in Params.step_names(step)}
+    for step, function in functions.items():
+        signature = inspect.signature(function).parameters
+        for name in switches & set(Params.step_names(step)):
+            assert signature[name].default == Params.pyama_default(name), name
 
 
 def test_every_parameter_but_the_profile_belongs_to_exactly_one_step():
@@ -198,3 +202,61 @@ def test_direct_construction_is_validated_too():
 
 def test_parameter_error_is_a_value_error():
     assert issubclass(ParameterError, ValueError)
+
+
+def test_params_are_immutable_hashable_and_picklable():
+    params = Params(profile="robust", min_trace_length=5)
+    with pytest.raises(ValueError, match="frozen"):
+        params.window = 5
+    again = Params.from_mapping(params.to_dict())
+    assert hash(again) == hash(params) and {params: 1}[again] == 1
+    unpickled = pickle.loads(pickle.dumps(params))
+    assert unpickled == params and unpickled.to_dict() == params.to_dict()
+
+
+def test_unknown_keyword_is_a_parameter_error_too():
+    with pytest.raises(ParameterError, match="unknown parameter 'windw'. Did you mean 'window'?"):
+        Params(windw=5)
+
+
+@pytest.mark.parametrize("name", [5, None, True, 2.5])
+def test_a_name_that_is_no_text_is_an_unknown_name(name):
+    expected = f"^unknown parameter {re.escape(repr(str(name)))}. Valid parameters: profile"
+    with pytest.raises(ParameterError, match=expected):
+        Params.from_mapping({name: 3})
+
+
+def test_numpy_numbers_are_taken_as_python_numbers():
+    params = Params(window=np.int64(5), sigma_factor=np.float32(2.5), min_trace_length=np.int64(4),
+                    max_link_distance=np.int32(3), min_iou=np.float64(0.5))
+    assert _typed(params) == {"window": (int, 5), "sigma_factor": (float, 2.5), "min_trace_length": (int, 4),
+                              "max_link_distance": (float, 3.0), "min_iou": (float, 0.5)}
+    assert type(Params(min_trace_length=np.float64(0.5)).min_trace_length) is float
+    with pytest.raises(ParameterError, match=r"'bins' must be an integer >= 1, got .*2\.0.* \(a whole number"):
+        Params(bins=np.float64(2.0))
+
+
+def _typed(params):
+    names = ("window", "sigma_factor", "min_trace_length", "max_link_distance", "min_iou")
+    return {name: (type(getattr(params, name)), getattr(params, name)) for name in names}
+
+
+def test_every_wrong_value_is_named_in_one_line():
+    with pytest.raises(ParameterError) as error:
+        Params.from_mapping({"window": 4, "tracker": "btrack", "min_trace_length": 0})
+    assert str(error.value) == (
+        "parameter 'window' must be an odd integer >= 3, got 4; "
+        "parameter 'tracker' must be one of 'iou', 'laptrack', got 'btrack'; "
+        "parameter 'min_trace_length' must be an integer >= 1 (frames) or a number in (0, 1] "
+        "(share of the movie's frames), got 0"
+    )
+
+
+def test_an_unknown_name_is_reported_before_wrong_values():
+    with pytest.raises(ParameterError, match="^unknown parameter 'min_iuo'. Did you mean 'min_iou'?"):
+        Params.from_mapping({"window": 4, "min_iuo": 0.2})
+
+
+def test_an_unknown_step_is_refused():
+    with pytest.raises(ParameterError, match="unknown step 'copy'; steps with parameters: segment, correct"):
+        Params().for_step("copy")

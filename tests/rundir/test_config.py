@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pyama_dask.pipeline.params import ParameterError, Params
 from pyama_dask.rundir.config import load_run_config
 
 
@@ -33,3 +34,57 @@ def test_bad_config_is_refused_naming_the_file(tmp_path, text, message):
 def test_missing_config(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         load_run_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("params:\n  windw: 5\n", r": unknown parameter 'windw'. Did you mean 'window'\? Valid parameters: profile"),
+        ("params:\n  window: three\n", ": parameter 'window' must be an odd integer >= 3, got 'three'$"),
+        ("params:\n  bins: 2.0\n", r": parameter 'bins' must be an integer >= 1, got 2.0 \(a whole number"),
+        ("params:\n  min_iou: 2\n", r": parameter 'min_iou' must be a number in \(0, 1\], got 2$"),
+        ("params:\n  new_tracks: 1\n", ": parameter 'new_tracks' must be true or false, got 1$"),
+        ("params:\n  5: 1\n", ": unknown parameter '5'"),
+    ],
+)
+def test_bad_parameter_is_refused_naming_the_file_and_the_parameter(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ParameterError, match=message) as info:
+        load_run_config(path)
+    assert str(info.value).startswith(f"config file {path}: ")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("params: {}\n1: x\nnull: y\n", "has unknown key(s) 1, None; allowed: params, cluster"),
+        ("cluster: local\n", "'cluster' must be a mapping, got str"),
+        ("params:\n  window: 4\ncluster: local\n", "'cluster' must be a mapping, got str"),
+        ("params: 3\ncluster: [1]\n", "'params' must be a mapping, got int"),
+        ("params:\n  windw: 5\nkind: local\n", "has unknown key(s) kind; allowed: params, cluster"),
+        ("just text\n", "must hold a mapping with keys params, cluster"),
+    ],
+)
+def test_the_file_s_shape_is_checked_before_the_parameters(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_run_config(path)
+    assert not isinstance(info.value, ParameterError) and str(info.value).endswith(message)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "params:\ncluster:\n", "params: {}\n"])
+def test_sections_left_out_are_empty(tmp_path, text):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert load_run_config(path) == {"params": {}, "cluster": {}}
+
+
+def test_parameters_are_returned_as_given_so_the_command_line_may_choose_the_profile(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("params:\n  sigma_factor: 2\n  watershed: false\n")
+    params = load_run_config(path)["params"]
+    assert params == {"sigma_factor": 2, "watershed": False}
+    assert Params.from_mapping({**params, "profile": "robust"}).threshold_method == "otsu"

@@ -1,0 +1,62 @@
+"""Params behaves exactly as before its move to pydantic: same dicts, same types, same messages.
+
+``tests/fixtures/params_before_pydantic.json`` was made at commit 7dd0359,
+with the dataclass implementation of ``Params``, by running for each case of
+its ``valid`` list ``Params.from_mapping(case["params"])`` and recording
+``to_dict()``, ``for_step(step)`` for every step of ``STEPS`` and
+``pyama_segmentation``; for each case of its ``invalid`` list, ``str()`` of
+the ``ParameterError`` that ``Params.from_mapping`` raised. It records the old
+behaviour: never regenerate it with the current code.
+
+``tests/fixtures/store_before_step_table/fingerprints.json`` holds the
+fingerprints the old code computed for the store next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyama_dask.io.inputs.microscopy import read_metadata
+from pyama_dask.pipeline.context import Channels
+from pyama_dask.pipeline.params import STEPS, ParameterError, Params
+from pyama_dask.pipeline.plan import plan_fov
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+BEFORE = json.loads((FIXTURES / "params_before_pydantic.json").read_text(encoding="utf-8"))
+STORE_BEFORE = FIXTURES / "store_before_step_table"
+
+
+def _typed(value):
+    """``value`` with the type of every number spelled out (3 and 3.0 differ in a fingerprint)."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    return (type(value).__name__, value)
+
+
+@pytest.mark.parametrize("case", BEFORE["valid"], ids=[json.dumps(case["params"]) for case in BEFORE["valid"]])
+def test_dicts_are_those_of_the_old_implementation(case):
+    params = Params.from_mapping(case["params"])
+    assert _typed(params.to_dict()) == _typed(case["to_dict"])
+    assert list(params.to_dict()) == list(case["to_dict"])  # the order the results file records
+    assert _typed({step: params.for_step(step) for step in STEPS}) == _typed(case["for_step"])
+    assert params.pyama_segmentation is case["pyama_segmentation"]
+
+
+@pytest.mark.parametrize("case", BEFORE["invalid"], ids=[repr(case["params"])[:60] for case in BEFORE["invalid"]])
+def test_messages_are_those_of_the_old_implementation(case):
+    with pytest.raises(ParameterError) as error:
+        Params.from_mapping(case["params"])
+    assert str(error.value) == case["error"]
+
+
+@pytest.mark.parametrize("name", ["default", "robust", "switches"])
+def test_fingerprints_of_a_store_made_before_are_kept(name, tmp_path):
+    recorded = json.loads((STORE_BEFORE / "fingerprints.json").read_text(encoding="utf-8"))
+    meta = read_metadata(STORE_BEFORE / "input" / "tiny.ome.tiff")
+    plan = recorded["plans"][name]
+    params = Params.from_mapping(plan["params"])
+    tasks = plan_fov(meta, tmp_path, 0, Channels(pc=0, fl=[1]), params, recorded["identity"]).tasks
+    assert {task.name: task.args[-1] for task in tasks} == plan["fingerprints"]
