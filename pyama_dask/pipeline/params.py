@@ -38,18 +38,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
+from pyama_dask.algorithms.segmentation_guard import IMAGE_KINDS, THRESHOLD_METHODS
+
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 Profile = Literal["pyama", "robust"]
-ImageKind = Literal["auto", "transmitted", "fluorescence"]
-ThresholdMethod = Literal["logstd-mode", "otsu", "li"]
+# The algorithms own their option names.
+ImageKind = Literal[IMAGE_KINDS]  # type: ignore[valid-type]
+ThresholdMethod = Literal[THRESHOLD_METHODS]  # type: ignore[valid-type]
 Tracker = Literal["iou", "laptrack"]
 
-STEPS = ("segment", "correct", "track", "extract")
 PROFILE_NAMES: tuple[str, ...] = get_args(Profile)
-IMAGE_KINDS: tuple[str, ...] = get_args(ImageKind)
-THRESHOLD_METHODS: tuple[str, ...] = get_args(ThresholdMethod)
 TRACKERS: tuple[str, ...] = get_args(Tracker)
 
 #: The defaults each profile sets (beyond PyAMA-core's, which are the fields').
@@ -83,7 +83,7 @@ class _Role:
     Attributes
     ----------
     step : str or None
-        The step (one of ``STEPS``) whose algorithm takes the parameter.
+        The step (one of ``STEPS_WITH_PARAMETERS``) whose algorithm takes the parameter.
     allowed : str
         The values allowed, as error messages spell them.
     switch : bool
@@ -283,7 +283,7 @@ class Params(BaseModel):
 
     @classmethod
     def step_names(cls, step: str) -> list[str]:
-        """The parameters of ``step`` (one of ``STEPS``), whether or not they are arguments now."""
+        """The parameters of ``step`` (one of ``STEPS_WITH_PARAMETERS``), whether or not they are arguments now."""
         return [name for name in cls.model_fields if _role(name).step == step]
 
     @classmethod
@@ -301,7 +301,7 @@ class Params(BaseModel):
         return self.model_dump()
 
     def for_step(self, step: str) -> dict[str, Any]:
-        """Keyword arguments of the algorithm of ``step`` (one of ``STEPS``).
+        """Keyword arguments of the algorithm of ``step`` (one of ``STEPS_WITH_PARAMETERS``).
 
         The tracking parameters are those of the chosen ``tracker`` (which
         itself chooses the function, so it is no argument); a switch beyond
@@ -311,10 +311,10 @@ class Params(BaseModel):
         Raises
         ------
         ParameterError
-            When ``step`` is not one of ``STEPS``.
+            When ``step`` is not one of ``STEPS_WITH_PARAMETERS``.
         """
-        if step not in STEPS:
-            raise ParameterError(f"unknown step '{step}'; steps with parameters: {', '.join(STEPS)}")
+        if step not in STEPS_WITH_PARAMETERS:
+            raise ParameterError(f"unknown step '{step}'; steps with parameters: {', '.join(STEPS_WITH_PARAMETERS)}")
         return {name: getattr(self, name) for name in self.step_names(step) if self._is_argument(name)}
 
     @property
@@ -383,3 +383,9 @@ def _wrong_value(name: str, errors: list[ErrorDetails]) -> str:
     if any(error["type"] == "whole_number" for error in errors):
         return f"{problem} (a whole number, without decimal point)"
     return problem
+
+
+#: The steps that have parameters, as the fields declare them.
+STEPS_WITH_PARAMETERS: tuple[str, ...] = tuple(
+    dict.fromkeys(_role(name).step for name in Params.model_fields if _role(name).step is not None)
+)

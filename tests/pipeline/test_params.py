@@ -12,7 +12,7 @@ import pytest
 from pyama_dask.algorithms import correct_background, extract_traces, segment_logstd, track_iou
 from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack
 from pyama_dask.algorithms.tracking_laptrack import track_laptrack
-from pyama_dask.pipeline.params import PROFILES, STEPS, ParameterError, Params
+from pyama_dask.pipeline.params import PROFILES, STEPS_WITH_PARAMETERS as STEPS, ParameterError, Params
 
 # PyAMA-core's parameters: what the algorithms took before any option beyond
 # it existed, hence what keeps the fingerprints of a default run.

@@ -21,7 +21,7 @@ import pytest
 
 from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.pipeline.context import Channels
-from pyama_dask.pipeline.params import STEPS, ParameterError, Params
+from pyama_dask.pipeline.params import STEPS_WITH_PARAMETERS as STEPS, ParameterError, Params
 from pyama_dask.pipeline.plan import plan_fov
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -59,4 +59,4 @@ def test_fingerprints_of_a_store_made_before_are_kept(name, tmp_path):
     plan = recorded["plans"][name]
     params = Params.from_mapping(plan["params"])
     tasks = plan_fov(meta, tmp_path, 0, Channels(pc=0, fl=[1]), params, recorded["identity"]).tasks
-    assert {task.name: task.args[-1] for task in tasks} == plan["fingerprints"]
+    assert {f"{task.step}-ch{task.channel}": task.fingerprint for task in tasks} == plan["fingerprints"]

@@ -15,7 +15,7 @@ from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
 from pyama_dask.io.store import ImageRef, fov_group_name, open_image
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.memory import MemoryModel
-from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.params import STEPS_WITH_PARAMETERS, Params
 from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.pipeline.serial import run_plan_serially
 from pyama_dask.pipeline.steps import (
@@ -137,3 +137,7 @@ def test_the_serial_path_runs_the_extra_step_too(with_count_step, tiny_dataset, 
         meta, tmp_path, 0, Channels(pc=0, fl=[1]), Params.from_mapping({"min_trace_length": 5}),
         input_identity(tiny_dataset.image_path))))
 
+
+
+def test_steps_with_parameters_are_the_parameter_groups():
+    assert tuple(name for name, step in STEPS.items() if step.params) == STEPS_WITH_PARAMETERS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -164,3 +166,46 @@ def test_extra_features_are_measured_in_the_distributed_run(tiny_dataset, dask_c
         assert len(got) and np.isfinite(got["background"]).all()
         for column in ["intensity_mean", "background", "centroid_x", "centroid_y"]:
             np.testing.assert_allclose(got[column], expected[channel][column], rtol=1e-5, atol=1e-4)
+
+
+BEFORE = Path(__file__).resolve().parents[1] / "fixtures" / "store_before_step_table"
+
+
+@pytest.fixture
+def store_before(tmp_path, monkeypatch):
+    """A copy of a run's input and output made by the code before the step table, and the identity it recorded.
+
+    The input's identity (its path, size and time stamp) and the input file
+    the results file names are those of the original: the copy stands in for it.
+    """
+    shutil.copytree(BEFORE, tmp_path / "before")
+    results = tmp_path / "before" / "output" / "processing_results.yaml"
+    document = yaml.safe_load(results.read_text())
+    document["input_file"] = str(tmp_path / "before" / "input" / "tiny.ome.tiff")
+    results.write_text(yaml.safe_dump(document))
+    recorded = json.loads((BEFORE / "fingerprints.json").read_text())
+    monkeypatch.setattr("pyama_dask.workflow.run.input_identity", lambda path: recorded["identity"])
+    return tmp_path / "before", recorded
+
+
+def test_a_store_made_before_the_step_table_resumes_with_every_task_skipped(store_before, dask_client):
+    folder, recorded = store_before
+    meta = read_metadata(folder / "input" / "tiny.ome.tiff")
+    context = ProcessingContext(folder / "output", Channels(pc=0, fl=[1]), params=recorded["plans"]["default"]["params"])
+    events = []
+    assert run_complete_workflow(meta, context, client=dask_client, progress=events.append)
+    assert len(events) == 6 and {e.status for e in events} == {"skipped"}
+
+
+def test_outputs_are_bit_identical_to_those_made_before_the_step_table(store_before, dask_client, tmp_path):
+    folder, recorded = store_before
+    meta = read_metadata(folder / "input" / "tiny.ome.tiff")
+    out = tmp_path / "now"
+    context = ProcessingContext(out, Channels(pc=0, fl=[1]), params=recorded["plans"]["default"]["params"])
+    assert run_complete_workflow(meta, context, client=dask_client)
+    for kind, channel in [("pc", 0), ("fl", 1), ("seg", 0), ("seg_labeled", 0)]:
+        before, now = ImageRef(folder / "output", 0, kind, channel), ImageRef(out, 0, kind, channel)
+        np.testing.assert_array_equal(open_image(now)[:], open_image(before)[:], err_msg=kind)
+        assert completed_fingerprint(now) == completed_fingerprint(before)
+    csv = "fov_000/tiny_fov_000_traces_ch_1.csv"
+    assert (out / csv).read_bytes() == (folder / "output" / csv).read_bytes()
