@@ -153,6 +153,32 @@ def export_traces(output_dir: Path, destination: Path | None = None, fmt: str = 
     return destination
 
 
+def read_traces(output_dir: Path) -> pd.DataFrame:
+    """Every trace of an output directory in one table (PyAMA-core's columns plus ``channel``).
+
+    Reads ``traces.parquet`` when the run wrote it, else merges the trace
+    files its results file lists.
+
+    Raises
+    ------
+    ValueError
+        When the directory holds no results file.
+    NoTracesError
+        When it holds no traces.
+    """
+    output_dir = Path(output_dir)
+    merged = output_dir / RUN_TRACES_FILE
+    if merged.is_file():
+        return pd.read_parquet(merged)
+    results = read_results_yaml(output_dir / RESULTS_FILE)
+    if not results:
+        raise ValueError(f"{output_dir} holds no {RESULTS_FILE}: is it the output directory of a run?")
+    table = collect_traces(results)
+    if table.empty:
+        raise NoTracesError(f"{output_dir / RESULTS_FILE} lists no existing trace files (no fluorescence channel?)")
+    return table
+
+
 def write_run_traces(output_dir: Path) -> Path | None:
     """Write ``<output_dir>/traces.parquet`` (see :func:`export_traces`); None when there are no traces."""
     try:

@@ -12,6 +12,10 @@ metrics go by the prefix, the step.
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+from pathlib import Path
+
 import dask
 from dask.delayed import Delayed
 
@@ -38,16 +42,40 @@ def step_of_key(key: object) -> str:
     return str(name).split("-fov")[0]
 
 
-def fov_graph(plan: FovPlan, run_id: str) -> dict[TaskKey, Delayed]:
-    """The delayed calls of a FOV's pending tasks, by key, each depending on the tasks it reads."""
+def fov_graph(plan: FovPlan, run_id: str, *, pending_only: bool = True) -> dict[TaskKey, Delayed]:
+    """The delayed calls of a FOV's tasks (its pending ones only by default), by key, each depending on the tasks it reads."""
     delayed_by_id: dict[tuple, Delayed] = {}
     graph: dict[TaskKey, Delayed] = {}
-    for task in plan.pending:
+    for task in plan.pending if pending_only else plan.tasks:
         deps = [delayed_by_id[dep] for dep in task.deps if dep in delayed_by_id]
         key = task_key(task, run_id)
         call = dask.delayed(run_task, pure=False)(STEPS[task.step], task.job, *deps, dask_key_name=key)
         delayed_by_id[task.id] = graph[key] = call
     return graph
+
+
+class GraphvizMissingError(RuntimeError):
+    """Drawing a graph needs graphviz, which is not installed."""
+
+
+def render_fov_graph(plan: FovPlan, path: Path) -> Path:
+    """Draw every task of a FOV and its dependencies into ``path`` (PNG, SVG or PDF by its suffix).
+
+    Raises
+    ------
+    GraphvizMissingError
+        Saying what to install, when the ``graphviz`` Python package or its
+        ``dot`` program is missing.
+    """
+    advice = ("drawing the graph needs graphviz: `pip install graphviz` and the Graphviz programs "
+              "(`apt-get install graphviz`, `conda install graphviz` or `brew install graphviz`)")
+    if importlib.util.find_spec("graphviz") is None or shutil.which("dot") is None:
+        raise GraphvizMissingError(advice)
+    graph = fov_graph(plan, "dry-run", pending_only=False)
+    path = Path(path)
+    dask.visualize(*graph.values(), filename=str(path.with_suffix("")), format=path.suffix.lstrip(".") or "png",
+                   optimize_graph=False)
+    return path
 
 
 def run_task(step: Step, job: TaskJob, *dependencies: StepResult) -> StepResult:
