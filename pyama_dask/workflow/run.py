@@ -36,7 +36,7 @@ from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.tasks import StepResult
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
-from pyama_dask.workflow.clusters import connect
+from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
 from pyama_dask.workflow.validate import check_request, ensure_writable_dir
 
@@ -81,7 +81,7 @@ def run_complete_workflow(
     batch_size: int = 2,
     n_workers: int = 2,
     *,
-    client: Client | str | None = None,
+    client: Client | ClusterRequest | str | None = None,
     progress: ProgressCallback | None = None,
     dashboard_address: str | None = None,
 ) -> bool:
@@ -110,7 +110,10 @@ def run_complete_workflow(
         no ``client`` is given.
     client
         A ``distributed.Client`` or a scheduler address to run on; the
-        cluster is then left running.
+        cluster is then left running. Or a
+        :class:`~pyama_dask.workflow.clusters.ClusterRequest`: the cluster to
+        start (and close at the end) or the scheduler to use; ``n_workers``
+        and ``dashboard_address`` are then not used.
     progress
         Called with a :class:`ProgressEvent` for every task, in the driver.
         Every event is also appended to ``<output_dir>/run.log.jsonl``
