@@ -360,6 +360,8 @@ def test_ended_jobs_are_forgotten_so_that_they_can_be_replaced() -> None:
 
 @pytest.mark.parametrize("kind", ["slurm", "pbs"])
 def test_example_configs_in_deploy_give_working_job_scripts(kind) -> None:
+    # Imported first: its defaults join dask's config then, and would be lost inside the config.set below.
+    pytest.importorskip("dask_jobqueue")
     deploy = Path(__file__).resolve().parents[2] / "deploy"
     example = dask.config.collect(paths=[str(deploy / f"jobqueue-{kind}.yaml")], env={})
     with dask.config.set(dask.config.merge(dask.config.config, example)):
