@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import pyama_dask.cli.commands as commands
 from pyama_dask.cli import build_parser, main
-from pyama_dask.cli.clusters import cluster_settings
+from pyama_dask.cli.clusters import request_from_args
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.pipeline.params import ParameterError, Params
@@ -62,7 +62,7 @@ def test_a_run_config_is_read_or_refused_naming_the_file(document, tmp_path):
     try:
         config = load_run_config(path)
         Params.from_mapping(config.get("params") or {})
-        cluster_settings(build_parser().parse_args(["run", "x", "--out", "y"]), config)
+        request_from_args(build_parser().parse_args(["run", "x", "--out", "y"]), config)
     except ParameterError:
         pass  # names the parameter (tested above)
     except ValueError as error:
@@ -126,16 +126,12 @@ _read_metadata_once = functools.cache(read_metadata)  # a valid file is named by
 
 @contextmanager
 def _no_work(tiny: Path):
-    """The commands with the work replaced: every check of a request runs, nothing is computed or written."""
+    """The commands with the work replaced: every check of a request runs, nothing is computed or written.
 
-    @contextmanager
-    def connect(args, config, n_fovs):
-        cluster_settings(args, config)  # checks the cluster settings, starts nothing
-        yield None
-
+    The cluster request is made and checked; no cluster starts (``run_complete_workflow`` would start it).
+    """
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(commands, "read_metadata", _read_metadata_once)
-        patch.setattr(commands, "connect", connect)
         patch.setattr(commands, "run_complete_workflow", lambda *args, **kwargs: True)
         patch.setattr(commands, "demo_dataset", lambda folder, spec: tiny)
         yield

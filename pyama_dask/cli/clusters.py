@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from distributed import Client
-
-from pyama_dask.workflow.clusters import CLUSTER_KINDS, job_script, make_cluster, scale_for
-
-logger = logging.getLogger(__name__)
+from pyama_dask.workflow.clusters import CLUSTER_KINDS, ClusterRequest, cluster_request, job_script
 
 # Batch-queue settings that may be given on the command line; any other
 # dask-jobqueue keyword goes in the run config's ``cluster`` mapping or in
@@ -42,42 +35,28 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dry-run", action="store_true", help="print the job script and exit")
 
 
-def cluster_settings(args: argparse.Namespace, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The cluster kind and its keyword overrides: flags win over the run config's ``cluster`` mapping."""
-    settings = dict(config.get("cluster") or {})
-    kind = args.cluster or settings.pop("kind", "local")
-    settings.pop("kind", None)
-    if kind not in CLUSTER_KINDS:
-        raise ValueError(f"cluster kind {kind!r} is unknown; choose one of {', '.join(CLUSTER_KINDS)}")
-    settings.update({flag: getattr(args, flag) for flag in JOBQUEUE_FLAGS if getattr(args, flag, None) is not None})
-    return kind, settings
+def request_from_args(args: argparse.Namespace, config: dict[str, Any], n_fovs: int | None = None) -> ClusterRequest:
+    """The cluster request of a run: flags win over the run config's ``cluster`` mapping.
+
+    Raises
+    ------
+    ValueError
+        For an unknown cluster kind or a bad setting (see `ClusterRequest`).
+    """
+    return cluster_request(
+        config.get("cluster"),
+        kind=args.cluster,
+        settings={flag: getattr(args, flag, None) for flag in JOBQUEUE_FLAGS},
+        n_workers=args.workers,
+        scheduler_address=args.scheduler or None,
+        dashboard_address=args.dashboard_address,
+        n_fovs=n_fovs,
+    )
 
 
 def dry_run(args: argparse.Namespace, config: dict[str, Any]) -> str:
     """The job script a batch-queue run would submit."""
-    kind, settings = cluster_settings(args, config)
-    if kind == "local":
+    request = request_from_args(args, config)
+    if request.kind == "local":
         raise ValueError("--dry-run shows a batch-queue job script: give --cluster slurm|pbs|sge|lsf")
-    return job_script(kind, **settings)
-
-
-@contextmanager
-def connect(args: argparse.Namespace, config: dict[str, Any], n_fovs: int) -> Iterator[Client | str | None]:
-    """What to pass as ``client`` to ``run_complete_workflow``.
-
-    A scheduler address is passed on; ``local`` gives None (the run starts
-    and closes its own LocalCluster); a batch-queue kind starts that cluster
-    here, adapting between zero and one worker per FOV to do (at most
-    ``--workers``), and closes it, cancelling its jobs, at the end.
-    """
-    kind, settings = cluster_settings(args, config)
-    if args.scheduler:
-        yield args.scheduler
-        return
-    if kind == "local":
-        yield None
-        return
-    cluster = make_cluster(kind, n_workers=0, dashboard_address=args.dashboard_address, **settings)
-    with cluster, Client(cluster) as client:
-        scale_for(cluster, max(n_fovs, 1), max_workers=args.workers)
-        yield client
+    return job_script(request.kind, **request.settings)

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from pyama_dask.cli.clusters import connect, dry_run
+from pyama_dask.cli.clusters import dry_run, request_from_args
 from pyama_dask.cli.progress import RunProgress
 from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
@@ -80,13 +80,12 @@ def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse
     refused at once.
     """
     fovs, _ = check_request(meta, context, fov_start, fov_end, args.batch_size, args.workers)
+    request = request_from_args(args, config or {}, n_fovs=len(fovs))
     progress = RunProgress(fovs, context.channels, enabled=not args.no_progress)
     try:
-        with logging_redirect_tqdm(), connect(args, config or {}, len(fovs)) as client:
-            ok = run_complete_workflow(
-                meta, context, fov_start, fov_end, batch_size=args.batch_size, n_workers=args.workers,
-                client=client, progress=progress, dashboard_address=None if client else args.dashboard_address,
-            )
+        with logging_redirect_tqdm():
+            ok = run_complete_workflow(meta, context, fov_start, fov_end, batch_size=args.batch_size,
+                                       client=request, progress=progress)
     except OutputStorageError:
         progress.close()
         print(progress.summary())  # what the run did before it stopped

@@ -1,5 +1,10 @@
 """Dask clusters to run the workflow on: local processes or batch-queue jobs.
 
+A run's cluster is described once, by a `ClusterRequest` (`cluster_request`
+merges the settings given for a run over a run config's ``cluster``
+mapping), and `connect` turns it into a client: it connects to a running
+scheduler, or starts a cluster and closes it at the end.
+
 ``make_cluster("local")`` starts single-threaded worker processes on this
 machine. The other kinds submit dask workers as jobs through dask-jobqueue (the
 ``hpc`` extra). Their queue, account, cores, memory, walltime, interface, ...
@@ -32,13 +37,19 @@ the whole job.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import dask.config
-from distributed import Adaptive, LocalCluster
+from distributed import Adaptive, Client, LocalCluster
 from distributed.worker_memory import parse_memory_limit
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
+from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 if TYPE_CHECKING:
     from distributed.deploy import Cluster
@@ -80,6 +91,222 @@ WALLTIME_FIELD_SECONDS = {
 }
 # Slurm's D-HH, D-HH:MM, D-HH:MM:SS.
 SLURM_DAY_FIELD_SECONDS = {1: (3600,), 2: (3600, 60), 3: (3600, 60, 1)}
+
+
+@dataclass(frozen=True)
+class ClusterRequest:
+    """Where a run's tasks go: a cluster to start, or a running scheduler.
+
+    Checked when made: a bad value raises, and a value that has no effect
+    (say, batch-queue settings for a local cluster) is logged as a warning.
+
+    Attributes
+    ----------
+    kind
+        One of `CLUSTER_KINDS`: ``"local"`` worker processes on this machine
+        or batch-queue jobs. Ignored when `scheduler_address` is given.
+    n_workers
+        Worker processes of a local cluster, or most workers of a
+        batch-queue cluster.
+    scheduler_address
+        A running scheduler to connect to, e.g. ``"tcp://host:8786"``; no
+        cluster is started then.
+    dashboard_address
+        Where the scheduler of a started cluster serves its dashboard;
+        ``None`` keeps the default (see `make_cluster`).
+    settings
+        Keyword overrides of the dask-jobqueue cluster class (``queue``,
+        ``cores``, ``memory``, ``walltime``, ...; see `make_cluster`), for a
+        batch-queue kind only; the request keeps a copy.
+    n_fovs
+        FOVs the run processes: a batch-queue cluster adapts between zero and
+        one worker per FOV, at most `n_workers`; ``None`` counts as
+        `n_workers` FOVs.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind, a count below 1, or a setting not named by a
+        string.
+    """
+
+    kind: str = "local"
+    n_workers: int = 2
+    scheduler_address: str | None = None
+    dashboard_address: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    n_fovs: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_kind(self.kind)
+        _check_count("n_workers", self.n_workers)
+        if self.n_fovs is not None:
+            _check_count("n_fovs", self.n_fovs)
+        unnamed = [repr(name) for name in self.settings if not isinstance(name, str)]
+        if unnamed:
+            raise ValueError(f"cluster settings are named by strings, got {', '.join(unnamed)}")
+        object.__setattr__(self, "settings", dict(self.settings))  # not the caller's
+        self._warn_about_unused_values()
+
+    def _warn_about_unused_values(self) -> None:
+        settings = ", ".join(self.settings)
+        if self.scheduler_address is None:
+            if self.kind == "local" and settings:
+                logger.warning("cluster settings %s ignored: they are for batch-queue jobs, and the cluster is "
+                               "local", settings)
+            return
+        if self.dashboard_address is not None:
+            _warn_dashboard_ignored(self.dashboard_address,
+                                    f"the scheduler at {self.scheduler_address} serves its own dashboard")
+        unused = []
+        if self.kind != "local":
+            unused.append(f"kind {self.kind!r}")
+        if settings:
+            unused.append(f"settings {settings}")
+        if unused:
+            logger.warning("cluster %s ignored: the run uses the running scheduler at %s", " and ".join(unused),
+                           self.scheduler_address)
+
+def cluster_request(
+    config: Mapping[str, Any] | None = None,
+    *,
+    kind: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    n_workers: int = 2,
+    scheduler_address: str | None = None,
+    dashboard_address: str | None = None,
+    n_fovs: int | None = None,
+) -> ClusterRequest:
+    """Merge what is given for one run (e.g. command-line flags) over a run config's ``cluster`` mapping.
+
+    Parameters
+    ----------
+    config
+        The run config's ``cluster`` mapping: an optional ``kind`` and any
+        dask-jobqueue keywords.
+    kind
+        The cluster kind; ``None`` takes the config's, else ``"local"``.
+    settings
+        Dask-jobqueue keywords given for the run; those that are ``None``
+        count as not given, the others win over the config's.
+    n_workers, scheduler_address, dashboard_address, n_fovs
+        As in `ClusterRequest`.
+
+    Returns
+    -------
+    ClusterRequest
+        The checked request.
+
+    Raises
+    ------
+    ValueError
+        As `ClusterRequest` does.
+    """
+    merged = dict(config or {})
+    configured_kind = merged.pop("kind", None)
+    merged.update({name: value for name, value in (settings or {}).items() if value is not None})
+    return ClusterRequest(
+        kind=next((k for k in (kind, configured_kind) if k is not None), "local"),
+        n_workers=n_workers,
+        scheduler_address=scheduler_address,
+        dashboard_address=dashboard_address,
+        settings=merged,
+        n_fovs=n_fovs,
+    )
+
+
+@contextmanager
+def connect(
+    target: Client | ClusterRequest | str | None = None,
+    *,
+    n_workers: int = 2,
+    dashboard_address: str | None = None,
+) -> Iterator[Client]:
+    """Yield a client to run on; a cluster started here is closed (its jobs cancelled) at the end.
+
+    Parameters
+    ----------
+    target
+        An existing ``distributed.Client``: yielded untouched and left open.
+        A `ClusterRequest`: a client of its running scheduler, of a local
+        cluster whose workers ignore Ctrl-C, or of a batch-queue cluster
+        that submits the jobs the FOVs need at once, then adapts (`scale_for`).
+        A scheduler address, or ``None`` for a local cluster: the same as
+        ``ClusterRequest(n_workers=n_workers, scheduler_address=target,
+        dashboard_address=dashboard_address)``.
+    n_workers, dashboard_address
+        Used only when `target` is a scheduler address or ``None``; a
+        `dashboard_address` given with a client or a request is ignored, with
+        a warning.
+
+    Yields
+    ------
+    distributed.Client
+        A client connected to the run's scheduler.
+    """
+    if isinstance(target, Client):
+        _warn_dashboard_ignored(dashboard_address, "the scheduler of the given client serves its own dashboard")
+        yield target
+        return
+    if isinstance(target, ClusterRequest):
+        _warn_dashboard_ignored(dashboard_address, "the ClusterRequest's own dashboard_address applies")
+        request = target
+    else:
+        request = ClusterRequest(n_workers=n_workers, scheduler_address=target, dashboard_address=dashboard_address)
+    with _client_of(request) as client:
+        yield client
+
+
+def _warn_dashboard_ignored(dashboard_address: str | None, reason: str) -> None:
+    if dashboard_address is not None:
+        logger.warning("dashboard_address %r ignored: %s", dashboard_address, reason)
+
+
+def _client_of(request: ClusterRequest) -> AbstractContextManager[Client]:
+    """A context manager giving a client of the scheduler or the cluster `request` asks for."""
+    if request.scheduler_address is not None:
+        return Client(request.scheduler_address)
+    if request.kind == "local":
+        return _local_client(request.n_workers, request.dashboard_address)
+    return _batch_queue_client(request)
+
+
+@contextmanager
+def _local_client(n_workers: int, dashboard_address: str | None) -> Iterator[Client]:
+    """A client of a new local cluster whose workers ignore Ctrl-C and leave task failures to the driver."""
+    with _sigint_ignored():
+        cluster = make_cluster("local", n_workers=n_workers, dashboard_address=dashboard_address)
+    with cluster, Client(cluster) as client:
+        client.register_plugin(QuietTaskFailures())
+        yield client
+
+
+@contextmanager
+def _batch_queue_client(request: ClusterRequest) -> Iterator[Client]:
+    """A client of a new batch-queue cluster sized for the request's FOVs."""
+    cluster = make_cluster(request.kind, n_workers=0, dashboard_address=request.dashboard_address,
+                           **request.settings)
+    with cluster, Client(cluster) as client:
+        scale_for(cluster, request.n_fovs or request.n_workers, max_workers=request.n_workers)
+        yield client
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start worker processes immune to Ctrl-C.
+
+    A terminal sends Ctrl-C's SIGINT to the whole process group; workers that
+    inherit an ignored SIGINT keep running (no tracebacks, no half-written
+    chunks) while the driver cancels the tasks and closes the cluster in order.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def make_cluster(
@@ -297,6 +524,11 @@ def _check_kind(kind: str) -> None:
         raise ValueError(
             f"unknown cluster kind {kind!r}: expected one of {', '.join(CLUSTER_KINDS)}"
         )
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
 
 
 def _jobqueue_class(kind: str) -> type:

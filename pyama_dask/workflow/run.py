@@ -14,12 +14,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
-import threading
 import traceback as tb
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +35,10 @@ from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import STEPS, StepResult
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
+from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.graph import fov_graph, task_key
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
 from pyama_dask.workflow.validate import check_request, ensure_writable_dir
-from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +81,7 @@ def run_complete_workflow(
     batch_size: int = 2,
     n_workers: int = 2,
     *,
-    client: Client | str | None = None,
+    client: Client | ClusterRequest | str | None = None,
     progress: ProgressCallback | None = None,
     dashboard_address: str | None = None,
 ) -> bool:
@@ -113,7 +110,10 @@ def run_complete_workflow(
         no ``client`` is given.
     client
         A ``distributed.Client`` or a scheduler address to run on; the
-        cluster is then left running.
+        cluster is then left running. Or a
+        :class:`~pyama_dask.workflow.clusters.ClusterRequest`: the cluster to
+        start (and close at the end) or the scheduler to use; ``n_workers``
+        and ``dashboard_address`` are then not used.
     progress
         Called with a :class:`ProgressEvent` for every task, in the driver.
         Every event is also appended to ``<output_dir>/run.log.jsonl``
@@ -158,7 +158,7 @@ def run_complete_workflow(
         checksum = InputChecksum(identity, _recorded_checksum(output_dir))
         plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity) for fov in fovs]
         log_path = run_log_path(output_dir)
-        with _connected(client, n_workers, dashboard_address) as connected:
+        with connect(client, n_workers=n_workers, dashboard_address=dashboard_address) as connected:
             dashboard = connected.dashboard_link
             logger.info("Dask dashboard: %s", dashboard or "none (the scheduler serves no dashboard)")
             append_record(log_path, "run-start", input_file=str(metadata.file_path), fovs=fovs,
@@ -235,46 +235,6 @@ def _recorded_checksum(output_dir: Path) -> dict | None:
     provenance = read_results_yaml(output_dir / RESULTS_FILE).get("provenance")
     recorded = provenance.get("input") if isinstance(provenance, dict) else None
     return recorded if isinstance(recorded, dict) else None
-
-
-@contextmanager
-def _connected(client: Client | str | None, n_workers: int, dashboard_address: str | None) -> Iterator[Client]:
-    """A client for the run; a LocalCluster is started (and closed) when none is given."""
-    if client is not None and dashboard_address is not None:
-        logger.warning("dashboard_address %r ignored: the scheduler of the given client serves its own dashboard",
-                       dashboard_address)
-    if isinstance(client, Client):
-        yield client
-        return
-    if isinstance(client, str):
-        with Client(client) as connected:
-            yield connected
-        return
-    from pyama_dask.workflow.clusters import make_cluster
-
-    with _sigint_ignored():
-        cluster = make_cluster("local", n_workers=n_workers, dashboard_address=dashboard_address)
-    with cluster, Client(cluster) as connected:
-        connected.register_plugin(QuietTaskFailures())
-        yield connected
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Start worker processes immune to Ctrl-C.
-
-    A terminal sends Ctrl-C's SIGINT to the whole process group; workers that
-    inherit an ignored SIGINT keep running (no tracebacks, no half-written
-    chunks) while the driver cancels the tasks and closes the cluster in order.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _recording(log_path: Path, progress: ProgressCallback | None) -> ProgressCallback:

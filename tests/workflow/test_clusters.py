@@ -1,9 +1,11 @@
-"""The cluster factory: local clusters, job scripts and settings (no batch system)."""
+"""The cluster factory: cluster requests, connecting, local clusters, job scripts and settings (no batch system)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -13,15 +15,21 @@ import dask
 import pytest
 from dask.utils import parse_bytes, parse_timedelta
 from distributed import Client
+from distributed.core import Status
 
+import pyama_dask.workflow.clusters as clusters
 from pyama_dask.workflow.clusters import (
+    ClusterRequest,
     JobReplacingAdaptive,
+    cluster_request,
+    connect,
     job_script,
     make_cluster,
     scale_for,
     walltime_seconds,
     worker_memory_limit,
 )
+from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 SLURM_JOB = dict(cores=1, memory="2GB", walltime="00:30:00")
 
@@ -37,6 +45,99 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_settings_given_for_a_run_win_over_the_run_config() -> None:
+    config = {"kind": "pbs", "queue": "from-config", "account": "lab", "cores": 4}
+    given = {"queue": "from-flag", "cores": None, "memory": "4GB"}
+
+    request = cluster_request(config, kind="slurm", settings=given, n_workers=3, n_fovs=5)
+
+    expected = {"queue": "from-flag", "account": "lab", "cores": 4, "memory": "4GB"}
+    assert request == ClusterRequest("slurm", n_workers=3, settings=expected, n_fovs=5)
+    assert config["kind"] == "pbs" and config["queue"] == "from-config"
+
+
+def test_the_kind_comes_from_the_run_config_else_is_local() -> None:
+    assert cluster_request({"kind": "sge", "cores": 1, "memory": "1GB"}).kind == "sge"
+    assert cluster_request({"kind": "sge"}, kind="lsf").kind == "lsf"
+    assert cluster_request(None).kind == "local"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"kind": "condor"}, "unknown cluster kind 'condor': expected one of local, slurm"),
+        ({"n_workers": 0}, "n_workers must be an integer of at least 1, got 0"),
+        ({"n_fovs": 0}, "n_fovs must be an integer of at least 1, got 0"),
+        ({"kind": "slurm", "settings": {1: "x"}}, "cluster settings are named by strings, got 1"),
+    ],
+)
+def test_a_bad_request_is_refused(values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        ClusterRequest(**values)
+
+
+def test_values_a_request_does_not_use_are_named_in_warnings(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+        ClusterRequest("slurm", scheduler_address="tcp://host:8786", dashboard_address=":9999",
+                       settings={"queue": "q"})
+        ClusterRequest(settings={"queue": "q", "cores": 2})
+    assert [record.getMessage() for record in caplog.records] == [
+        "dashboard_address ':9999' ignored: the scheduler at tcp://host:8786 serves its own dashboard",
+        "cluster kind 'slurm' and settings queue ignored: the run uses the running scheduler at tcp://host:8786",
+        "cluster settings queue, cores ignored: they are for batch-queue jobs, and the cluster is local",
+    ]
+
+
+def test_connect_passes_a_given_client_through_untouched(dask_client, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+        with connect(dask_client, dashboard_address=":9999") as client:
+            assert client is dask_client
+    assert dask_client.status == "running"
+    assert "dashboard_address ':9999' ignored: the scheduler of the given client serves" in caplog.text
+
+
+@pytest.mark.parametrize("as_request", [False, True])
+def test_connect_to_a_scheduler_address_leaves_its_cluster_running(dask_client, as_request) -> None:
+    address = dask_client.scheduler.address
+    with connect(ClusterRequest(scheduler_address=address) if as_request else address) as client:
+        assert client is not dask_client
+        assert client.scheduler.address == address
+        assert client.submit(pow, 2, 5).result() == 32
+    assert client.status == "closed"
+    assert dask_client.submit(pow, 2, 5).result() == 32
+
+
+def test_a_local_cluster_has_workers_that_ignore_ctrl_c() -> None:
+    def sigint_handler() -> int:  # nested: travels to the worker by value
+        import signal
+
+        return int(signal.getsignal(signal.SIGINT))
+
+    driver_handler = signal.getsignal(signal.SIGINT)
+    with connect(ClusterRequest(n_workers=2, dashboard_address=":0")) as client:
+        cluster = client.cluster
+        handlers = client.run(sigint_handler)
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert list(handlers.values()) == [int(signal.SIG_IGN)] * 2
+    assert all(QuietTaskFailures.name in names for names in plugins.values())
+    assert signal.getsignal(signal.SIGINT) is driver_handler
+    assert cluster.status == Status.closed
+
+
+@pytest.mark.parametrize(("n_fovs", "sized_for"), [(5, 5), (None, 3)])
+def test_a_batch_queue_cluster_starts_without_jobs_then_is_sized_for_the_fovs(monkeypatch, n_fovs, sized_for) -> None:
+    sized = []
+    monkeypatch.setattr(clusters, "scale_for", lambda *args, **kwargs: sized.append((args, kwargs)))
+    request = ClusterRequest("slurm", n_workers=3, dashboard_address=":0", settings={"interface": "lo", **SLURM_JOB},
+                             n_fovs=n_fovs)
+    with connect(request) as client:
+        cluster = client.cluster
+        assert cluster.worker_spec == {}
+        assert client.scheduler.address == cluster.scheduler_address
+    assert sized == [((cluster, sized_for), {"max_workers": 3})]
+    assert cluster.status == Status.closed
 
 
 def test_local_cluster_runs_single_threaded_worker_processes() -> None:
@@ -259,6 +360,8 @@ def test_ended_jobs_are_forgotten_so_that_they_can_be_replaced() -> None:
 
 @pytest.mark.parametrize("kind", ["slurm", "pbs"])
 def test_example_configs_in_deploy_give_working_job_scripts(kind) -> None:
+    # Imported first: its defaults join dask's config then, and would be lost inside the config.set below.
+    pytest.importorskip("dask_jobqueue")
     deploy = Path(__file__).resolve().parents[2] / "deploy"
     example = dask.config.collect(paths=[str(deploy / f"jobqueue-{kind}.yaml")], env={})
     with dask.config.set(dask.config.merge(dask.config.config, example)):
