@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")
     run.add_argument("--config", help="YAML file with a 'params' mapping of algorithm parameters")
+    run.add_argument("--graph", metavar="FILE", help="with --dry-run: draw one FOV's task graph (the first of "
+                     "--fovs) into FILE (.png, .svg or .pdf; needs graphviz)")
     run.add_argument("--profile", choices=PROFILE_NAMES,
                      help="defaults of the algorithm parameters: PyAMA-core's (default) or the robust profile")
 

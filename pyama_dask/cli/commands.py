@@ -16,10 +16,12 @@ from pyama_dask.cli.progress import RunProgress
 from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.rundir.lock import is_locked
-from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, read_metadata
+from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity, read_metadata
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.pipeline.plan import plan_fov
+from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
 from pyama_dask.workflow.status import describe_status, summarise_run
 from pyama_dask.workflow.validate import check_request
@@ -63,13 +65,27 @@ def run_command(args: argparse.Namespace) -> int:
     """Process a file; exit code 1 when a FOV failed."""
     meta = read_metadata(args.file, dim_order=args.dim_order)
     config = load_run_config(Path(args.config)) if args.config else {}
-    if args.dry_run:
-        print(dry_run(args, config))
-        return 0
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
     context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=params)
+    if args.dry_run:
+        return dry_run_command(meta, context, args, config)
     fov_start, fov_end = args.fovs or (None, None)
     return process(meta, context, args, fov_start, fov_end, config)
+
+
+def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
+                    config: dict) -> int:
+    """Show what a run would do: one FOV's task graph (``--graph``) and a batch-queue job script."""
+    if args.graph:
+        fov = args.fovs[0] if args.fovs else 0
+        fovs, params = check_request(meta, context, fov, fov, args.batch_size, args.workers)
+        plan = plan_fov(meta, Path(context.output_dir), fovs[0], context.channels, params,
+                        input_identity(meta.file_path))
+        print(f"task graph of FOV {fovs[0]}: {render_fov_graph(plan, Path(args.graph))}")
+        if request_from_args(args, config).kind == "local":
+            return 0
+    print(dry_run(args, config))
+    return 0
 
 
 def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,

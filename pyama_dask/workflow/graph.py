@@ -54,7 +54,7 @@ def fov_graph(plan: FovPlan, run_id: str, *, pending_only: bool = True) -> dict[
     return graph
 
 
-class GraphvizMissingError(RuntimeError):
+class GraphvizMissingError(ValueError):
     """Drawing a graph needs graphviz, which is not installed."""
 
 

@@ -1,4 +1,4 @@
-"""A FOV too large for its workers fails at once with a clear message, not a restart loop."""
+"""Each FOV's delayed graph: its keys and dependencies, the memory check around each task, drawing it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from distributed.scheduler import KilledWorker
 
 from pyama_dask.io.inputs.microscopy import read_metadata
@@ -45,3 +46,50 @@ def test_killed_worker_message_points_at_memory():
     task = PlannedTask("segmented", TaskJob("segment", source, 0, {}, Path("x"), Params(), "fp"), (), False)
     message = _failure_message(KilledWorker("segment-fov0003", SimpleNamespace(address="tcp://w:1"), 3), task)
     assert "died repeatedly" in message and "GiB per worker" in message
+
+
+def _plan(tiny_dataset, tmp_path, channels=Channels(pc=0, fl=[1, 2])):
+    from pyama_dask.io.inputs.microscopy import input_identity
+    from pyama_dask.pipeline.params import Params
+    from pyama_dask.pipeline.plan import plan_fov
+
+    meta = read_metadata(tiny_dataset.image_path)
+    return plan_fov(meta, tmp_path, 1, channels, Params(), input_identity(tiny_dataset.image_path))
+
+
+def test_a_fovs_graph_has_a_readable_key_per_task_and_the_steps_dependencies(tiny_dataset, tmp_path):
+    from pyama_dask.workflow.graph import fov_graph
+
+    graph = fov_graph(_plan(tiny_dataset, tmp_path), "run1")
+    assert sorted(graph) == sorted([("copy-fov0001-run1", c) for c in (0, 1, 2)] + [
+        ("segment-fov0001-run1", 0), ("track-fov0001-run1", 0)] + [
+        (f"{step}-fov0001-run1", c) for step in ("correct", "extract") for c in (1, 2)])
+    extract = graph[("extract-fov0001-run1", 2)]
+    depends_on = set(extract.dask.dependencies[extract.key])
+    assert depends_on == {("track-fov0001-run1", 0), ("correct-fov0001-run1", 2)}
+    assert set(extract.dask) >= set(graph) - {("extract-fov0001-run1", 1), ("correct-fov0001-run1", 1),
+                                              ("copy-fov0001-run1", 1)}
+
+
+def test_the_graph_is_drawn_from_the_command_line(tiny_dataset, tmp_path, capsys):
+    import shutil
+
+    from pyama_dask.cli import main
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot program is not installed")
+    pytest.importorskip("graphviz")
+    path = tmp_path / "graph.png"
+    assert main(["run", str(tiny_dataset.image_path), "--out", str(tmp_path / "out"), "--fl", "1",
+                 "--fovs", "2", "--dry-run", "--graph", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"task graph of FOV 2: {path}" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "pyama.zarr").exists()  # a dry run writes nothing
+
+
+def test_without_graphviz_the_message_says_what_to_install(tiny_dataset, tmp_path, monkeypatch):
+    from pyama_dask.workflow import graph
+
+    monkeypatch.setattr(graph.shutil, "which", lambda name: None)
+    with pytest.raises(graph.GraphvizMissingError, match="pip install graphviz.*apt-get install graphviz"):
+        graph.render_fov_graph(_plan(tiny_dataset, tmp_path), tmp_path / "g.png")
