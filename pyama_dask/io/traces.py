@@ -136,12 +136,7 @@ def export_traces(output_dir: Path, destination: Path | None = None, fmt: str = 
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"trace export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     output_dir = Path(output_dir)
-    results = read_results_yaml(output_dir / RESULTS_FILE)
-    if not results:
-        raise ValueError(f"{output_dir} holds no {RESULTS_FILE}: is it the output directory of a run?")
-    table = collect_traces(results)
-    if table.empty:
-        raise NoTracesError(f"{output_dir / RESULTS_FILE} lists no existing trace files (no fluorescence channel?)")
+    results, table = _listed_traces(output_dir)
     destination = Path(destination) if destination is not None else output_dir / f"traces.{fmt}"
     destination.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
@@ -170,13 +165,26 @@ def read_traces(output_dir: Path) -> pd.DataFrame:
     merged = output_dir / RUN_TRACES_FILE
     if merged.is_file():
         return pd.read_parquet(merged)
+    return _listed_traces(output_dir)[1]
+
+
+def _listed_traces(output_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """An output directory's results document and the traces of the files it lists.
+
+    Raises
+    ------
+    ValueError
+        When the directory holds no results file.
+    NoTracesError
+        When it lists no existing trace file.
+    """
     results = read_results_yaml(output_dir / RESULTS_FILE)
     if not results:
         raise ValueError(f"{output_dir} holds no {RESULTS_FILE}: is it the output directory of a run?")
     table = collect_traces(results)
     if table.empty:
         raise NoTracesError(f"{output_dir / RESULTS_FILE} lists no existing trace files (no fluorescence channel?)")
-    return table
+    return results, table
 
 
 def write_run_traces(output_dir: Path) -> Path | None:
