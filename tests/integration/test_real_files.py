@@ -16,7 +16,8 @@ from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import ImageRef, open_image
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.pipeline.params import Params
-from pyama_dask.pipeline.tasks import copy_channel
+from pyama_dask.pipeline.steps import run_job
+from pyama_dask.pipeline.tasks import FovSource, TaskJob, copy_channel
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
 from pyama_dask.pipeline.serial import process_fov_serial
@@ -36,9 +37,10 @@ def test_copy_stores_exactly_bioios_pixels(shared_data, tmp_path, name, dim_orde
     path = shared_data / name
     meta = read_metadata(path, dim_order=dim_order)
     ref = ImageRef(tmp_path, fov, "fl", channel)
-    result = copy_channel(path, fov, channel, ref, meta.fov_shapes[fov], [1.0, 1.0, 1.0], dim_order,
-                          meta.channel_names[channel], "fp")
-    assert result.status == "done"
+    source = FovSource(path, fov, tuple(meta.fov_shapes[fov]), (1.0, 1.0, 1.0), dim_order,
+                       tuple(meta.channel_names), ())
+    job = TaskJob("copy", source, channel, {}, ref, Params(), "fp")
+    assert run_job(copy_channel, job).status == "done"
 
     image = BioImage(path, **({"dim_order": dim_order} if dim_order else {}))
     image.set_scene(fov)
@@ -47,8 +49,7 @@ def test_copy_stores_exactly_bioios_pixels(shared_data, tmp_path, name, dim_orde
     stored = open_image(ref)[:]
     assert stored.dtype == np.uint16 and stored.shape == expected.shape
     np.testing.assert_array_equal(stored, expected)
-    assert copy_channel(path, fov, channel, ref, meta.fov_shapes[fov], [1.0, 1.0, 1.0], dim_order,
-                        meta.channel_names[channel], "fp").status == "skipped"
+    assert run_job(copy_channel, job).status == "skipped"
 
 
 def test_metamorph_brightfield_and_yfp_end_to_end(shared_data, dask_client, tmp_path):
