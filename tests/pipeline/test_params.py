@@ -105,8 +105,10 @@ def test_every_parameter_but_the_profile_belongs_to_exactly_one_step():
 
 def test_robust_profile_sets_its_defaults_and_explicit_values_win():
     params = Params.from_mapping({"profile": "robust", "watershed": False, "min_trace_length": 5})
-    expected = {**PROFILES["robust"], "watershed": False, "min_trace_length": 5}
-    assert {name: getattr(params, name) for name in expected} == expected
+    robust = {name: value for name, value in PROFILES["robust"].items() if name != "tracking"}
+    per_tracker = {name: value for options in PROFILES["robust"]["tracking"].values() for name, value in options.items()}
+    expected = {**robust, **per_tracker, "watershed": False, "min_trace_length": 5}
+    assert {name: params.to_dict()[name] for name in expected} == expected
     assert not params.pyama_segmentation and "watershed" not in params.segmentation_kwargs()
     assert params.tracking_kwargs() == {"min_size": None, "max_size": None}  # laptrack's, at their defaults
     assert Params.from_mapping(params.to_dict()) == params
@@ -130,7 +132,7 @@ def test_min_trace_length_is_frames_or_a_share_of_the_movie(value, frames):
 
 def test_from_mapping_overrides_and_round_trips():
     params = Params.from_mapping({"min_iou": 0.25, "new_tracks": True, "min_size": 40})
-    assert (params.min_iou, params.new_tracks, params.min_size) == (0.25, True, 40)
+    assert (params.tracking.min_iou, params.tracking.new_tracks, params.tracking.min_size) == (0.25, True, 40)
     assert Params.from_mapping(params.to_dict()) == params
 
 
@@ -145,7 +147,7 @@ def test_unknown_name_lists_valid_names_with_a_suggestion():
 def test_int_is_accepted_where_a_float_is_expected():
     params = Params.from_mapping({"sigma_factor": 2, "min_iou": 1})
     assert params.sigma_factor == 2.0 and isinstance(params.sigma_factor, float)
-    assert params.min_iou == 1.0 and isinstance(params.min_iou, float)
+    assert params.tracking.min_iou == 1.0 and isinstance(params.tracking.min_iou, float)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +240,8 @@ def test_numpy_numbers_are_taken_as_python_numbers():
 
 def _typed(params):
     names = ("window", "sigma_factor", "min_trace_length", "max_link_distance", "min_iou")
-    return {name: (type(getattr(params, name)), getattr(params, name)) for name in names}
+    values = params.to_dict()
+    return {name: (type(values[name]), values[name]) for name in names}
 
 
 def test_every_wrong_value_is_named_in_one_line():
