@@ -201,7 +201,7 @@ class IouTracking(TrackingOptions):
         Start tracks for regions appearing after frame 0.
     """
 
-    tracker: Literal["iou"] = "iou"
+    tracker: Literal["iou"] = "iou"  # the union's tag: without a role, so no argument
     min_iou: Annotated[_Float, Field(gt=0, le=1), _Role("track", "a number in (0, 1]")] = 0.1
     new_tracks: Annotated[bool, _Role("track", _TRUE_OR_FALSE)] = False
 
