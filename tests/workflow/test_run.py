@@ -215,19 +215,18 @@ def test_outputs_are_bit_identical_to_those_made_before_the_step_table(store_bef
     assert (out / csv).read_bytes() == (folder / "output" / csv).read_bytes()
 
 
-def _seed_trace_files(results_file: Path, fov: int) -> list[Path]:
-    """The trace files of a FOV as PyAMA-core's seed reader finds them (its documented rules).
+def _seed_trace_files(results_file: Path, fov: int) -> tuple[list[Path], list[Path]]:
+    """The trace files of a FOV as PyAMA-core's seed reads them (its documented rules), by its loader and its merge.
 
-    FOVs are looked up by string key; a path that does not exist (from the
-    working directory) is re-rooted onto the results file's folder with its
-    last two parts.
+    Both look FOVs up by string key. The loader re-roots a path that does not
+    exist (from the working directory) onto the results file's folder with its
+    last two parts; the merge takes a relative path as relative to that folder.
     """
     document = yaml.safe_load(results_file.read_text())
-    found = []
-    for _, recorded in document["results_paths"].get(str(fov), {}).get("traces_csv") or []:
-        path = Path(recorded)
-        found.append(path if path.exists() else results_file.parent.joinpath(*path.parts[-2:]))
-    return found
+    recorded = [Path(path) for _, path in document["results_paths"].get(str(fov), {}).get("traces_csv") or []]
+    loaded = [path if path.exists() else results_file.parent.joinpath(*path.parts[-2:]) for path in recorded]
+    merged = [path if path.is_absolute() else results_file.parent / path for path in recorded]
+    return loaded, merged
 
 
 def test_an_output_folder_made_with_a_relative_path_is_read_after_moving_it(tiny_dataset, dask_client, tmp_path,
@@ -251,7 +250,7 @@ def test_an_output_folder_made_with_a_relative_path_is_read_after_moving_it(tiny
     monkeypatch.setattr("pyama_dask.qc.traces_figure", lambda traces, *a, **k: drawn.append(traces) or Figure())
     write_qc_figures(moved)
     assert len(drawn) == 1 and len(drawn[0]) == rows
-    assert _seed_trace_files(moved / "processing_results.yaml", 1) == csvs
+    assert _seed_trace_files(moved / "processing_results.yaml", 1) == (csvs, csvs)
 
 
 def test_a_results_file_of_before_is_read_in_place_and_rewritten_portably(store_before, dask_client):
