@@ -6,8 +6,9 @@ Schema (PyAMA-core's, plus ``input_file``)::
     input_file: /path/input.nd2
     channels: {pc: 0, fl: [1, 2]}
     results_paths:
-      '0': {pc: [0, pyama.zarr/fov_000/pc_ch_0], fl: [[1, pyama.zarr/fov_000/fl_ch_1]], seg: [0, path],
-            seg_labeled: [0, path], fl_corrected: [[1, path]], traces_csv: [[1, fov_000/<name>_fov_000_traces_ch_1.csv]]}
+      '0': {pc: [0, pyama.zarr/fov_000/pc_ch_0], fl: [[1, pyama.zarr/fov_000/fl_ch_1]],
+            seg: [0, path], seg_labeled: [0, path], fl_corrected: [[1, path]],
+            traces_csv: [[1, fov_000/<name>_fov_000_traces_ch_1.csv]]}
     params: {...}
     time_units: min
 
