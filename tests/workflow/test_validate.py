@@ -8,7 +8,12 @@ import pytest
 
 from pyama_dask.io.inputs.common import MicroscopyMetadata
 from pyama_dask.pipeline.context import Channels
-from pyama_dask.workflow.validate import ensure_writable_dir, resolve_fov_range, validate_channels
+from pyama_dask.workflow.validate import (
+    check_output_outside_input,
+    ensure_writable_dir,
+    resolve_fov_range,
+    validate_channels,
+)
 
 
 def _meta(n_fovs=5, n_channels=3):
@@ -61,3 +66,22 @@ def test_output_dir_that_is_a_file(tmp_path):
     target.write_text("x")
     with pytest.raises(OSError, match="file"):
         ensure_writable_dir(target)
+
+
+@pytest.mark.parametrize("given, out, refused", [
+    ("input.zarr", "input.zarr/results", True),                 # a folder input: every file under it
+    ("series/*_Position1_time*.tif", "series/out", True),       # a pattern stands for its folder's files
+    ("series", "series_results", False),
+    ("experiment.nd2", "results", False),                       # a single file: outputs next to it are fine
+    ("series", "link_to_series/out", True),                     # the same folder through a symbolic link
+])
+def test_an_output_directory_inside_the_input_folder_is_refused(tmp_path, given, out, refused):
+    (tmp_path / "input.zarr").mkdir()
+    (tmp_path / "series").mkdir()
+    (tmp_path / "link_to_series").symlink_to(tmp_path / "series")
+    (tmp_path / "experiment.nd2").touch()
+    if refused:
+        with pytest.raises(ValueError, match=r"is inside the input folder .*choose an output directory outside"):
+            check_output_outside_input(tmp_path / given, tmp_path / out)
+    else:
+        check_output_outside_input(tmp_path / given, tmp_path / out)
