@@ -207,7 +207,7 @@ def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame:
     processed = sorted(recorded_outputs(output_dir, results))
     if not processed:
         raise ValueError(f"{output_dir} holds no processed FOV (no {RESULTS_FILE} with results)")
-    fovs = processed if fovs is None else sorted(fovs)
+    fovs = processed if fovs is None else sorted(set(fovs))
     missing = sorted(set(fovs) - set(processed))
     if missing:
         raise ValueError(f"FOV(s) {missing} were not processed in {output_dir}; processed: {processed}")

@@ -16,7 +16,7 @@ import logging
 import os
 import traceback as tb
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,8 +84,9 @@ def run_complete_workflow(
     client: Client | ClusterRequest | str | None = None,
     progress: ProgressCallback | None = None,
     dashboard_address: str | None = None,
+    fovs: Sequence[int] | None = None,
 ) -> bool:
-    """Run copy, segmentation, correction, tracking and extraction for a range of FOVs.
+    """Run copy, segmentation, correction, tracking and extraction for a range or a list of FOVs.
 
     Besides each FOV's outputs, the output directory gets the dashboard's
     ``performance_report.html`` of the run, ``traces.parquet`` (every FOV's
@@ -102,6 +103,8 @@ def run_complete_workflow(
     fov_start, fov_end
         First and last FOV (inclusive); None or -1 means from the first / to
         the last FOV of the file.
+    fovs
+        Instead of a range: the FOVs to process, e.g. ``[0, 1, 7]``.
     batch_size
         Most FOVs in flight at once: bounds memory and scratch space however
         many FOVs the file has.
@@ -145,7 +148,7 @@ def run_complete_workflow(
         Another run is using the output directory.
     """
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
-                                 n_workers if client is None else 1)
+                                 n_workers if client is None else 1, fovs=fovs)
     # Absolute: workers may run in another working directory than this process.
     output_dir = Path(context.output_dir).absolute()
     ensure_writable_dir(output_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import yaml
 import pytest
 
 from pyama_dask.cli import main
@@ -68,3 +69,43 @@ def test_run_with_unknown_parameter_in_config(tiny_dataset, tmp_path, capsys):
     code = main(["run", str(tiny_dataset.image_path), "--fl", "1", "--out", str(tmp_path / "o"), "--config", str(config)])
     assert code == 2
     assert "min_trace_lenght" in capsys.readouterr().err
+
+
+def test_run_channels_by_name_and_a_list_of_fovs_on_generated_data(tiny_dataset, dask_client, tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("params:\n  min_trace_length: 4\n")
+    out = tmp_path / "out"
+    code = main(["run", str(tiny_dataset.image_path), "--pc", "phase", "--fl", "MCHERRY", "GFP", "--fovs", "2,0",
+                 "--out", str(out), "--config", str(config), "--scheduler", dask_client.scheduler.address,
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    assert "FOVs: 2 done, 0 failed" in capsys.readouterr().out
+    results = yaml.safe_load((out / "processing_results.yaml").read_text())
+    assert results["channels"] == {"pc": 0, "fl": [2, 1]}
+    assert sorted(results["results_paths"]) == [0, 2]
+    for fov in (0, 2):
+        for channel in (1, 2):
+            assert (out / f"fov_{fov:03d}" / f"tiny_fov_{fov:03d}_traces_ch_{channel}.csv").is_file()
+    assert not (out / "fov_001").exists()
+
+
+def test_run_channels_by_name_on_a_real_nd2(shared_data, dask_client, tmp_path, capsys):
+    nd2 = shared_data / "arcadia-microscopy-tools" / "example-cerevisiae.nd2"  # channels DIC, FITC BP
+    config = tmp_path / "run.yaml"
+    config.write_text("params:\n  min_trace_length: 1\n")
+    out = tmp_path / "out"
+    code = main(["run", str(nd2), "--pc", "dic", "--fl", "FITC bp", "--out", str(out), "--config", str(config),
+                 "--scheduler", dask_client.scheduler.address, "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    assert "FOVs: 1 done, 0 failed" in capsys.readouterr().out
+    traces = pd.read_csv(out / "fov_000" / "example-cerevisiae_fov_000_traces_ch_1.csv")
+    assert traces["cell"].nunique() > 0
+
+
+def test_run_names_an_unknown_channel_of_a_real_nd2_with_the_file_channels(shared_data, tmp_path, capsys):
+    nd2 = shared_data / "arcadia-microscopy-tools" / "example-multichannel.nd2"
+    code = main(["run", str(nd2), "--pc", "Mono", "--fl", "YFP", "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert ("fluorescence channel 'YFP' is not a channel name of "
+            f"{nd2}; its channels are 0=Mono, 1=DAPI, 2=FITC BP, 3=TRITC BP") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
