@@ -12,7 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pyama_dask.cli.clusters import dry_run, request_from_args
-from pyama_dask.cli.progress import RunProgress
+from pyama_dask.cli.progress import RunProgress, on_terminal
 from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.rundir.lock import is_locked
@@ -24,7 +24,7 @@ from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
 from pyama_dask.workflow.status import describe_status, summarise_run
-from pyama_dask.workflow.validate import check_request, resolve_channel
+from pyama_dask.workflow.validate import check_request, movies_too_short, resolve_channel
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +91,15 @@ def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: 
 
 def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
             fovs: list[int] | None = None, config: dict | None = None) -> int:
-    """Run the workflow on the chosen cluster with progress bars and print the summary table.
+    """Run the workflow on the chosen cluster showing progress (bars on a terminal, plain lines elsewhere) and print the summary table.
 
     The request is checked before any cluster starts, so that a bad one is
     refused at once.
     """
-    fovs, _ = check_request(meta, context, batch_size=args.batch_size, n_workers=args.workers, fovs=fovs)
+    fovs, params = check_request(meta, context, batch_size=args.batch_size, n_workers=args.workers, fovs=fovs)
     request = request_from_args(args, config or {}, n_fovs=len(fovs))
-    progress = RunProgress(fovs, context.channels, enabled=not args.no_progress)
+    too_short = movies_too_short(meta, fovs, params) if context.channels.fl else None
+    progress = RunProgress(fovs, context.channels, enabled=not args.no_progress, notes=[too_short] if too_short else [])
     try:
         with logging_redirect_tqdm():
             ok = run_complete_workflow(meta, context, batch_size=args.batch_size, client=request,
@@ -123,7 +124,7 @@ def demo_dataset(folder: Path, spec: SyntheticSpec) -> Path:
         logger.info("reusing the demo dataset in %s", folder)
     else:
         total = spec.n_fovs * spec.n_frames
-        with tqdm(total=total, desc="generating demo data", unit="frame") as bar:
+        with tqdm(total=total, desc="generating demo data", unit="frame", disable=not on_terminal()) as bar:
             generate_dataset(folder, spec, name="demo", progress=lambda done, _: bar.update(done - bar.n))
     return folder / "demo.ome.tiff"
 

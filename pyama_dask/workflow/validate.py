@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyama_dask.algorithms.extraction import min_frames
 from pyama_dask.io.inputs.metamorph import is_glob_pattern, is_series_file
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.rundir.results import RESULTS_FILE, check_results_yaml
@@ -153,6 +154,21 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
         )
     if len(set(channels.fl)) != len(channels.fl):
         raise ValueError(f"fluorescence channels {channels.fl} list a channel twice")
+
+
+def movies_too_short(metadata: MicroscopyMetadata, fovs: Sequence[int], params: Params) -> str | None:
+    """Why no trace can be kept, when ``min_trace_length`` asks for more frames than every chosen FOV has.
+
+    Not an error: segmentation and tracking are still done. Returns None
+    when some FOV is long enough.
+    """
+    frames = {fov: metadata.fov_shapes[fov][0] for fov in fovs}
+    longest = max(frames.values(), default=0)
+    if not frames or min_frames(params.min_trace_length, longest) <= longest:
+        return None
+    return (f"no trace will be kept: min_trace_length is {params.min_trace_length} frames and the movie of "
+            f"{metadata.file_path} has {longest} frame(s); set 'min_trace_length: {longest}' (or a share of the "
+            "frames, e.g. 0.5) under 'params' in a --config file")
 
 
 def check_output_dir(path: Path) -> None:

@@ -109,3 +109,41 @@ def test_run_names_an_unknown_channel_of_a_real_nd2_with_the_file_channels(share
     assert ("fluorescence channel 'YFP' is not a channel name of "
             f"{nd2}; its channels are 0=Mono, 1=DAPI, 2=FITC BP, 3=TRITC BP") in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_off_a_terminal_progress_is_plain_lines_and_a_too_long_min_trace_length_is_explained(
+        tiny_dataset, dask_client, tmp_path, capsys, caplog):
+    out = tmp_path / "out"  # default min_trace_length 30; the movie has 8 frames
+    with caplog.at_level("INFO", logger="pyama_dask"):
+        code = main(["run", str(tiny_dataset.image_path), "--fl", "GFP", "--fovs", "0", "--out", str(out),
+                     "--scheduler", dask_client.scheduler.address])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "\x1b" not in captured.out + captured.err and "\r" not in captured.out + captured.err
+    progress = [line for line in captured.out.splitlines() if line.startswith("progress: ")]
+    assert progress[-1].startswith("progress: 6/6 tasks (copy 2/2, segment 1/1, correct 1/1, track 1/1, extract 1/1)")
+    assert len(progress) <= 12  # a line per finished step, and in between at most one per 10 s
+    hint = (f"no trace will be kept: min_trace_length is 30 frames and the movie of {tiny_dataset.image_path} has "
+            "8 frame(s); set 'min_trace_length: 8'")
+    assert any(hint in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+    assert f"note: {hint}" in captured.out
+    assert "no fluorescence channel" not in captured.out + captured.err + caplog.text
+    assert "lists trace files without rows: no cell was kept (see min_trace_length)" in caplog.text
+
+
+def test_a_resumed_run_shows_the_tracks_and_traces_of_skipped_fovs(tiny_dataset, dask_client, tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("params:\n  min_trace_length: 4\n")
+    argv = ["run", str(tiny_dataset.image_path), "--fl", "1", "2", "--fovs", "0-1", "--out", str(tmp_path / "out"),
+            "--config", str(config), "--scheduler", dask_client.scheduler.address, "--no-progress"]
+
+    def rows(text):
+        return [line.split() for line in text.splitlines() if line.split()[:1] in (["0"], ["1"])]
+
+    assert main(argv) == 0
+    first = rows(capsys.readouterr().out)
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "(18 tasks already complete, skipped)" in text
+    assert rows(text) == first
+    assert [row[0] for row in first] == ["0", "1"] and all(int(row[1]) > 0 and "-" not in row for row in first)
