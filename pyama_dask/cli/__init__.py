@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from pyama_dask.cli.clusters import add_cluster_options
@@ -112,11 +114,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # A taken dashboard port is no news: the run logs the address the dashboard got ("Dask dashboard: ...").
+    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
                 "qc": qc_command, "traces": traces_command, "export": export_command,
                 "score": score_command}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # here, so that a reader gone away (| head) is handled below
+        return code
+    except BrokenPipeError:
+        # The reader of our output stopped reading: nothing left to say. Python's own
+        # flush of stdout at exit would fail again, so stdout goes nowhere from now on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError, RunLockedError) as exc:
         # Bad input and unwritable outputs: a clear message, no traceback.
         logger.debug("details", exc_info=True)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -147,3 +152,32 @@ def test_a_resumed_run_shows_the_tracks_and_traces_of_skipped_fovs(tiny_dataset,
     assert "(18 tasks already complete, skipped)" in text
     assert rows(text) == first
     assert [row[0] for row in first] == ["0", "1"] and all(int(row[1]) > 0 and "-" not in row for row in first)
+
+
+def test_status_piped_into_a_reader_that_stops_reading_ends_quietly(tiny_run):
+    # The reader is gone before the command writes: as `pyama-dask status OUT | head` when head has its lines.
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from pyama_dask.cli import main; sys.exit(main())",
+                              "status", str(tiny_run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0
+    assert err == ""
+
+
+def test_a_taken_dashboard_port_gives_our_line_with_the_address_not_distributed_s_warning(
+        tiny_dataset, tmp_path, capsys, caplog, recwarn):
+    with socket.socket() as taken:
+        try:
+            taken.bind(("", 8787))
+            taken.listen()
+        except OSError:
+            pass  # taken already, by something else
+        with caplog.at_level("INFO", logger="pyama_dask"):
+            code = main(["run", str(tiny_dataset.image_path), "--fl", "1", "--fovs", "0", "--workers", "1",
+                         "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0
+    dashboard = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dask dashboard: http")]
+    assert len(dashboard) == 1 and ":8787/" not in dashboard[0]
+    assert not [w for w in recwarn if "already in use" in str(w.message)]
+    assert "already in use" not in capsys.readouterr().err
