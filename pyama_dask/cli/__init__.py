@@ -19,6 +19,10 @@ from pyama_dask.pipeline.params import PROFILE_NAMES
 logger = logging.getLogger("pyama_dask")
 
 
+# More FOVs than any file holds: a range this long is a typing error, and is not built.
+_MOST_FOVS = 100_000
+
+
 def _fov_list(text: str) -> list[int]:
     """``"3"`` -> [3]; ``"0-2,7,9-10"`` -> [0, 1, 2, 7, 9, 10] (the form PyAMA's own tools accept)."""
     fovs = []
@@ -31,6 +35,8 @@ def _fov_list(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"FOVs must look like 3, 0-9 or 0-5,7,9-11, got {text!r}") from None
         if start > end:
             raise argparse.ArgumentTypeError(f"FOV range {part.strip()} is reversed: write {end}-{start}")
+        if end - start >= _MOST_FOVS:
+            raise argparse.ArgumentTypeError(f"FOV range {part.strip()} has more than {_MOST_FOVS} FOVs")
         fovs += range(start, end + 1)
     return fovs
 

@@ -181,3 +181,18 @@ def test_a_taken_dashboard_port_gives_our_line_with_the_address_not_distributed_
     assert len(dashboard) == 1 and ":8787/" not in dashboard[0]
     assert not [w for w in recwarn if "already in use" in str(w.message)]
     assert "already in use" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, fovs", [("3", [3]), ("0-2", [0, 1, 2]), ("0-5,7,9-11", [0, 1, 2, 3, 4, 5, 7, 9, 10, 11]),
+                                        (" 4 , 1-2", [4, 1, 2])])
+def test_fovs_as_pyama_s_tools_write_them(text, fovs):
+    from pyama_dask.cli import build_parser
+
+    assert build_parser().parse_args(["run", "in.nd2", "--out", "o", "--fovs", text]).fovs == fovs
+    assert build_parser().parse_args(["qc", "o", "--fovs", text]).fovs == fovs
+
+
+def test_a_huge_fov_range_is_refused_unbuilt(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "in.nd2", "--out", "o", "--fovs", "0-99999999999"])
+    assert "FOV range 0-99999999999 has more than 100000 FOVs" in capsys.readouterr().err
