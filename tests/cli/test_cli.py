@@ -87,7 +87,7 @@ def test_run_channels_by_name_and_a_list_of_fovs_on_generated_data(tiny_dataset,
     assert "FOVs: 2 done, 0 failed" in capsys.readouterr().out
     results = yaml.safe_load((out / "processing_results.yaml").read_text())
     assert results["channels"] == {"pc": 0, "fl": [2, 1]}
-    assert sorted(results["results_paths"]) == [0, 2]
+    assert sorted(int(fov) for fov in results["results_paths"]) == [0, 2]
     for fov in (0, 2):
         for channel in (1, 2):
             assert (out / f"fov_{fov:03d}" / f"tiny_fov_{fov:03d}_traces_ch_{channel}.csv").is_file()
