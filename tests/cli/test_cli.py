@@ -127,7 +127,6 @@ def test_off_a_terminal_progress_is_plain_lines_and_a_too_long_min_trace_length_
     assert "\x1b" not in captured.out + captured.err and "\r" not in captured.out + captured.err
     progress = [line for line in captured.out.splitlines() if line.startswith("progress: ")]
     assert progress[-1].startswith("progress: 6/6 tasks (copy 2/2, segment 1/1, correct 1/1, track 1/1, extract 1/1)")
-    assert len(progress) <= 12  # a line per finished step, and in between at most one per 10 s
     hint = (f"no trace will be kept: min_trace_length is 30 frames and the movie of {tiny_dataset.image_path} has "
             "8 frame(s); set 'min_trace_length: 8'")
     assert any(hint in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
@@ -196,3 +195,24 @@ def test_a_huge_fov_range_is_refused_unbuilt(capsys):
     with pytest.raises(SystemExit):
         main(["run", "in.nd2", "--out", "o", "--fovs", "0-99999999999"])
     assert "FOV range 0-99999999999 has more than 100000 FOVs" in capsys.readouterr().err
+
+
+def test_plain_progress_lines_come_when_a_step_finishes_or_10_s_after_the_last(monkeypatch, capsys):
+    import pyama_dask.cli.progress as progress_module
+    from pyama_dask.cli.progress import RunProgress
+    from pyama_dask.pipeline.context import Channels
+    from pyama_dask.workflow.run import ProgressEvent
+
+    clock = [100.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    progress = RunProgress([0, 1, 2], Channels(pc=0, fl=[1]), interactive=False)
+    for fov in range(3):
+        progress(ProgressEvent("copy", fov, 0, "done"))
+    assert capsys.readouterr().out == ""  # copy is not finished: 3 of 6 tasks, and no time has passed
+    clock[0] += 10.5
+    progress(ProgressEvent("segment", 0, 0, "done"))
+    progress(ProgressEvent("segment", 1, 0, "done"))
+    assert capsys.readouterr().out == "progress: 4/18 tasks (copy 3/6, segment 1/3, correct 0/3, track 0/3, extract 0/3), 10 s\n"
+    progress(ProgressEvent("segment", 2, 0, "failed", error="boom"))
+    assert capsys.readouterr().out == ("progress: 6/18 tasks (copy 3/6, segment 3/3, correct 0/3, track 0/3, extract 0/3), "
+                                       "1 FOV(s) failed, 10 s\n")
