@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from PIL import Image
 import pytest
 
 from pyama_dask.cli import main
@@ -216,3 +217,17 @@ def test_plain_progress_lines_come_when_a_step_finishes_or_10_s_after_the_last(m
     progress(ProgressEvent("segment", 2, 0, "failed", error="boom"))
     assert capsys.readouterr().out == ("progress: 6/18 tasks (copy 3/6, segment 3/3, correct 0/3, track 0/3, extract 0/3), "
                                        "1 FOV(s) failed, 10 s\n")
+
+
+def test_a_real_3_frame_movie_by_channel_names_says_why_no_trace_is_kept_and_draws_a_full_size_qc_frame(
+        shared_data, dask_client, tmp_path, capsys):
+    folder = shared_data / "rcell2-examples"  # MetaMorph: TFP (transmitted) and YFP, 3 frames of 1392 x 1040 px
+    out = tmp_path / "out"
+    code = main(["run", str(folder), "--pc", "tfp", "--fl", "YFP", "--out", str(out), "--scheduler",
+                 dask_client.scheduler.address, "--no-progress", "--qc"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert ("note: no trace will be kept: min_trace_length is 30 frames and the movie of "
+            f"{folder} has 3 frame(s); set 'min_trace_length: 3'") in text
+    with Image.open(out / "qc" / "fov_000_frame.png") as frame:
+        assert frame.width >= 1392 and frame.height >= 1040
