@@ -14,8 +14,7 @@ from pyama_dask.qc import QC_DIR, write_qc_figures
 
 def qc_command(args: argparse.Namespace) -> int:
     """Write the QC figures of an output directory's FOVs."""
-    fovs = range(args.fovs[0], args.fovs[1] + 1) if args.fovs else None
-    write_qc(Path(args.out), fovs, args.frame)
+    write_qc(Path(args.out), args.fovs, args.frame)
     return 0
 
 

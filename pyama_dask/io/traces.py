@@ -191,7 +191,9 @@ def _listed_traces(output_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
         raise ValueError(f"{output_dir} holds no {RESULTS_FILE}: is it the output directory of a run?")
     table = collect_traces(output_dir, results)
     if table.empty:
-        raise NoTracesError(f"{output_dir / RESULTS_FILE} lists no existing trace files (no fluorescence channel?)")
+        why = ("lists trace files without rows: no cell was kept (see min_trace_length)" if len(table.columns)
+               else "lists no existing trace files (no fluorescence channel?)")
+        raise NoTracesError(f"{output_dir / RESULTS_FILE} {why}")
     return results, table
 
 

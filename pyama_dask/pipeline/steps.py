@@ -30,8 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyama_dask.io.completion import clear_complete, completed_fingerprint, mark_complete
-from pyama_dask.io.traces import traces_path
+import numpy as np
+
+from pyama_dask.io.completion import Output, clear_complete, completed_fingerprint, mark_complete
+from pyama_dask.io.store import open_image
+from pyama_dask.io.traces import read_traces_csv, traces_path
 from pyama_dask.pipeline import tasks
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.memory import MemoryModel
@@ -75,6 +78,9 @@ class Step:
         (e.g. ``tracks``), if any.
     summary_label
         How the CLI's summary names it, when not by its key.
+    recount
+        Reads the summary value back from a complete output, for the
+        summary of a resumed run, whose skipped tasks report nothing.
     """
 
     name: str
@@ -87,6 +93,7 @@ class Step:
     facts: Callable[[FovSource, int, dict], dict[str, Any]] | None = None
     summary: str | None = None
     summary_label: str | None = None
+    recount: Callable[[Output], int] | None = None
 
     def channels(self, channels: Channels) -> list[tuple[str, int]]:
         """The (role, channel) of each task of this step for one FOV."""
@@ -106,6 +113,17 @@ def _extract_facts(source: FovSource, channel: int, identity: dict) -> dict[str,
     return {"times": list(source.times)}
 
 
+def _tracks_in(labels: Output) -> int:
+    """Tracks of a complete label stack: its largest id, as trackers number tracks 1, 2, ... (read frame by frame)."""
+    stack = open_image(labels)
+    return max((int(np.max(stack[t])) for t in range(stack.shape[0])), default=0)
+
+
+def _cells_in(traces: Output) -> int:
+    """Cells of a complete trace file."""
+    return int(read_traces_csv(traces)["cell"].nunique())
+
+
 # Memory models: blocks of one uint16 chunk held at a task's peak, and bytes per
 # pixel of one frame on top, measured with tracemalloc at 1024 and 2048 px:
 # copy 43 and 36 MB, segment 56 and 116, track 44 and 72, correct 65 and 65,
@@ -118,10 +136,10 @@ _TABLE = (
     Step("correct", tasks.correct_fov, writes={FLUORESCENCE: "fl_corrected"},
          inputs={"source": "copy", "mask": "segment"}, memory=MemoryModel(6, 6)),
     Step("track", tasks.track_fov, writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
-         memory=MemoryModel(4, 18), summary="tracks"),
+         memory=MemoryModel(4, 18), summary="tracks", recount=_tracks_in),
     Step("extract", tasks.extract_fov, writes={FLUORESCENCE: "traces_csv"},
          inputs={"labels": "track", "corrected": "correct"}, memory=MemoryModel(12, 24), file=traces_path,
-         facts=_extract_facts, summary="cells", summary_label="traces kept (cells)"),
+         facts=_extract_facts, summary="cells", summary_label="traces kept (cells)", recount=_cells_in),
 )
 
 #: Every step by name, in an order where each step comes after the steps it reads.

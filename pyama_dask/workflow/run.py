@@ -16,7 +16,7 @@ import logging
 import os
 import traceback as tb
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
 from pyama_dask.rundir.provenance import InputChecksum, provenance_record
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, write_results_yaml
 from pyama_dask.rundir.runlog import append_record, run_log_path
-from pyama_dask.io.store import fov_group_name, remove_stale_partials
+from pyama_dask.io.store import ImageRef, fov_group_name, remove_stale_partials
 from pyama_dask.io.traces import write_run_traces
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import STEPS, StepResult
@@ -38,7 +38,7 @@ from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.graph import fov_graph, task_key
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
-from pyama_dask.workflow.validate import check_request, ensure_writable_dir
+from pyama_dask.workflow.validate import check_request, ensure_writable_dir, movies_too_short
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ class ProgressEvent:
 
     ``status`` is ``done``, ``skipped`` (output already complete), ``failed``
     (the task raised: ``error`` and ``traceback`` say why) or ``upstream``
-    (not run because a task it depends on failed).
+    (not run because a task it depends on failed). A finished or skipped
+    task's ``output`` names what it wrote, from which a skipped task's
+    summary can be read.
     """
 
     step: str
@@ -60,6 +62,7 @@ class ProgressEvent:
     error: str | None = None
     traceback: str | None = None
     summary: dict = field(default_factory=dict)
+    output: ImageRef | Path | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -84,8 +87,9 @@ def run_complete_workflow(
     client: Client | ClusterRequest | str | None = None,
     progress: ProgressCallback | None = None,
     dashboard_address: str | None = None,
+    fovs: Sequence[int] | None = None,
 ) -> bool:
-    """Run copy, segmentation, correction, tracking and extraction for a range of FOVs.
+    """Run copy, segmentation, correction, tracking and extraction for a range or a list of FOVs.
 
     Besides each FOV's outputs, the output directory gets the dashboard's
     ``performance_report.html`` of the run, ``traces.parquet`` (every FOV's
@@ -102,6 +106,8 @@ def run_complete_workflow(
     fov_start, fov_end
         First and last FOV (inclusive); None or -1 means from the first / to
         the last FOV of the file.
+    fovs
+        Instead of a range: the FOVs to process, e.g. ``[0, 1, 7]``.
     batch_size
         Most FOVs in flight at once: bounds memory and scratch space however
         many FOVs the file has.
@@ -145,7 +151,7 @@ def run_complete_workflow(
         Another run is using the output directory.
     """
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
-                                 n_workers if client is None else 1)
+                                 n_workers if client is None else 1, fovs=fovs)
     # Absolute: workers may run in another working directory than this process.
     output_dir = Path(context.output_dir).absolute()
     ensure_writable_dir(output_dir)
@@ -153,6 +159,8 @@ def run_complete_workflow(
 
     if not context.channels.fl:
         logger.info("no fluorescence channel selected: segmentation and tracking only, no traces")
+    elif too_short := movies_too_short(metadata, fovs, params):
+        logger.warning("%s", too_short)
 
     with run_lock(output_dir, str(metadata.file_path)):
         _remove_stale_temporaries(output_dir, fovs)
@@ -296,7 +304,7 @@ class _Runner:
             plan = self.queue.pop(0)
             for task in plan.tasks:
                 if task.done:
-                    self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped"))
+                    self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped", output=task.job.output))
             reason = plan.refused or (self.storage_error and f"not started: {self.storage_error[1]}")
             if reason and plan.pending:
                 self._report_unrun(plan, reason)
@@ -320,7 +328,7 @@ class _Runner:
         if future.status == "finished":
             result: StepResult = future.result()
             self._emit(ProgressEvent(task.step, fov, task.channel, result.status, result.seconds,
-                                     summary=result.summary))
+                                     summary=result.summary, output=task.job.output))
         elif fov in self.failed:
             self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
         else:

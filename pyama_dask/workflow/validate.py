@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from pyama_dask.algorithms.extraction import min_frames
 from pyama_dask.io.inputs.metamorph import is_glob_pattern, is_series_file
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.rundir.results import RESULTS_FILE, check_results_yaml
@@ -19,11 +21,14 @@ def check_request(
     fov_end: int | None = None,
     batch_size: int = 2,
     n_workers: int = 1,
+    *,
+    fovs: Sequence[int] | None = None,
 ) -> tuple[list[int], Params]:
     """Every check of a run request that needs no writing, in the order a user fixes them.
 
     ``run_complete_workflow`` makes them before it writes anything; the CLI
-    makes them before it starts a cluster.
+    makes them before it starts a cluster. The FOVs are either a range
+    (``fov_start``, ``fov_end``) or a list (``fovs``), not both.
 
     Returns
     -------
@@ -41,7 +46,12 @@ def check_request(
     OSError
         The output directory cannot be created or written.
     """
-    fovs = resolve_fov_range(metadata, fov_start, fov_end)
+    if fovs is None:
+        fovs = resolve_fov_range(metadata, fov_start, fov_end)
+    elif fov_start is None and fov_end is None:
+        fovs = resolve_fov_list(metadata, fovs)
+    else:
+        raise ValueError(f"give either a FOV range ({fov_start}-{fov_end}) or a list of FOVs ({list(fovs)}), not both")
     validate_channels(metadata, context.channels)
     params = Params.from_mapping(context.params)
     for name, value in (("batch_size", batch_size), ("number of workers", n_workers)):
@@ -65,14 +75,59 @@ def resolve_fov_range(metadata: MicroscopyMetadata, fov_start: int | None, fov_e
     last = metadata.n_fovs - 1
     start = 0 if fov_start in (None, -1) else fov_start
     end = last if fov_end in (None, -1) else fov_end
+    if 0 <= end < start:
+        raise ValueError(f"FOV range {start}-{end} is reversed for {metadata.file_path}: the start must not exceed the end")
     if not (0 <= start <= last and 0 <= end <= last):
         raise ValueError(
             f"FOV range {start}-{end} is out of range for {metadata.file_path}: it has {metadata.n_fovs} "
             f"FOV(s), numbered 0-{last}"
         )
-    if start > end:
-        raise ValueError(f"FOV range {start}-{end} is reversed for {metadata.file_path}: the start must not exceed the end")
     return list(range(start, end + 1))
+
+
+def resolve_fov_list(metadata: MicroscopyMetadata, fovs: Sequence[int]) -> list[int]:
+    """The FOVs of ``fovs`` in increasing order, each once.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, its FOV count and the FOVs it does not have, or when the list is empty.
+    """
+    chosen = sorted({int(fov) for fov in fovs})
+    if not chosen:
+        raise ValueError(f"the list of FOVs to process is empty (the file {metadata.file_path} has "
+                         f"{metadata.n_fovs} FOV(s))")
+    outside = [fov for fov in chosen if not 0 <= fov < metadata.n_fovs]
+    if outside:
+        raise ValueError(
+            f"FOV(s) {', '.join(map(str, outside))} out of range for {metadata.file_path}: it has "
+            f"{metadata.n_fovs} FOV(s), numbered 0-{metadata.n_fovs - 1}"
+        )
+    return chosen
+
+
+def resolve_channel(metadata: MicroscopyMetadata, channel: int | str, role: str) -> int:
+    """The index of a channel given by index or by name (case-insensitive) among the file's ``channel_names``.
+
+    A text of digits (or ``-`` and digits) is an index: it is checked with the
+    other channel roles by :func:`validate_channels`.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and listing its channels when no channel (or more
+        than one) has that name.
+    """
+    text = str(channel).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    matches = [i for i, name in enumerate(metadata.channel_names) if name.casefold() == text.casefold()]
+    if len(matches) == 1:
+        return matches[0]
+    available = ", ".join(f"{i}={name}" for i, name in enumerate(metadata.channel_names))
+    what = "is the name of several channels" if matches else "is not a channel name"
+    raise ValueError(f"{role} channel {text!r} {what} of {metadata.file_path}; its channels are {available} "
+                     "(give a name or an index)")
 
 
 def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
@@ -99,6 +154,21 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
         )
     if len(set(channels.fl)) != len(channels.fl):
         raise ValueError(f"fluorescence channels {channels.fl} list a channel twice")
+
+
+def movies_too_short(metadata: MicroscopyMetadata, fovs: Sequence[int], params: Params) -> str | None:
+    """Why no trace can be kept, when ``min_trace_length`` asks for more frames than every chosen FOV has.
+
+    Not an error: segmentation and tracking are still done. Returns None
+    when some FOV is long enough.
+    """
+    frames = {fov: metadata.fov_shapes[fov][0] for fov in fovs}
+    longest = max(frames.values(), default=0)
+    if not frames or min_frames(params.min_trace_length, longest) <= longest:
+        return None
+    return (f"no trace will be kept: min_trace_length is {params.min_trace_length} frames and the movie of "
+            f"{metadata.file_path} has {longest} frame(s); set 'min_trace_length: {longest}' (or a share of the "
+            "frames, e.g. 0.5) under 'params' in a --config file")
 
 
 def check_output_dir(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ from pyama_dask.io.inputs.common import MicroscopyMetadata
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.workflow.validate import (
     check_output_outside_input,
+    check_request,
     ensure_writable_dir,
+    resolve_channel,
+    resolve_fov_list,
     resolve_fov_range,
     validate_channels,
 )
@@ -39,6 +43,51 @@ def test_bad_fov_range_names_file(start, end, message):
     with pytest.raises(ValueError, match=message) as info:
         resolve_fov_range(_meta(), start, end)
     assert "exp.nd2" in str(info.value)
+
+
+def test_reversed_range_past_the_last_fov_says_reversed():
+    with pytest.raises(ValueError, match="FOV range 7-1 is reversed"):
+        resolve_fov_range(_meta(), 7, 1)
+
+
+def test_fov_list_sorted_once_each():
+    assert resolve_fov_list(_meta(), [4, 0, 1, 0, 2]) == [0, 1, 2, 4]
+
+
+@pytest.mark.parametrize("fovs, message", [
+    ([0, 5, 9], "FOV\\(s\\) 5, 9 out of range for /data/exp.nd2: it has 5 FOV\\(s\\), numbered 0-4"),
+    ([], "list of FOVs to process is empty"),
+])
+def test_bad_fov_list_names_file_and_fovs(fovs, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_fov_list(_meta(), fovs)
+
+
+def test_check_request_takes_a_list_or_a_range_not_both(tmp_path):
+    from pyama_dask.pipeline.context import ProcessingContext
+
+    context = ProcessingContext(tmp_path / "out", Channels(pc=0, fl=[1]))
+    assert check_request(_meta(), context, fovs=[3, 1])[0] == [1, 3]
+    assert check_request(_meta(), context, 1, 2)[0] == [1, 2]
+    with pytest.raises(ValueError, match="either a FOV range .* or a list of FOVs"):
+        check_request(_meta(), context, 0, 1, fovs=[3])
+
+
+@pytest.mark.parametrize("given, index", [("0", 0), ("2", 2), ("-1", -1), ("gfp", 1), ("RFP", 2), (" Phase ", 0)])
+def test_channel_by_index_or_name_ignoring_case(given, index):
+    assert resolve_channel(_meta(), given, "fluorescence") == index
+
+
+def test_unknown_channel_name_lists_the_file_channels():
+    with pytest.raises(ValueError, match="fluorescence channel 'YFP' is not a channel name of /data/exp.nd2; "
+                                         "its channels are 0=Phase, 1=GFP, 2=RFP"):
+        resolve_channel(_meta(), "YFP", "fluorescence")
+
+
+def test_a_name_two_channels_share_is_refused():
+    meta = dataclasses.replace(_meta(), channel_names=["GFP", "gfp", "RFP"])
+    with pytest.raises(ValueError, match="'Gfp' is the name of several channels"):
+        resolve_channel(meta, "Gfp", "fluorescence")
 
 
 @pytest.mark.parametrize("channels, message", [
