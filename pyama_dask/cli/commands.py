@@ -52,11 +52,13 @@ def describe_metadata(meta: MicroscopyMetadata) -> str:
         f"file:        {meta.file_path} ({meta.file_type})",
         f"FOVs:        {meta.n_fovs} ({', '.join(meta.fov_names)})",
         f"frames:      {meta.n_frames}",
+        f"Z planes:    {meta.n_z}" + (" (a run reads plane 0 unless given --z N or --z max)" if meta.n_z > 1 else ""),
         "channels:    " + ", ".join(f"{i}={name}" for i, name in enumerate(meta.channel_names)),
         f"size:        {size}",
         f"dtype:       {meta.dtype}",
         f"pixel size:  {pixel}",
         f"interval:    {interval} (time stamps from {meta.time_source})",
+        *(f"warning:     {note}" for note in meta.time_notes),
     ]
     return "\n".join(lines)
 

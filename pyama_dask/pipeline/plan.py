@@ -21,7 +21,7 @@ from typing import Any
 
 from pyama_dask.io.completion import completed_fingerprint
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
-from pyama_dask.io.inputs.timestamps import frame_index_minutes
+from pyama_dask.io.inputs.timestamps import UNIFORM_SOURCES, frame_index_minutes
 from pyama_dask.io.store import ImageRef
 from pyama_dask.pipeline.context import Channels, ResultsPathsPerFOV
 from pyama_dask.pipeline.params import Params
@@ -185,7 +185,7 @@ def fov_times(metadata: MicroscopyMetadata, fov: int) -> list[float]:
         return known[:n_frames]
     if metadata.time_source == "frame-index":
         return frame_index_minutes(n_frames)
-    if metadata.time_source == "bioio-interval" and len(known) > 1:
+    if metadata.time_source in UNIFORM_SOURCES and len(known) > 1:
         return [frame * (known[1] - known[0]) for frame in range(n_frames)]
     raise ValueError(
         f"{metadata.file_path}, FOV {fov} ({metadata.fov_names[fov]}): it has {n_frames} frames, but the file's "

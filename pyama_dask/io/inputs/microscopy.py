@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,9 +50,12 @@ from pyama_dask.io.inputs.common import (
 )
 from pyama_dask.io.inputs.ome_tiff import OmeTiffFov, ome_tiff_fov_shapes, open_ome_tiff_fov
 from pyama_dask.io.inputs.timestamps import (
+    FrameTimes,
+    choose_frame_times,
     czi_subblock_minutes,
-    frame_index_minutes,
+    nd2_frame_minutes,
     ome_deltat_minutes,
+    ome_time_increment_minutes,
     uniform_interval_minutes,
 )
 
@@ -372,7 +376,7 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
     fov_names = [str(scene) for scene in image.scenes]
     fov_shapes = _fov_shapes(image, path, file_type, len(fov_names))
     n_frames, height, width = fov_shapes[0]
-    timepoints, time_source = _timepoints(image, file_type, path, n_frames)
+    times = _frame_times(image, file_type, path, n_frames)
     return MicroscopyMetadata(
         file_path=path,
         base_name=_base_name(path),
@@ -382,14 +386,16 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
         n_frames=n_frames,
         n_fovs=len(fov_names),
         n_channels=image.dims.C,
-        timepoints=timepoints,
+        timepoints=times.minutes,
         channel_names=[str(name) for name in image.channel_names],
         dtype=np.dtype(image.dtype).name,
         pixel_size_um=_pixel_size_um(image, file_type, path),
-        time_source=time_source,
+        time_source=times.source,
         fov_names=fov_names,
         fov_shapes=fov_shapes,
         dim_order=dim_order,
+        n_z=image.dims.Z,
+        time_notes=list(times.notes),
     )
 
 
@@ -456,39 +462,61 @@ def _tiff_has_length_unit(path: Path, series_index: int) -> bool:
         return unit is not None and unit.value != tifffile.RESUNIT.NONE
 
 
-def _timepoints(image: BioImage, file_type: str, path: Path, n_frames: int) -> tuple[list[float], str]:
-    """Minutes since the first frame of FOV 0, channel 0, from the first source that has them."""
-    for source, read in _time_sources(file_type):
-        try:
-            minutes = read(image, n_frames)
-        except Exception as error:  # optional metadata: a reader failing on it must not fail the file
-            logger.warning("%s: could not read time stamps from %s (%s: %s)", path, source, type(error).__name__, error)
-            continue
-        if minutes is not None:
-            return minutes, source
-    logger.info("%s: no time stamps in the file; using the frame index as time", path)
-    return frame_index_minutes(n_frames), "frame-index"
+# A time source: (image, path, frames of FOV 0) -> minutes per frame, or None.
+_TimeSource = Callable[["BioImage", Path, int], "list[float] | None"]
 
 
-def _time_sources(file_type: str) -> list[tuple[str, Callable[[BioImage, int], list[float] | None]]]:
+def _frame_times(image: BioImage, file_type: str, path: Path, n_frames: int) -> FrameTimes:
+    """Minutes since the first frame of FOV 0, channel 0, from every source the file has, in order of trust."""
+    times = choose_frame_times(((source, _try_source(read, image, path, source, n_frames))
+                                for source, read in _time_sources(file_type)), n_frames)
+    for note in times.notes:
+        logger.warning("%s: %s", path, note)
+    return times
+
+
+def _try_source(read: _TimeSource, image: BioImage, path: Path, source: str,
+                n_frames: int) -> list[float] | None:
+    try:
+        return read(image, path, n_frames)
+    except Exception as error:  # optional metadata: a reader failing on it must not fail the file
+        logger.warning("%s: could not read time stamps from %s (%s: %s)", path, source, type(error).__name__, error)
+        return None
+
+
+def _time_sources(file_type: str) -> list[tuple[str, _TimeSource]]:
+    """The time sources a file type may carry, in the order of :mod:`pyama_dask.io.inputs.timestamps`."""
+    ome = [("ome-deltat", _ome_deltat), ("ome-time-increment", _ome_time_increment)]
     specific = {
-        "nd2": [("ome-deltat", _ome_deltat)],
-        "ome-tiff": [("ome-deltat", _ome_deltat)],
-        "czi": [("czi-subblock", _czi_subblocks)],
+        "nd2": ome + [("nd2-frame-times", _nd2_frames)],
+        "ome-tiff": ome,
+        "czi": [("ome-time-increment", _ome_time_increment), ("czi-subblock", _czi_subblocks)],
     }
     return specific.get(file_type, []) + [("bioio-interval", _bioio_interval)]
 
 
-def _ome_deltat(image: BioImage, n_frames: int) -> list[float] | None:
+def _ome_deltat(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
     return ome_deltat_minutes(image.ome_metadata, image.current_scene_index, n_frames)
 
 
-def _czi_subblocks(image: BioImage, n_frames: int) -> list[float] | None:
+def _ome_time_increment(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
+    return ome_time_increment_minutes(image.ome_metadata, image.current_scene_index, n_frames)
+
+
+def _nd2_frames(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
+    return nd2_frame_minutes(str(path), image.current_scene_index, n_frames)
+
+
+def _czi_subblocks(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
     return czi_subblock_minutes(image.reader.acquisition_times, n_frames)
 
 
-def _bioio_interval(image: BioImage, n_frames: int) -> list[float] | None:
-    return uniform_interval_minutes(image.standard_metadata.timelapse_interval, n_frames)
+def _bioio_interval(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
+    interval = image.time_interval
+    if interval is not None and not isinstance(interval, timedelta):
+        # bioio-ome-zarr gives a bare number in the axis's unit; its standard metadata converts it.
+        interval = image.standard_metadata.timelapse_interval
+    return uniform_interval_minutes(interval, n_frames)
 
 
 def _read_bioio_frames(image: BioImage, path: Path, fov: int, channel: int, frames: slice | None) -> np.ndarray:
