@@ -27,6 +27,16 @@ def _fov_range(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"FOV range must look like 3 or 0-9, got {text!r}") from None
 
 
+def _z_choice(text: str) -> int | str:
+    """``"max"`` -> "max"; ``"3"`` -> 3."""
+    if text == "max":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--z takes a Z plane index or 'max', got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyama-dask", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -45,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fluorescence channel indices (none: segmentation and tracking only, no traces)")
     run.add_argument("--fovs", type=_fov_range, help="FOV range, e.g. 0-9 (default: all)")
     run.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
+    run.add_argument("--z", type=_z_choice, metavar="N|max",
+                     help="of a file with Z: the Z plane to process, or 'max' for each frame's maximum projection "
+                          "(default: plane 0, with a warning)")
     add_cluster_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")

@@ -68,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
     meta = read_metadata(args.file, dim_order=args.dim_order)
     config = load_run_config(Path(args.config)) if args.config else {}
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
-    context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=params)
+    context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=params, z=args.z)
     if args.dry_run:
         return dry_run_command(meta, context, args, config)
     fov_start, fov_end = args.fovs or (None, None)
@@ -82,7 +82,7 @@ def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: 
         fov = args.fovs[0] if args.fovs else 0
         fovs, params = check_request(meta, context, fov, fov, args.batch_size, args.workers)
         plan = plan_fov(meta, Path(context.output_dir), fovs[0], context.channels, params,
-                        input_identity(meta.file_path))
+                        input_identity(meta.file_path), context.z)
         print(f"task graph of FOV {fovs[0]}: {render_fov_graph(plan, Path(args.graph))}")
         if request_from_args(args, config).kind == "local":
             return 0

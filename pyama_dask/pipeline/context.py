@@ -102,6 +102,9 @@ class ProcessingContext:
         missing names take PyAMA-core's defaults.
     time_units
         Unit of the ``time`` column of the traces.
+    z
+        Of a file with Z: the Z plane processed, or ``"max"`` for each
+        frame's maximum projection over Z; None for plane 0.
     """
 
     output_dir: Path
@@ -109,3 +112,4 @@ class ProcessingContext:
     results_paths: dict[int, ResultsPathsPerFOV] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     time_units: str = "min"
+    z: int | str | None = None

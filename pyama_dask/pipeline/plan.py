@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pyama_dask.io.completion import completed_fingerprint
+from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.io.inputs.timestamps import UNIFORM_SOURCES, frame_index_minutes
 from pyama_dask.io.store import ImageRef
@@ -109,6 +110,7 @@ def plan_fov(
     channels: Channels,
     params: Params,
     identity: dict[str, Any],
+    z: ZChoice | None = None,
 ) -> FovPlan:
     """Plan every step of the step table for one FOV.
 
@@ -127,6 +129,10 @@ def plan_fov(
     identity
         The input's identity (:func:`~pyama_dask.io.inputs.microscopy.input_identity`),
         part of the copies' fingerprints.
+    z
+        Z plane copied of a file with Z, or ``"max"`` for the maximum
+        projection; None for plane 0. Part of the copies' fingerprints when
+        the file has Z.
     """
     plan = FovPlan(fov)
     try:
@@ -134,7 +140,8 @@ def plan_fov(
     except ValueError as exc:
         times, plan.refused = [], str(exc)
     source = FovSource(Path(metadata.file_path), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
-                       metadata.dim_order, tuple(metadata.channel_names), tuple(times))
+                       metadata.dim_order, tuple(metadata.channel_names), tuple(times), metadata.n_z,
+                       0 if z is None else z)
     planned: dict[TaskId, PlannedTask] = {}
     for step in STEPS.values():
         for role, channel in step.channels(channels):

@@ -99,7 +99,10 @@ class Step:
 
 
 def _copy_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
-    return {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+    facts = {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+    if source.n_z > 1:  # only then: copies of files without Z keep their fingerprints
+        facts["z"] = source.z
+    return facts
 
 
 def _extract_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pyama_dask.algorithms.background import background_support_stack, tile_grid
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
+from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import open_fov_reader
 from pyama_dask.io.store import (
     ImageRef,
@@ -42,7 +43,9 @@ class FovSource:
     """What the input file says about one FOV: where it is and how it is shaped.
 
     ``scale`` is one step along (t, y, x) in (minutes, um, um); ``times``
-    are minutes since the first frame, one per frame.
+    are minutes since the first frame, one per frame. ``n_z`` is the number
+    of Z planes of the file, ``z`` the plane copied (or ``"max"``, each
+    frame's maximum projection over Z).
     """
 
     file_path: Path
@@ -52,6 +55,8 @@ class FovSource:
     dim_order: str | None
     channel_names: tuple[str, ...]
     times: tuple[float, ...]
+    n_z: int = 1
+    z: ZChoice = 0
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class TaskJob:
 
 
 def copy_channel(job: TaskJob) -> dict:
-    """Copy one channel of one FOV from the microscopy file into the store as uint16.
+    """Copy one channel of one FOV (one Z plane, or the Z projection) from the input into the store as uint16.
 
     The image records the channel's name and a contrast window fitted to its
     pixels, for viewers.
@@ -90,7 +95,7 @@ def copy_channel(job: TaskJob) -> dict:
     with open_fov_reader(source.file_path, source.fov, source.dim_order) as reader:
         for start in range(0, n_frames, chunk):
             frames = slice(start, min(start + chunk, n_frames))
-            block = reader.read(job.channel, frames)
+            block = reader.read(job.channel, frames, source.z)
             target[frames] = block
             contrast.append(contrast_pixels(block, frames, n_frames))
     update_contrast_limits(out, contrast)

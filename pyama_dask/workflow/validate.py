@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pyama_dask.io.inputs.common import Z_MAX
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.rundir.results import RESULTS_FILE, check_results_yaml
 from pyama_dask.pipeline.params import Params
@@ -42,6 +43,7 @@ def check_request(
     """
     fovs = resolve_fov_range(metadata, fov_start, fov_end)
     validate_channels(metadata, context.channels)
+    validate_z(metadata, context.z)
     params = Params.from_mapping(context.params)
     for name, value in (("batch_size", batch_size), ("number of workers", n_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -97,6 +99,32 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
         )
     if len(set(channels.fl)) != len(channels.fl):
         raise ValueError(f"fluorescence channels {channels.fl} list a channel twice")
+
+
+def validate_z(metadata: MicroscopyMetadata, z: int | str | None) -> None:
+    """Check the Z choice against the file: None, ``"max"``, or a plane index it has.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and its Z planes.
+    """
+    if z is None or z == Z_MAX:
+        return
+    if isinstance(z, bool) or not isinstance(z, int) or not 0 <= z < metadata.n_z:
+        raise ValueError(
+            f"Z plane {z!r} is out of range for {metadata.file_path}: it has {metadata.n_z} Z plane(s), "
+            f"numbered 0-{metadata.n_z - 1}; give a plane index or {Z_MAX!r} (maximum projection)"
+        )
+
+
+def input_notes(metadata: MicroscopyMetadata, z: int | str | None) -> list[str]:
+    """What a run tells its user about the input: its time stamps, and the Z plane used of a Z stack."""
+    notes = list(metadata.time_notes)
+    if metadata.n_z > 1 and z is None:
+        notes.append(f"it has {metadata.n_z} Z planes; the run uses plane 0 (choose with --z N, or --z max "
+                     "for each frame's maximum projection)")
+    return notes
 
 
 def check_output_dir(path: Path) -> None:

@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 
 UINT16_MAX = int(np.iinfo(np.uint16).max)
+#: The Z choice that reads each frame's maximum projection over Z.
+Z_MAX = "max"
+#: A Z choice: a plane index, or :data:`Z_MAX`.
+ZChoice = int | str
 
 
 class MicroscopyError(ValueError):
@@ -132,6 +136,16 @@ def check_index(path: Path | str, what: str, index: int, count: int, names: list
     available = f" ({', '.join(f'{i}={name}' for i, name in enumerate(names))})" if names else ""
     raise MicroscopyError(
         f"{path}: {what} index {index!r} is out of range: {count} {what}(s) available{available}"
+    )
+
+
+def check_z(path: Path | str, fov: int, z: ZChoice, n_z: int) -> None:
+    """Raise MicroscopyError unless ``z`` is :data:`Z_MAX` or a plane index below ``n_z``."""
+    if z == Z_MAX or (isinstance(z, (int, np.integer)) and not isinstance(z, bool) and 0 <= z < n_z):
+        return
+    raise MicroscopyError(
+        f"{path}, FOV {fov}: Z plane {z!r} is out of range: it has {n_z} Z plane(s), numbered 0-{n_z - 1} "
+        f"(or {Z_MAX!r} for the maximum projection)"
     )
 
 

@@ -5,7 +5,9 @@ multi-file series (:mod:`pyama_dask.io.inputs.metamorph`): a directory of
 ``<CH>_Position<P>_time<T>.tif`` files, a glob pattern matching some of them, or one
 of them standing for its directory.
 
-A FOV is a bioio scene, by position in ``scenes``; Z 0 is read when the file has Z.
+A FOV is a bioio scene, by position in ``scenes``. Of a file with Z, one Z plane
+is read (plane 0 unless told otherwise), or each frame's maximum projection over Z
+(``z="max"``), computed one frame at a time.
 Readers are opened where the pixels are read, because bioio objects are not
 picklable and keep per-scene state: a Dask task receives (path, FOV), opens the
 input once with :func:`open_fov_reader` and reads only the frames it needs, block
@@ -41,8 +43,11 @@ from pyama_dask.io.inputs.metamorph import (
 from pyama_dask.io.inputs.common import (
     MicroscopyError,
     MicroscopyMetadata,
+    Z_MAX,
+    ZChoice,
     check_index,
     check_uint16_dtype,
+    check_z,
     frame_range,
     location,
     require_uniform_shape,
@@ -131,8 +136,11 @@ def read_metadata(path: str | Path, dim_order: str | None = None) -> MicroscopyM
 class FovReader(Protocol):
     """One FOV of an open input, as :func:`open_fov_reader` gives it."""
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
-        """(T, H, W) uint16 stack of ``channel`` (Z 0), the selected frames only (all when None)."""
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
+        """(T, H, W) uint16 stack of ``channel``, the selected frames only (all when None).
+
+        ``z`` is the Z plane read, or ``"max"`` for each frame's maximum over Z.
+        """
 
 
 @contextmanager
@@ -151,13 +159,14 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
     Yields
     ------
     FovReader
-        ``reader.read(channel, frames)`` returns a (T, H, W) uint16 stack.
+        ``reader.read(channel, frames, z)`` returns a (T, H, W) uint16 stack.
 
     Raises
     ------
     MicroscopyError
-        Bad input or FOV out of range (on opening); channel out of range, frames
-        selecting nothing, float pixels or values outside 0..65535 (on reading).
+        Bad input or FOV out of range (on opening); channel or Z plane out of
+        range, frames selecting nothing, float pixels or values outside
+        0..65535 (on reading).
     """
     path = Path(path)
     tiff_fov = _open_ome_tiff_fov(path, fov) if dim_order is None else None
@@ -174,9 +183,10 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
 
 
 def read_frames(
-    path: str | Path, fov: int, channel: int, frames: slice | None = None, dim_order: str | None = None
+    path: str | Path, fov: int, channel: int, frames: slice | None = None, dim_order: str | None = None,
+    z: ZChoice = 0,
 ) -> np.ndarray:
-    """(T, H, W) uint16 stack of one FOV and channel (Z 0), reading only the selected frames.
+    """(T, H, W) uint16 stack of one FOV and channel, reading only the selected frames.
 
     Parameters
     ----------
@@ -188,15 +198,17 @@ def read_frames(
         Frames to read; all when None.
     dim_order : str, optional
         As given to :func:`read_metadata`.
+    z : int or "max"
+        Z plane to read, or ``"max"`` for each frame's maximum over Z.
 
     Raises
     ------
     MicroscopyError
-        Bad input, FOV/channel out of range, frames selecting nothing, float pixels
+        Bad input, FOV/channel/Z out of range, frames selecting nothing, float pixels
         or values outside 0..65535 (uint16 required).
     """
     with open_fov_reader(path, fov, dim_order) as reader:
-        return reader.read(channel, frames)
+        return reader.read(channel, frames, z)
 
 
 class _SeriesFov:
@@ -204,7 +216,8 @@ class _SeriesFov:
         self._series = series
         self._fov = fov
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
+        check_z(self._series.source, self._fov, z, 1)  # a MetaMorph series has no Z
         return read_series_frames(self._series, self._fov, channel, frames)
 
 
@@ -217,9 +230,9 @@ class _BioImageFov:
         self._path = path
         self._fov = fov
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
         with _library_errors(location(self._path, self._fov, channel), "read the pixels"):
-            return _read_bioio_frames(self._image, self._path, self._fov, channel, frames)
+            return _read_bioio_frames(self._image, self._path, self._fov, channel, frames, z)
 
 
 class _CheckedOmeTiffFov:
@@ -230,11 +243,11 @@ class _CheckedOmeTiffFov:
         self._path = path
         self._fov = fov
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
         if not (isinstance(channel, (int, np.integer)) and 0 <= channel < self._tiff_fov.n_channels):
-            return _BioImageFov(_open_bioimage(self._path, None), self._path, self._fov).read(channel, frames)
+            return _BioImageFov(_open_bioimage(self._path, None), self._path, self._fov).read(channel, frames, z)
         with _library_errors(location(self._path, self._fov, channel), "read the pixels"):
-            return self._tiff_fov.read(channel, frames)
+            return self._tiff_fov.read(channel, frames, z)
 
 
 def _open_ome_tiff_fov(path: Path, fov: int) -> OmeTiffFov | None:
@@ -519,11 +532,17 @@ def _bioio_interval(image: BioImage, path: Path, n_frames: int) -> list[float] |
     return uniform_interval_minutes(interval, n_frames)
 
 
-def _read_bioio_frames(image: BioImage, path: Path, fov: int, channel: int, frames: slice | None) -> np.ndarray:
+def _read_bioio_frames(image: BioImage, path: Path, fov: int, channel: int, frames: slice | None,
+                       z: ZChoice) -> np.ndarray:
     check_index(path, "channel", channel, image.dims.C, [str(name) for name in image.channel_names])
     where = location(path, fov, channel)
     check_uint16_dtype(image.dtype, where)
+    check_z(path, fov, z, image.dims.Z)
     selected = frame_range(path, fov, frames, image.dims.T)
-    lazy = image.get_image_dask_data("TYX", C=channel, Z=0, T=list(selected))
     # Synchronous: inside a Dask worker task the read must not go back to the cluster.
-    return to_uint16(lazy.compute(scheduler="synchronous"), where)
+    if z == Z_MAX:  # one frame's Z planes in memory at a time
+        stack = np.stack([image.get_image_dask_data("ZYX", C=channel, T=t).max(axis=0).compute(scheduler="synchronous")
+                          for t in selected])
+    else:
+        stack = image.get_image_dask_data("TYX", C=channel, Z=z, T=list(selected)).compute(scheduler="synchronous")
+    return to_uint16(stack, where)

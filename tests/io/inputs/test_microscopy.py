@@ -157,6 +157,40 @@ def test_zstack_reads_plane_zero(shared_data: Path) -> None:
     np.testing.assert_array_equal(read_frames(path, 0, 0)[0], z_stack[0])
 
 
+@pytest.mark.parametrize("name", ["arcadia-microscopy-tools/example-zstack.nd2", "pims/cluster.nd2",
+                                  "czitools/CellDivision_T3_Z5_CH2_X240_Y170.czi"])
+def test_z_plane_and_maximum_projection(shared_data: Path, name: str) -> None:
+    path = shared_data / name
+    meta = read_metadata(path)
+    stack = BioImage(path).get_image_data("TZYX", C=meta.n_channels - 1)
+    assert meta.n_z == stack.shape[1] > 1
+    channel, last = meta.n_channels - 1, meta.n_z - 1
+    np.testing.assert_array_equal(read_frames(path, 0, channel, z=last), stack[:, last])
+    np.testing.assert_array_equal(read_frames(path, 0, channel, z="max"), stack.max(axis=1))
+    np.testing.assert_array_equal(read_frames(path, 0, channel, slice(-1, None), z="max"), stack[-1:].max(axis=1))
+    with pytest.raises(MicroscopyError, match=rf"Z plane {meta.n_z} is out of range: it has {meta.n_z} Z plane"):
+        read_frames(path, 0, channel, z=meta.n_z)
+
+
+def test_ome_tiff_z_plane_and_maximum_projection(tmp_path: Path) -> None:
+    path = tmp_path / "stack.ome.tif"
+    data = np.random.default_rng(1).integers(0, 4000, (3, 2, 4, 8, 8), dtype=np.uint16)
+    tifffile.imwrite(path, data, metadata={"axes": "TCZYX"})
+    assert read_metadata(path).n_z == 4
+    np.testing.assert_array_equal(read_frames(path, 0, 1, z=2), data[:, 1, 2])
+    np.testing.assert_array_equal(read_frames(path, 0, 1, slice(1, 3), z="max"), data[1:3, 1].max(axis=1))
+    with pytest.raises(MicroscopyError, match="Z plane 4 is out of range"):
+        read_frames(path, 0, 0, z=4)
+
+
+def test_series_has_no_z(shared_data: Path) -> None:
+    path = shared_data / SERIES
+    assert read_metadata(path).n_z == 1
+    np.testing.assert_array_equal(read_frames(path, 0, 1, z="max"), read_frames(path, 0, 1))
+    with pytest.raises(MicroscopyError, match="Z plane 1 is out of range: it has 1 Z plane"):
+        read_frames(path, 0, 1, z=1)
+
+
 def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list:
     original = getattr(owner, name)
     calls = []
