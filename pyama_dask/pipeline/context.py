@@ -11,7 +11,11 @@ ChannelPath = tuple[int, Path]
 
 @dataclass
 class Channels:
-    """Channel roles: one phase-contrast channel and zero or more fluorescence channels."""
+    """Channel roles: the channel segmented (``pc``, phase contrast as a rule) and the channels measured (``fl``).
+
+    The segmented channel may be measured too: a fluorescence-only movie
+    (a nuclear marker, a reporter) is segmented and measured on the same channel.
+    """
 
     pc: int = 0
     fl: list[int] = field(default_factory=list)

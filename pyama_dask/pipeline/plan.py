@@ -23,6 +23,7 @@ from pyama_dask.io.completion import completed_fingerprint
 from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.io.inputs.timestamps import UNIFORM_SOURCES, frame_index_minutes
+from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import ImageRef
 from pyama_dask.pipeline.context import Channels, ResultsPathsPerFOV
 from pyama_dask.pipeline.params import Params
@@ -141,7 +142,7 @@ def plan_fov(
         times, plan.refused = [], str(exc)
     source = FovSource(Path(metadata.file_path), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
                        metadata.dim_order, tuple(metadata.channel_names), tuple(times), metadata.n_z,
-                       0 if z is None else z)
+                       0 if z is None else z, None if metadata.pixel_size_um is None else MICROMETER)
     planned: dict[TaskId, PlannedTask] = {}
     for step in STEPS.values():
         for role, channel in step.channels(channels):
@@ -149,6 +150,9 @@ def plan_fov(
                               params, identity)
             planned[task.id] = task
             plan.tasks.append(task)
+            plan.paths.add(step.writes[role], channel, task.output, single=role == SEGMENTED)
+        for role, channel, owner in step.shared(channels):
+            task = planned[(step.name, role, channel)] = planned[(step.name, owner, channel)]
             plan.paths.add(step.writes[role], channel, task.output, single=role == SEGMENTED)
     return plan
 
@@ -202,7 +206,7 @@ def fov_times(metadata: MicroscopyMetadata, fov: int) -> list[float]:
 
 
 def _scale(metadata: MicroscopyMetadata) -> list[float]:
-    """(minutes per frame, um per pixel, um per pixel) for the NGFF metadata."""
+    """(minutes per frame, um per pixel, um per pixel) for the NGFF metadata; 1 per pixel when it is unknown."""
     times = metadata.timepoints
     dt = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0
     px = metadata.pixel_size_um or 1.0

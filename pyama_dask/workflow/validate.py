@@ -82,7 +82,8 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
     ------
     ValueError
         Naming the file, the channel and the file's channels when an index is
-        out of range, repeated, or used both as phase contrast and fluorescence.
+        out of range or repeated. The segmented channel may also be measured
+        (a fluorescence-only movie).
     """
     available = ", ".join(f"{i}={name}" for i, name in enumerate(metadata.channel_names))
     for role, channel in [("phase-contrast", channels.pc)] + [("fluorescence", c) for c in channels.fl]:
@@ -93,10 +94,6 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
                 f"{role} channel {channel} is out of range for {metadata.file_path}: "
                 f"it has {metadata.n_channels} channel(s) ({available})"
             )
-    if channels.pc in channels.fl:
-        raise ValueError(
-            f"channel {channels.pc} of {metadata.file_path} is selected both as phase contrast and as fluorescence"
-        )
     if len(set(channels.fl)) != len(channels.fl):
         raise ValueError(f"fluorescence channels {channels.fl} list a channel twice")
 
