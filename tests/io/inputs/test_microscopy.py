@@ -158,7 +158,8 @@ def test_zstack_reads_plane_zero(shared_data: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["arcadia-microscopy-tools/example-zstack.nd2", "pims/cluster.nd2",
-                                  "czitools/CellDivision_T3_Z5_CH2_X240_Y170.czi"])
+                                  "czitools/CellDivision_T3_Z5_CH2_X240_Y170.czi",
+                                  "czitools/S3_1Pos_2Mosaic_T2_Z3_CH2_sm.czi"])
 def test_z_plane_and_maximum_projection(shared_data: Path, name: str) -> None:
     path = shared_data / name
     meta = read_metadata(path)
