@@ -27,7 +27,7 @@ from matplotlib.ticker import EngFormatter
 from PIL import Image
 from skimage.measure import find_contours, label, regionprops
 
-from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs
 from pyama_dask.io.store import (
     ImageRef,
     fov_group_name,
@@ -213,7 +213,7 @@ def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame:
     """
     output_dir = Path(output_dir)
     results = read_results_yaml(output_dir / RESULTS_FILE)
-    processed = sorted(int(fov) for fov in results.get("results_paths") or {})
+    processed = sorted(recorded_outputs(output_dir, results))
     if not processed:
         raise ValueError(f"{output_dir} holds no processed FOV (no {RESULTS_FILE} with results)")
     fovs = processed if fovs is None else sorted(fovs)
@@ -239,7 +239,7 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
         raise ValueError(f"frame {frame} is out of range for FOV {fov}, which has frames 0-{n_frames - 1}")
     minutes_per_frame, pixel_size, _ = image_scale(pc_ref)
     pixel_size_um = pixel_size if image_space_unit(pc_ref) is not None else None
-    traces = collect_traces({"results_paths": {fov: results["results_paths"][fov]}})
+    traces = collect_traces(output_dir, results, [fov])
     times = _frame_times(traces, n_frames, minutes_per_frame)
     tracked = tracked_cell_counts(labels)
     frame_labels = np.asarray(labels[frame])

@@ -84,6 +84,12 @@ CASES = [
       "another output directory"]),
     ("results file edited by hand", ["{tiny}"], None, "input_file: {tiny}\nresults_paths: [0, 1]\n",
      ["{out}/processing_results.yaml: 'results_paths' must map FOV numbers to outputs", "move it away"]),
+    ("output directory inside a MetaMorph series folder", ["{inputs}/series", "--out", "{inputs}/series/out"],
+     None, None, ["output directory {inputs}/series/out is inside the input folder {inputs}/series",
+                  "choose an output directory outside {inputs}/series, e.g. {inputs}/series_results"]),
+    ("output directory next to the series file given", ["{inputs}/series/YFP_Position4_time10.tif", "--out",
+                                                        "{inputs}/series/results"], None, None,
+     ["output directory {inputs}/series/results is inside the input folder {inputs}/series"]),
     ("output directory is a file", ["{tiny}", "--out", "{inputs}/notes.nd2"], None, None,
      ["output directory {inputs}/notes.nd2 exists and is not a directory"]),
     ("output directory under a file", ["{tiny}", "--out", "{inputs}/notes.nd2/out"], None, None,
@@ -99,6 +105,9 @@ def inputs(shared_data, tmp_path_factory) -> Path:
     (folder / "empty.nd2").touch()
     (folder / "notes.nd2").write_text("plate layout: A1 = wild type, A2 = mutant\n")
     (folder / "plate.xyz").write_bytes(np.random.default_rng(0).bytes(4096))
+    (folder / "series").mkdir()
+    for plane in (shared_data / "rcell2-examples").glob("*_Position4_time*.tif"):
+        (folder / "series" / plane.name).symlink_to(plane)
     for source, name in [("arcadia-microscopy-tools/example-timelapse.nd2", "truncated.nd2"),
                          ("rcell2-examples/YFP_Position4_time10.tif", "truncated.tif")]:
         target = folder / name

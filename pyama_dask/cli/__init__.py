@@ -1,4 +1,4 @@
-"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces`` and ``score``."""
+"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces``, ``export`` and ``score``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pyama_dask.cli.clusters import add_cluster_options
 from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
-from pyama_dask.cli.results import qc_command, traces_command
+from pyama_dask.cli.results import export_command, qc_command, traces_command
 from pyama_dask.cli.score import add_score_parser, score_command
 from pyama_dask.rundir.lock import RunLockedError
 from pyama_dask.pipeline.params import PROFILE_NAMES
@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     traces.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     traces.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
     traces.add_argument("-o", "--output", help="file to write (default OUT/traces.<format>)")
+
+    export = commands.add_parser("export", help="write a run's results in the layout of another tool")
+    export.add_argument("layout", choices=["pyama"], help="pyama: that of PyAMA's current tools (merge, fitting)")
+    export.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
+    export.add_argument("--to", help="folder to write (default OUT/pyama)")
     add_score_parser(commands)
     return parser
 
@@ -113,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
-                "qc": qc_command, "traces": traces_command,
+                "qc": qc_command, "traces": traces_command, "export": export_command,
                 "score": score_command}
     try:
         return handlers[args.command](args)

@@ -31,7 +31,8 @@ class ResultsPathsPerFOV:
     trace locations are CSV files. Outputs of the segmented channel are one
     pair, those of fluorescence channels a list of pairs. The attributes are
     PyAMA-core's; outputs of further steps are kept in ``extra`` under their
-    results key.
+    results key. ``processing_results.yaml`` records the locations relative
+    to the output directory (:mod:`pyama_dask.rundir.results`).
     """
 
     pc: ChannelPath | None = None

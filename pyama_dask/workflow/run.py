@@ -146,7 +146,8 @@ def run_complete_workflow(
     """
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
                                  n_workers if client is None else 1)
-    output_dir = Path(context.output_dir)
+    # Absolute: workers may run in another working directory than this process.
+    output_dir = Path(context.output_dir).absolute()
     ensure_writable_dir(output_dir)
     identity = input_identity(metadata.file_path)
 
@@ -173,7 +174,8 @@ def run_complete_workflow(
             if plan.fov not in failed:
                 context.results_paths[plan.fov] = plan.paths
         document = _results_document(context, params, metadata)
-        document["provenance"] = provenance_record(checksum.result(), performance_report=PERFORMANCE_REPORT)
+        document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
+                                                   performance_report=PERFORMANCE_REPORT)
         # The storage that stopped a run may well refuse these few small files too.
         _record_run(output_dir, document, log_path, failed, best_effort=runner.storage_error is not None)
         if runner.storage_error is not None:
@@ -224,7 +226,7 @@ def _remove_stale_temporaries(output_dir: Path, fovs: list[int]) -> None:
 def _results_document(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata) -> dict:
     return {
         "output_dir": str(context.output_dir),
-        "input_file": str(Path(metadata.file_path).resolve()),
+        "input_file": os.path.abspath(metadata.file_path),  # as given: symbolic links resolved only in provenance
         "channels": {"pc": context.channels.pc, "fl": list(context.channels.fl)},
         # Of a file with Z, the plane processed or "max"; null without Z. Null pixel size: uncalibrated.
         "z": (0 if context.z is None else context.z) if metadata.n_z > 1 else None,

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pyama_dask.io.inputs.common import Z_MAX
+from pyama_dask.io.inputs.metamorph import is_glob_pattern, is_series_file
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.rundir.results import RESULTS_FILE, check_results_yaml
 from pyama_dask.pipeline.params import Params
@@ -36,8 +37,8 @@ def check_request(
     ------
     ValueError
         FOV range, channels, parameters, batch size or worker count invalid,
-        or a results file in the output directory that is malformed or
-        belongs to another input.
+        an output directory inside the input's folder, or a results file in
+        the output directory that is malformed or belongs to another input.
     OSError
         The output directory cannot be created or written.
     """
@@ -50,6 +51,7 @@ def check_request(
             raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
     output_dir = Path(context.output_dir)
     check_output_dir(output_dir)
+    check_output_outside_input(Path(metadata.file_path), output_dir)
     check_results_yaml(output_dir / RESULTS_FILE, metadata.file_path)
     return fovs, params
 
@@ -144,6 +146,38 @@ def check_output_dir(path: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         what = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
         raise PermissionError(f"output directory {path} {what}")
+
+
+def check_output_outside_input(input_path: Path, output_dir: Path) -> None:
+    """Refuse an output directory inside the folder an input stands for.
+
+    A folder input (a MetaMorph series, an OME-Zarr) is every file in it, and
+    a series file or pattern stands for its folder's files: outputs written
+    there would become part of the input, so its checksum would change with
+    every run and every rerun would recompute everything.
+
+    Raises
+    ------
+    ValueError
+        Naming both folders and where to put the outputs instead.
+    """
+    folder = _input_folder(input_path)
+    if folder is None or not output_dir.resolve().is_relative_to(folder.resolve()):
+        return
+    raise ValueError(
+        f"output directory {output_dir} is inside the input folder {folder}: its files would become part of the "
+        f"input (and every rerun recompute everything); choose an output directory outside {folder}, "
+        f"e.g. {folder.parent / (folder.name + '_results')}"
+    )
+
+
+def _input_folder(path: Path) -> Path | None:
+    """The folder whose files an input is: a folder input itself, that of a series file or pattern, else None."""
+    if is_glob_pattern(path):
+        return next(parent for parent in path.parents if not is_glob_pattern(parent))
+    if path.is_dir():
+        return path
+    return path.parent if is_series_file(path) else None
 
 
 def ensure_writable_dir(path: Path) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from pyama_dask.io.inputs.common import MicroscopyMetadata
 from pyama_dask.pipeline.context import Channels
-import dataclasses
-
 from pyama_dask.workflow.validate import (
+    check_output_outside_input,
     ensure_writable_dir,
     input_notes,
     resolve_fov_range,
@@ -88,3 +88,22 @@ def test_run_notes_say_how_time_and_z_are_taken():
     assert input_notes(meta, "max") == ["the frame index stands in"]
     assert input_notes(meta, None)[1].startswith("it has 3 Z planes; the run uses plane 0")
     assert input_notes(_meta(), None) == []
+
+
+@pytest.mark.parametrize("given, out, refused", [
+    ("input.zarr", "input.zarr/results", True),                 # a folder input: every file under it
+    ("series/*_Position1_time*.tif", "series/out", True),       # a pattern stands for its folder's files
+    ("series", "series_results", False),
+    ("experiment.nd2", "results", False),                       # a single file: outputs next to it are fine
+    ("series", "link_to_series/out", True),                     # the same folder through a symbolic link
+])
+def test_an_output_directory_inside_the_input_folder_is_refused(tmp_path, given, out, refused):
+    (tmp_path / "input.zarr").mkdir()
+    (tmp_path / "series").mkdir()
+    (tmp_path / "link_to_series").symlink_to(tmp_path / "series")
+    (tmp_path / "experiment.nd2").touch()
+    if refused:
+        with pytest.raises(ValueError, match=r"is inside the input folder .*choose an output directory outside"):
+            check_output_outside_input(tmp_path / given, tmp_path / out)
+    else:
+        check_output_outside_input(tmp_path / given, tmp_path / out)
