@@ -16,6 +16,7 @@ import tifffile
 import yaml
 
 from pyama_dask.io.inputs.microscopy import input_identity, read_frames, read_metadata
+from pyama_dask.io.images import open_image
 from pyama_dask.io.store import ImageRef, image_space_unit
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.pipeline.context import Channels, ProcessingContext
@@ -84,6 +85,11 @@ def test_unknown_pixel_size_stays_unknown(frames, two_channels, dask_client, tmp
     _run(path, out, Channels(pc=0, fl=[0]), dask_client)
     for kind in ("pc", "seg", "seg_labeled"):
         assert image_space_unit(ImageRef(out, 0, kind, 0)) is None
+    for kind in ("fl", "fl_corrected"):  # the measured channel is the segmented channel's copy
+        image = open_image(out, 0, kind, 0)
+        assert image.attrs["units"] == {"t": "minute", "y": None, "x": None}
+        assert image["x"].values.tolist() == list(range(frames.shape[2]))
+    np.testing.assert_array_equal(open_image(out, 0, "fl", 0).values, frames)
     document = yaml.safe_load((out / "processing_results.yaml").read_text())
     assert (document["pixel_size_um"], document["z"], document["time_source"]) == (None, None, "ome-time-increment")
 
