@@ -22,8 +22,8 @@ from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
 from pyama_dask.io.inputs.common import ZChoice
-from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.inputs.microscopy import open_fov_reader
+from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import (
     ImageRef,
     contrast_pixels,
@@ -45,11 +45,10 @@ class FovSource:
     """What the input file says about one FOV: where it is and how it is shaped.
 
     ``scale`` is one step along (t, y, x) in (minutes, ``space_unit``,
-    ``space_unit``), the unit None and the step 1 when the file has no pixel
-    size; ``times``
-    are minutes since the first frame, one per frame. ``n_z`` is the number
-    of Z planes of the file, ``z`` the plane copied (or ``"max"``, each
-    frame's maximum projection over Z).
+    ``space_unit``); without a pixel size in the file the unit is None and
+    the step 1. ``times`` are minutes since the first frame, one per frame.
+    ``n_z`` is the number of Z planes of the file, ``z`` the plane copied
+    (or ``"max"``, each frame's maximum projection over Z).
     """
 
     file_path: Path
