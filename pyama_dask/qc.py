@@ -28,7 +28,14 @@ from PIL import Image
 from skimage.measure import find_contours, label, regionprops
 
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs
-from pyama_dask.io.store import ImageRef, fov_group_name, image_channel_name, image_scale, open_image
+from pyama_dask.io.store import (
+    ImageRef,
+    fov_group_name,
+    image_channel_name,
+    image_scale,
+    image_space_unit,
+    open_image,
+)
 from pyama_dask.io.traces import collect_traces
 
 logger = logging.getLogger(__name__)
@@ -100,7 +107,7 @@ def frame_figure(
     labels: np.ndarray,
     mask: np.ndarray | None = None,
     *,
-    pixel_size_um: float = 1.0,
+    pixel_size_um: float | None = None,
     title: str = "",
     note: str = "",
 ) -> Figure:
@@ -120,7 +127,7 @@ def frame_figure(
         Its segmentation mask (Y, X); objects that were segmented but carry
         no track are outlined with a dashed gold line, without an id.
     pixel_size_um
-        Pixel edge length; the axes are in micrometres.
+        Pixel edge length; the axes are in micrometres, or in pixels when None (unknown).
     title
         Figure title.
     note
@@ -133,6 +140,8 @@ def frame_figure(
     if image.shape != labels.shape:
         raise ValueError(f"frame and labels differ in shape: {image.shape} vs {labels.shape}")
     height, width = image.shape
+    unit = "px" if pixel_size_um is None else "µm"
+    pixel_size_um = 1.0 if pixel_size_um is None else pixel_size_um
     regions = regionprops(np.asarray(labels))
     zoom, id_points = _frame_zoom(width, regions)
     # The margins hold the tick labels, axis labels and title around the frame.
@@ -162,8 +171,8 @@ def frame_figure(
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.set_xlim(0, width * pixel_size_um)
     ax.set_ylim(height * pixel_size_um, 0)
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
+    ax.set_xlabel(f"x ({unit})")
+    ax.set_ylabel(f"y ({unit})")
     ax.set_title(title)
     return fig
 
@@ -283,7 +292,8 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
     frame = n_frames // 2 if frame is None else frame
     if not 0 <= frame < n_frames:
         raise ValueError(f"frame {frame} is out of range for FOV {fov}, which has frames 0-{n_frames - 1}")
-    minutes_per_frame, pixel_size_um, _ = image_scale(pc_ref)
+    minutes_per_frame, pixel_size, _ = image_scale(pc_ref)
+    pixel_size_um = pixel_size if image_space_unit(pc_ref) is not None else None
     traces = collect_traces(output_dir, results, [fov])
     times = _frame_times(traces, n_frames, minutes_per_frame)
     tracked = tracked_cell_counts(labels)
@@ -297,7 +307,9 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
     save_png(frame_figure(np.asarray(phase[frame]), frame_labels, frame_mask, pixel_size_um=pixel_size_um,
                           title=title, note=counts), paths[0])
     channels = traces["channel"].unique() if not traces.empty else []
-    names = {int(c): image_channel_name(ImageRef(output_dir, fov, "fl", int(c))) for c in channels}
+    # A channel both segmented and measured is copied once, as the segmented channel.
+    names = {int(c): image_channel_name(ImageRef(output_dir, fov, "pc" if c == pc_channel else "fl", int(c)))
+             for c in channels}
     save_png(traces_figure(traces, times, tracked, channel_names=names,
                            title=f"FOV {fov}: traces of the tracked cells"), paths[1])
     logger.info("QC figures of FOV %d: %s", fov, ", ".join(str(p) for p in paths))

@@ -57,6 +57,14 @@ def test_outlines_and_ids_are_drawn_where_the_cells_are(tmp_path):
     assert "µm" in fig.axes[0].get_xlabel()
 
 
+def test_unknown_pixel_size_draws_pixel_axes():
+    labels = np.zeros((40, 60), np.uint16)
+    labels[10:20, 10:30] = 1
+    axes = frame_figure(np.ones((40, 60)), labels, pixel_size_um=None).axes[0]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("x (px)", "y (px)")
+    assert axes.get_xlim() == (0, 60)
+
+
 def test_frame_and_labels_must_match():
     with pytest.raises(ValueError, match="shape"):
         frame_figure(np.zeros((4, 4)), np.zeros((4, 5), np.uint16))

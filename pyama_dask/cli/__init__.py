@@ -41,6 +41,16 @@ def _fov_list(text: str) -> list[int]:
     return fovs
 
 
+def _z_choice(text: str) -> int | str:
+    """``"max"`` -> "max"; ``"3"`` -> 3."""
+    if text == "max":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--z takes a Z plane index or 'max', got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyama-dask", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -55,12 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--pc", default="0", metavar="CHANNEL",
-                     help="phase-contrast channel: index or name, e.g. Phase (default 0)")
+                     help="the channel segmented (phase contrast as a rule): index or name, e.g. Phase (default 0)")
     run.add_argument("--fl", nargs="*", default=[], metavar="CHANNEL",
                      help="fluorescence channels: indices or names, e.g. GFP mCherry (none: segmentation and "
                      "tracking only, no traces); names are matched ignoring case")
     run.add_argument("--fovs", type=_fov_list, help="FOVs, e.g. 0-9 or 0-5,7,9-11 (default: all)")
     run.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
+    run.add_argument("--z", type=_z_choice, metavar="N|max",
+                     help="of a file with Z: the Z plane to process, or 'max' for each frame's maximum projection "
+                          "(default: plane 0, with a warning)")
     add_cluster_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")

@@ -52,11 +52,13 @@ def describe_metadata(meta: MicroscopyMetadata) -> str:
         f"file:        {meta.file_path} ({meta.file_type})",
         f"FOVs:        {meta.n_fovs} ({', '.join(meta.fov_names)})",
         f"frames:      {meta.n_frames}",
+        f"Z planes:    {meta.n_z}" + (" (a run reads plane 0 unless given --z N or --z max)" if meta.n_z > 1 else ""),
         "channels:    " + ", ".join(f"{i}={name}" for i, name in enumerate(meta.channel_names)),
         f"size:        {size}",
         f"dtype:       {meta.dtype}",
         f"pixel size:  {pixel}",
         f"interval:    {interval} (time stamps from {meta.time_source})",
+        *(f"warning:     {note}" for note in meta.time_notes),
     ]
     return "\n".join(lines)
 
@@ -66,9 +68,9 @@ def run_command(args: argparse.Namespace) -> int:
     meta = read_metadata(args.file, dim_order=args.dim_order)
     config = load_run_config(Path(args.config)) if args.config else {}
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
-    channels = Channels(pc=resolve_channel(meta, args.pc, "phase-contrast"),
+    channels = Channels(pc=resolve_channel(meta, args.pc, "segmented"),
                         fl=[resolve_channel(meta, channel, "fluorescence") for channel in args.fl])
-    context = ProcessingContext(Path(args.out), channels, params=params)
+    context = ProcessingContext(Path(args.out), channels, params=params, z=args.z)
     if args.dry_run:
         return dry_run_command(meta, context, args, config)
     return process(meta, context, args, args.fovs, config)
@@ -81,7 +83,7 @@ def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: 
         fovs, params = check_request(meta, context, batch_size=args.batch_size, n_workers=args.workers,
                                      fovs=args.fovs[:1] if args.fovs else [0])
         plan = plan_fov(meta, Path(context.output_dir), fovs[0], context.channels, params,
-                        input_identity(meta.file_path))
+                        input_identity(meta.file_path), context.z)
         print(f"task graph of FOV {fovs[0]}: {render_fov_graph(plan, Path(args.graph))}")
         if request_from_args(args, config).kind == "local":
             return 0

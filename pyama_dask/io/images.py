@@ -53,7 +53,8 @@ def open_image(output_dir: str | Path, fov: int, kind: str, channel: int) -> xr.
         ``fl_corrected``). Coordinates: ``t`` in minutes (frame index times
         the frame interval of the image's metadata; the traces' ``time``
         column holds each frame's own time stamp), ``y`` and ``x`` in
-        micrometres. Attributes: ``channel_name`` (the input's, when
+        micrometres (in pixels, unit None, when the input had no pixel
+        size). Attributes: ``channel_name`` (the input's, when
         recorded), ``location`` (the image group) and ``units``.
 
     Raises
@@ -65,9 +66,10 @@ def open_image(output_dir: str | Path, fov: int, kind: str, channel: int) -> xr.
     """
     if kind not in IMAGE_KINDS:
         raise ValueError(f"image kind must be one of {', '.join(IMAGE_KINDS)}, got {kind!r}")
-    ref = store.ImageRef(Path(output_dir), fov, kind, channel)
+    output_dir = Path(output_dir)
+    ref = _raw_image(output_dir, fov, channel) if kind == "fl" else store.ImageRef(output_dir, fov, kind, channel)
     # The corrected image has no NGFF metadata of its own: it is the raw image's, corrected.
-    described = store.ImageRef(ref.output_dir, fov, "fl", channel) if kind == "fl_corrected" else ref
+    described = _raw_image(ref.output_dir, fov, channel) if kind == "fl_corrected" else ref
     if kind == "fl_corrected":
         stack = open_corrected(ref.location)
         pixels = da.from_array(stack, chunks=(1, *stack.shape[1:]), asarray=False)
@@ -75,6 +77,7 @@ def open_image(output_dir: str | Path, fov: int, kind: str, channel: int) -> xr.
         stack = store.open_image(ref)
         pixels = da.from_array(stack, chunks=stack.chunks)
     minutes, y_um, x_um = store.image_scale(described)
+    space_unit = store.image_space_unit(described)
     n_frames, height, width = stack.shape
     return xr.DataArray(
         pixels,
@@ -82,5 +85,11 @@ def open_image(output_dir: str | Path, fov: int, kind: str, channel: int) -> xr.
         coords={"t": np.arange(n_frames) * minutes, "y": np.arange(height) * y_um, "x": np.arange(width) * x_um},
         name=ref.name,
         attrs={"channel_name": store.image_channel_name(described), "location": str(ref.location),
-               "units": {"t": "minute", "y": "micrometer", "x": "micrometer"}},
+               "units": {"t": "minute", "y": space_unit, "x": space_unit}},
     )
+
+
+def _raw_image(output_dir: Path, fov: int, channel: int) -> store.ImageRef:
+    """The raw image of a measured channel: its copy, or the segmented channel's when that channel is measured too."""
+    copy, segmented = store.ImageRef(output_dir, fov, "fl", channel), store.ImageRef(output_dir, fov, "pc", channel)
+    return segmented if segmented.location.exists() and not copy.location.exists() else copy

@@ -11,11 +11,14 @@ memory check, the in-memory path (:mod:`pyama_dask.pipeline.serial`) and the
 results file's paths.
 
 Channels have roles: the *segmented* channel (``Channels.pc``, phase
-contrast as a rule) and the *fluorescence* channels (``Channels.fl``). A
-step runs once per channel of each role it writes for. An input read from a
-step that writes for the same role comes from the same channel; otherwise
-from the segmented channel (e.g. correcting fluorescence channel 2 reads the
-copy of channel 2 and the masks of the segmented channel).
+contrast as a rule) and the *fluorescence* channels (``Channels.fl``), the
+channels measured. A step runs once per channel of each role it writes for.
+An input read from a step that writes for the same role comes from the same
+channel; otherwise from the segmented channel (e.g. correcting fluorescence
+channel 2 reads the copy of channel 2 and the masks of the segmented
+channel). A channel both segmented and measured (a fluorescence-only movie)
+gets one task of a step writing for both roles (the copy), under its first
+role; both roles read its output (:meth:`Step.shared`).
 
 Adding a step is adding a record here, its task function
 (:mod:`pyama_dask.pipeline.tasks`) and its algorithm; ``docs/architecture.md``
@@ -96,7 +99,26 @@ class Step:
     recount: Callable[[Output], int] | None = None
 
     def channels(self, channels: Channels) -> list[tuple[str, int]]:
-        """The (role, channel) of each task of this step for one FOV."""
+        """The (role, channel) of each task of this step for one FOV; a channel of two roles has one task."""
+        tasks = self._by_role(channels)
+        return [(role, channel) for index, (role, channel) in enumerate(tasks)
+                if channel not in {c for _, c in tasks[:index]}]
+
+    def shared(self, channels: Channels) -> list[tuple[str, int, str]]:
+        """(role, channel, role of its task) of each channel this step writes for under a second role.
+
+        The task of the channel's first role serves the second: e.g. the copy
+        of a channel both segmented and measured is made once.
+        """
+        owners: dict[int, str] = {}
+        shared = []
+        for role, channel in self._by_role(channels):
+            if channel in owners:
+                shared.append((role, channel, owners[channel]))
+            owners.setdefault(channel, role)
+        return shared
+
+    def _by_role(self, channels: Channels) -> list[tuple[str, int]]:
         by_role = {SEGMENTED: [channels.pc], FLUORESCENCE: list(channels.fl)}
         return [(role, channel) for role in self.writes for channel in by_role[role]]
 
@@ -106,7 +128,10 @@ class Step:
 
 
 def _copy_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
-    return {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+    facts = {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+    if source.n_z > 1:  # only then: copies of files without Z keep their fingerprints
+        facts["z"] = source.z
+    return facts
 
 
 def _extract_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.graph import fov_graph, task_key
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
-from pyama_dask.workflow.validate import check_request, ensure_writable_dir, movies_too_short
+from pyama_dask.workflow.validate import check_request, ensure_writable_dir, input_notes, movies_too_short
 
 logger = logging.getLogger(__name__)
 
@@ -161,11 +161,13 @@ def run_complete_workflow(
         logger.info("no fluorescence channel selected: segmentation and tracking only, no traces")
     elif too_short := movies_too_short(metadata, fovs, params):
         logger.warning("%s", too_short)
+    for note in input_notes(metadata, context.z):
+        logger.warning("%s: %s", metadata.file_path, note)
 
     with run_lock(output_dir, str(metadata.file_path)):
         _remove_stale_temporaries(output_dir, fovs)
         checksum = InputChecksum(identity, _recorded_checksum(output_dir))
-        plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity) for fov in fovs]
+        plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity, context.z) for fov in fovs]
         log_path = run_log_path(output_dir)
         with connect(client, n_workers=n_workers, dashboard_address=dashboard_address) as connected:
             dashboard = connected.dashboard_link
@@ -234,6 +236,10 @@ def _results_document(context: ProcessingContext, params: Params, metadata: Micr
         "output_dir": str(context.output_dir),
         "input_file": os.path.abspath(metadata.file_path),  # as given: symbolic links resolved only in provenance
         "channels": {"pc": context.channels.pc, "fl": list(context.channels.fl)},
+        # Of a file with Z, the plane processed or "max"; null without Z. Null pixel size: uncalibrated.
+        "z": (0 if context.z is None else context.z) if metadata.n_z > 1 else None,
+        "pixel_size_um": metadata.pixel_size_um,
+        "time_source": metadata.time_source,
         "results_paths": {fov: paths.to_dict() for fov, paths in context.results_paths.items()},
         "params": params.to_dict(),
         "time_units": context.time_units,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyama_dask.algorithms.extraction import min_frames
+from pyama_dask.io.inputs.common import Z_MAX
 from pyama_dask.io.inputs.metamorph import is_glob_pattern, is_series_file
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
 from pyama_dask.rundir.results import RESULTS_FILE, check_results_yaml
@@ -53,6 +54,7 @@ def check_request(
     else:
         raise ValueError(f"give either a FOV range ({fov_start}-{fov_end}) or a list of FOVs ({list(fovs)}), not both")
     validate_channels(metadata, context.channels)
+    validate_z(metadata, context.z)
     params = Params.from_mapping(context.params)
     for name, value in (("batch_size", batch_size), ("number of workers", n_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -137,10 +139,11 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
     ------
     ValueError
         Naming the file, the channel and the file's channels when an index is
-        out of range, repeated, or used both as phase contrast and fluorescence.
+        out of range or repeated. The segmented channel may also be measured
+        (a fluorescence-only movie).
     """
     available = ", ".join(f"{i}={name}" for i, name in enumerate(metadata.channel_names))
-    for role, channel in [("phase-contrast", channels.pc)] + [("fluorescence", c) for c in channels.fl]:
+    for role, channel in [("segmented", channels.pc)] + [("fluorescence", c) for c in channels.fl]:
         if isinstance(channel, bool) or not isinstance(channel, int):
             raise ValueError(f"{role} channel must be an integer index, got {channel!r}")
         if not 0 <= channel < metadata.n_channels:
@@ -148,10 +151,6 @@ def validate_channels(metadata: MicroscopyMetadata, channels: Channels) -> None:
                 f"{role} channel {channel} is out of range for {metadata.file_path}: "
                 f"it has {metadata.n_channels} channel(s) ({available})"
             )
-    if channels.pc in channels.fl:
-        raise ValueError(
-            f"channel {channels.pc} of {metadata.file_path} is selected both as phase contrast and as fluorescence"
-        )
     if len(set(channels.fl)) != len(channels.fl):
         raise ValueError(f"fluorescence channels {channels.fl} list a channel twice")
 
@@ -169,6 +168,32 @@ def movies_too_short(metadata: MicroscopyMetadata, fovs: Sequence[int], params: 
     return (f"no trace will be kept: min_trace_length is {params.min_trace_length} frames and the movie of "
             f"{metadata.file_path} has {longest} frame(s); set 'min_trace_length: {longest}' (or a share of the "
             "frames, e.g. 0.5) under 'params' in a --config file")
+
+
+def validate_z(metadata: MicroscopyMetadata, z: int | str | None) -> None:
+    """Check the Z choice against the file: None, ``"max"``, or a plane index it has.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and its Z planes.
+    """
+    if z is None or z == Z_MAX:
+        return
+    if isinstance(z, bool) or not isinstance(z, int) or not 0 <= z < metadata.n_z:
+        raise ValueError(
+            f"Z plane {z!r} is out of range for {metadata.file_path}: it has {metadata.n_z} Z plane(s), "
+            f"numbered 0-{metadata.n_z - 1}; give a plane index or {Z_MAX!r} (maximum projection)"
+        )
+
+
+def input_notes(metadata: MicroscopyMetadata, z: int | str | None) -> list[str]:
+    """What a run tells its user about the input: its time stamps, and the Z plane used of a Z stack."""
+    notes = list(metadata.time_notes)
+    if metadata.n_z > 1 and z is None:
+        notes.append(f"it has {metadata.n_z} Z planes; the run uses plane 0 (choose with --z N, or --z max "
+                     "for each frame's maximum projection)")
+    return notes
 
 
 def check_output_dir(path: Path) -> None:

@@ -26,6 +26,25 @@ def test_info_text_on_a_real_nd2(shared_data, capsys):
     assert "interval:    0.008" in out  # 500 ms in minutes
 
 
+def test_info_shows_z_planes(shared_data, capsys):
+    assert main(["info", str(shared_data / "arcadia-microscopy-tools" / "example-zstack.nd2")]) == 0
+    assert "Z planes:    11 (a run reads plane 0 unless given --z N or --z max)" in capsys.readouterr().out
+
+
+def test_info_warns_when_time_is_the_frame_index(shared_data, capsys):
+    assert main(["info", str(shared_data / "laptrack" / "example_images.tif"), "--dim-order", "TYX"]) == 0
+    out = capsys.readouterr().out
+    assert "(time stamps from frame-index)" in out
+    assert "warning:     no time stamps in the file" in out and "the frame index stands in for time" in out
+
+
+@pytest.mark.parametrize("given, z", [([], None), (["--z", "3"], 3), (["--z", "max"], "max")])
+def test_run_takes_a_z_choice(given, z):
+    from pyama_dask.cli import build_parser
+
+    assert build_parser().parse_args(["run", "in.nd2", "--out", "out", *given]).z == z
+
+
 def test_info_json_lists_per_fov_shapes(shared_data, capsys):
     assert main(["info", str(shared_data / "czitools" / "S3_1Pos_2Mosaic_T2_Z3_CH2_sm.czi"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -13,10 +13,12 @@ from pyama_dask.workflow.validate import (
     check_output_outside_input,
     check_request,
     ensure_writable_dir,
+    input_notes,
     resolve_channel,
     resolve_fov_list,
     resolve_fov_range,
     validate_channels,
+    validate_z,
 )
 
 
@@ -91,9 +93,8 @@ def test_a_name_two_channels_share_is_refused():
 
 
 @pytest.mark.parametrize("channels, message", [
-    (Channels(pc=3, fl=[1]), "phase-contrast channel 3 is out of range.*3 channel.*0=Phase, 1=GFP, 2=RFP"),
+    (Channels(pc=3, fl=[1]), "segmented channel 3 is out of range.*3 channel.*0=Phase, 1=GFP, 2=RFP"),
     (Channels(pc=0, fl=[-1]), "fluorescence channel -1 is out of range"),
-    (Channels(pc=1, fl=[1, 2]), "channel 1 .* both as phase contrast and as fluorescence"),
     (Channels(pc=0, fl=[1, 1]), "list a channel twice"),
 ])
 def test_bad_channels(channels, message):
@@ -103,6 +104,10 @@ def test_bad_channels(channels, message):
 
 def test_good_channels_pass():
     validate_channels(_meta(), Channels(pc=0, fl=[2, 1]))
+
+
+def test_segmented_channel_may_be_measured_too():
+    validate_channels(_meta(), Channels(pc=1, fl=[1, 2]))  # a fluorescence-only movie: segment and measure 1
 
 
 def test_output_dir_created(tmp_path):
@@ -115,6 +120,22 @@ def test_output_dir_that_is_a_file(tmp_path):
     target.write_text("x")
     with pytest.raises(OSError, match="file"):
         ensure_writable_dir(target)
+
+
+def test_z_choice_is_checked_against_the_file():
+    stack = dataclasses.replace(_meta(), n_z=3)
+    for z in (None, 0, 2, "max"):
+        validate_z(stack, z)
+    for z in (3, -1, "top", True):
+        with pytest.raises(ValueError, match=r"Z plane .* is out of range for /data/exp.nd2: it has 3 Z plane"):
+            validate_z(stack, z)
+
+
+def test_run_notes_say_how_time_and_z_are_taken():
+    meta = dataclasses.replace(_meta(), n_z=3, time_source="frame-index", time_notes=["the frame index stands in"])
+    assert input_notes(meta, "max") == ["the frame index stands in"]
+    assert input_notes(meta, None)[1].startswith("it has 3 Z planes; the run uses plane 0")
+    assert input_notes(_meta(), None) == []
 
 
 @pytest.mark.parametrize("given, out, refused", [
