@@ -140,7 +140,8 @@ def plan_fov(
         times = fov_times(metadata, fov)
     except ValueError as exc:
         times, plan.refused = [], str(exc)
-    source = FovSource(Path(metadata.file_path), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
+    # Absolute: workers may run in another working directory than this process.
+    source = FovSource(Path(metadata.file_path).absolute(), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
                        metadata.dim_order, tuple(metadata.channel_names), tuple(times), metadata.n_z,
                        0 if z is None else z, None if metadata.pixel_size_um is None else MICROMETER)
     planned: dict[TaskId, PlannedTask] = {}

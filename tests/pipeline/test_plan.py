@@ -75,3 +75,11 @@ def test_a_channel_segmented_and_measured_is_copied_once(tmp_path):
     assert dict(plan.paths.fl) == {1: segmented_copy, 0: ImageRef(tmp_path, 0, "fl", 0).location}
     graph = fov_graph(plan, "run", pending_only=False)
     assert len(graph) == len(plan.tasks)  # every task has a key of its own
+
+
+def test_a_relative_input_path_reaches_the_tasks_absolute(tmp_path, monkeypatch):
+    # Workers of a batch queue start in another working directory than the command.
+    monkeypatch.chdir(tmp_path)
+    plan = plan_fov(_metadata("ome-deltat", [0.0, 1.0], [2]), tmp_path, 0, Channels(pc=0, fl=[1]), Params(),
+                    {"file": "plate"})
+    assert {task.job.source.file_path for task in plan.tasks} == {tmp_path / "plate.ome.tiff"}
