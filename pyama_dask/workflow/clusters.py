@@ -32,13 +32,23 @@ Each worker's memory limit is the job's ``memory`` divided by its worker
 processes: dask-jobqueue passes it as ``--memory-limit``, and the nanny
 restarts a worker that goes past it instead of letting the batch system kill
 the whole job.
+
+A batch-queue cluster's scheduler listens where the whole cluster can reach
+it, so it speaks TLS with credentials made for the run (`RunCredentials`):
+only the run's client and workers get in. Its dashboard is served on
+127.0.0.1 unless another address is asked for. The local cluster stays on
+the loopback interface without TLS. A running scheduler given by address is
+reached over TLS with dask's ``distributed.comm.tls`` config when its
+address is ``tls://``; a ``tcp://`` one off this machine gets a warning.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -46,9 +56,12 @@ from typing import TYPE_CHECKING, Any
 
 import dask.config
 from distributed import Adaptive, Client, LocalCluster
+from distributed.comm import parse_address, parse_host_port
+from distributed.security import Security
 from distributed.worker_memory import parse_memory_limit
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
+from pyama_dask.workflow.credentials import CERT_FILE, KEY_FILE, RunCredentials
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 if TYPE_CHECKING:
@@ -65,8 +78,12 @@ JOBQUEUE_CLASSES = {
     "sge": "SGECluster",
     "lsf": "LSFCluster",
 }
-# Address written into a dry-run job script, where the scheduler's would be.
-PLACEHOLDER_SCHEDULER = "tcp://<scheduler-address>:8786"
+# Address and credentials folder written into a dry-run job script, where the run's would be.
+PLACEHOLDER_SCHEDULER = "tls://<scheduler-address>:8786"
+PLACEHOLDER_CREDENTIALS = "<credentials-folder>"
+#: Where a batch-queue cluster's scheduler serves its dashboard unless told otherwise: this
+#: machine only, reached from elsewhere through an SSH tunnel.
+BATCH_DASHBOARD_ADDRESS = "127.0.0.1:8787"
 # Fractions of the walltime by which worker lifetimes are staggered, and that
 # a worker is given to start and to leave, with their caps (see lifetime_args).
 LIFETIME_STAGGER_FRACTION = 0.05
@@ -109,11 +126,13 @@ class ClusterRequest:
         Worker processes of a local cluster, or most workers of a
         batch-queue cluster.
     scheduler_address
-        A running scheduler to connect to, e.g. ``"tcp://host:8786"``; no
-        cluster is started then.
+        A running scheduler to connect to, e.g. ``"tls://host:8786"`` (with
+        the certificates of dask's ``distributed.comm.tls`` config) or
+        ``"tcp://host:8786"``; no cluster is started then.
     dashboard_address
         Where the scheduler of a started cluster serves its dashboard;
-        ``None`` keeps the default (see `make_cluster`).
+        ``None`` keeps the default (see `make_cluster`); one that other
+        machines can reach is logged as a warning.
     settings
         Keyword overrides of the dask-jobqueue cluster class (``queue``,
         ``cores``, ``memory``, ``walltime``, ...; see `make_cluster`), for a
@@ -126,8 +145,9 @@ class ClusterRequest:
     Raises
     ------
     ValueError
-        For an unknown kind, a count below 1, or a setting not named by a
-        string.
+        For an unknown kind, a count below 1, a setting not named by a
+        string, or a ``tls://`` scheduler address without TLS credentials in
+        dask's config.
     """
 
     kind: str = "local"
@@ -142,6 +162,8 @@ class ClusterRequest:
         _check_count("n_workers", self.n_workers)
         if self.n_fovs is not None:
             _check_count("n_fovs", self.n_fovs)
+        if self.scheduler_address is not None:
+            _check_scheduler_security(self.scheduler_address)
         unnamed = [repr(name) for name in self.settings if not isinstance(name, str)]
         if unnamed:
             raise ValueError(f"cluster settings are named by strings, got {', '.join(unnamed)}")
@@ -155,6 +177,7 @@ class ClusterRequest:
                 logger.warning("cluster settings %s ignored: they are for batch-queue jobs, and the cluster is "
                                "local", settings)
             return
+        _warn_if_open_scheduler(self.scheduler_address)
         if self.dashboard_address is not None:
             _warn_dashboard_ignored(self.dashboard_address,
                                     f"the scheduler at {self.scheduler_address} serves its own dashboard")
@@ -262,6 +285,59 @@ def _warn_dashboard_ignored(dashboard_address: str | None, reason: str) -> None:
         logger.warning("dashboard_address %r ignored: %s", dashboard_address, reason)
 
 
+def _check_scheduler_security(address: str) -> None:
+    """Refuse a ``tls://`` scheduler address when dask's config holds no client certificate to present."""
+    if not address.startswith("tls://"):
+        return
+    tls = Security().get_tls_config_for_role("client")
+    if not (tls["ca_file"] and tls["cert"]):
+        raise ValueError(
+            f"scheduler {address} speaks TLS, but dask's config has no client certificate for it: set "
+            "distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and distributed.comm.tls.client.key "
+            "(in ~/.config/dask/*.yaml or as DASK_DISTRIBUTED__COMM__TLS__... environment variables; "
+            "see deploy/README.md)"
+        )
+
+
+def _warn_if_open_scheduler(address: str) -> None:
+    """Warn when a scheduler off this machine takes connections without credentials."""
+    try:
+        scheme, location = parse_address(address)
+        host, _ = parse_host_port(location)
+    except ValueError:
+        return  # connecting will say what is wrong with it
+    if scheme == "tcp" and not _is_loopback(host):
+        logger.warning(
+            "the scheduler at %s takes plain TCP connections without credentials: anyone who can reach it "
+            "can run any code in its workers, as the user who started them and with their files. Start the "
+            "scheduler and workers with TLS certificates and give a tls:// address (see deploy/README.md)",
+            address,
+        )
+
+
+def _warn_if_open_dashboard(address: str | int) -> None:
+    """Warn when a dashboard is served where other machines can reach it."""
+    host = str(address).rpartition(":")[0]
+    if not _is_loopback(host):
+        logger.warning(
+            "the dashboard (dashboard_address %r) is served on a network interface: anyone who can reach it "
+            "sees the run's tasks, workers and logs. The default, %s, keeps it on this machine; reach it "
+            "through an SSH tunnel (see deploy/README.md)",
+            address,
+            BATCH_DASHBOARD_ADDRESS,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` names this machine's loopback interface (an empty host means every interface)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _client_of(request: ClusterRequest) -> AbstractContextManager[Client]:
     """A context manager giving a client of the scheduler or the cluster `request` asks for."""
     if request.scheduler_address is not None:
@@ -283,12 +359,14 @@ def _local_client(n_workers: int, dashboard_address: str | None) -> Iterator[Cli
 
 @contextmanager
 def _batch_queue_client(request: ClusterRequest) -> Iterator[Client]:
-    """A client of a new batch-queue cluster sized for the request's FOVs."""
-    cluster = make_cluster(request.kind, n_workers=0, dashboard_address=request.dashboard_address,
-                           **request.settings)
-    with cluster, Client(cluster) as client:
-        scale_for(cluster, request.n_fovs or request.n_workers, max_workers=request.n_workers)
-        yield client
+    """A client of a new batch-queue cluster sized for the request's FOVs; its credentials go with it."""
+    shared_directory = _setting(request.kind, "shared_temp_directory", dict(request.settings))
+    with RunCredentials(shared_directory) as credentials:
+        cluster = make_cluster(request.kind, n_workers=0, dashboard_address=request.dashboard_address,
+                               credentials=credentials, **request.settings)
+        with cluster, Client(cluster) as client:
+            scale_for(cluster, request.n_fovs or request.n_workers, max_workers=request.n_workers)
+            yield client
 
 
 @contextmanager
@@ -315,9 +393,13 @@ def make_cluster(
     n_workers: int = 2,
     threads_per_worker: int = 1,
     dashboard_address: str | None = None,
+    credentials: RunCredentials | None = None,
     **overrides: Any,
 ) -> Cluster:
     """Start a cluster of dask workers.
+
+    A batch-queue cluster speaks TLS: its scheduler accepts only clients and
+    workers holding the run's credentials.
 
     Parameters
     ----------
@@ -329,9 +411,16 @@ def make_cluster(
     threads_per_worker
         Threads of each worker process.
     dashboard_address
-        Where the scheduler serves its dashboard; ``None`` keeps the default
-        (``:8787``, or ``scheduler-options`` from the jobqueue config). When the
+        Where the scheduler serves its dashboard; ``None`` keeps the default:
+        ``:8787`` for a local cluster; for a batch-queue one, the jobqueue
+        config's ``scheduler-options``, else `BATCH_DASHBOARD_ADDRESS`. An
+        address other machines can reach is logged as a warning. When the
         port is taken, distributed serves on a free one and warns.
+    credentials
+        TLS credentials of a batch-queue cluster, removed by their owner;
+        ``None`` makes them in ``shared_temp_directory`` (an override or the
+        jobqueue config; else the home directory) and removes them when the
+        cluster is garbage-collected or Python exits.
     **overrides
         Keyword arguments of `distributed.LocalCluster` or of the
         dask-jobqueue cluster class (``queue``, ``account``, ``cores``,
@@ -349,6 +438,8 @@ def make_cluster(
         For an unknown kind, or a jobqueue kind without cores or memory.
     ImportError
         For a jobqueue kind when dask-jobqueue is not installed.
+    OSError
+        When the credentials folder cannot be made.
     """
     _check_kind(kind)
     if kind == "local":
@@ -374,10 +465,21 @@ def make_cluster(
     }
     if dashboard_address is not None:
         scheduler_options["dashboard_address"] = dashboard_address
+    scheduler_options.setdefault("dashboard_address", BATCH_DASHBOARD_ADDRESS)
+    _warn_if_open_dashboard(scheduler_options["dashboard_address"])
     job_options = _job_options(kind, threads_per_worker, overrides)
-    cluster = cluster_class(
-        n_workers=n_workers, scheduler_options=scheduler_options, **job_options
-    )
+    owned = credentials is None
+    if owned:
+        credentials = RunCredentials(_setting(kind, "shared_temp_directory", overrides))
+    try:
+        cluster = cluster_class(n_workers=n_workers, scheduler_options=scheduler_options, protocol="tls://",
+                                security=credentials.security, **job_options)
+    except BaseException:
+        if owned:
+            credentials.remove()
+        raise
+    if owned:
+        weakref.finalize(cluster, credentials.remove)
     logger.info("started a %s cluster with its scheduler at %s", kind, cluster.scheduler_address)
     logger.debug("its worker job script:\n%s", cluster.job_script())
     return cluster
@@ -548,12 +650,20 @@ def _dry_run_job(kind: str, threads_per_worker: int, overrides: dict[str, Any]):
     """Build the job object of `kind` without starting a scheduler."""
     cluster_class = _jobqueue_class(kind)
     job_options = _job_options(kind, threads_per_worker, dict(overrides))
-    return cluster_class.job_cls(PLACEHOLDER_SCHEDULER, name="<worker-name>", **job_options)
+    return cluster_class.job_cls(PLACEHOLDER_SCHEDULER, name="<worker-name>", protocol="tls://",
+                                 security=_placeholder_security(), **job_options)
+
+
+def _placeholder_security() -> Security:
+    """Credentials naming files of a placeholder folder, as a dry run's job script shows them."""
+    cert, key = f"{PLACEHOLDER_CREDENTIALS}/{CERT_FILE}", f"{PLACEHOLDER_CREDENTIALS}/{KEY_FILE}"
+    return Security(require_encryption=True, tls_ca_file=cert, tls_worker_cert=cert, tls_worker_key=key)
 
 
 def _job_options(kind: str, threads_per_worker: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Complete the keyword overrides of a jobqueue kind with our two defaults."""
+    """Complete the keyword overrides of a jobqueue kind with our two defaults; drop the credentials folder's."""
     options = dict(overrides)
+    options.pop("shared_temp_directory", None)  # RunCredentials' folder, not the jobs'
     cores = _setting(kind, "cores", options)
     memory = _setting(kind, "memory", options)
     missing = [name for name, value in (("cores", cores), ("memory", memory)) if value is None]
