@@ -35,9 +35,9 @@ the whole job.
 
 A batch-queue cluster's scheduler listens where the whole cluster can reach
 it, so it speaks TLS with credentials made for the run (`RunCredentials`):
-only the run's client and workers get in. Its dashboard is served on
-127.0.0.1 unless another address is asked for. The local cluster stays on
-the loopback interface without TLS. A running scheduler given by address is
+only the run's client and workers get in. The local cluster stays on the
+loopback interface without TLS. The dashboard of either is served on
+127.0.0.1 unless another address is asked for. A running scheduler given by address is
 reached over TLS with dask's ``distributed.comm.tls`` config when its
 address is ``tls://``; a ``tcp://`` one off this machine gets a warning.
 """
@@ -81,9 +81,9 @@ JOBQUEUE_CLASSES = {
 # Address and credentials folder written into a dry-run job script, where the run's would be.
 PLACEHOLDER_SCHEDULER = "tls://<scheduler-address>:8786"
 PLACEHOLDER_CREDENTIALS = "<credentials-folder>"
-#: Where a batch-queue cluster's scheduler serves its dashboard unless told otherwise: this
-#: machine only, reached from elsewhere through an SSH tunnel.
-BATCH_DASHBOARD_ADDRESS = "127.0.0.1:8787"
+#: Where the scheduler of a cluster started here serves its dashboard unless told otherwise:
+#: this machine only, reached from elsewhere through an SSH tunnel.
+DASHBOARD_ADDRESS = "127.0.0.1:8787"
 # Fractions of the walltime by which worker lifetimes are staggered, and that
 # a worker is given to start and to leave, with their caps (see lifetime_args).
 LIFETIME_STAGGER_FRACTION = 0.05
@@ -324,7 +324,7 @@ def _warn_if_open_dashboard(address: str | int) -> None:
             "sees the run's tasks, workers and logs. The default, %s, keeps it on this machine; reach it "
             "through an SSH tunnel (see deploy/README.md)",
             address,
-            BATCH_DASHBOARD_ADDRESS,
+            DASHBOARD_ADDRESS,
         )
 
 
@@ -412,10 +412,10 @@ def make_cluster(
         Threads of each worker process.
     dashboard_address
         Where the scheduler serves its dashboard; ``None`` keeps the default:
-        ``:8787`` for a local cluster; for a batch-queue one, the jobqueue
-        config's ``scheduler-options``, else `BATCH_DASHBOARD_ADDRESS`. An
-        address other machines can reach is logged as a warning. When the
-        port is taken, distributed serves on a free one and warns.
+        for a batch-queue cluster the jobqueue config's ``scheduler-options``,
+        else `DASHBOARD_ADDRESS`. An address other machines can reach is
+        logged as a warning. When the port is taken, distributed serves on a
+        free one and warns.
     credentials
         TLS credentials of a batch-queue cluster, removed by their owner;
         ``None`` makes them in ``shared_temp_directory`` (an override or the
@@ -443,8 +443,8 @@ def make_cluster(
     """
     _check_kind(kind)
     if kind == "local":
-        if dashboard_address is not None:
-            overrides["dashboard_address"] = dashboard_address
+        overrides["dashboard_address"] = DASHBOARD_ADDRESS if dashboard_address is None else dashboard_address
+        _warn_if_open_dashboard(overrides["dashboard_address"])
         logger.info(
             "starting a local cluster of %d worker processes with %d thread(s) each",
             n_workers,
@@ -465,7 +465,7 @@ def make_cluster(
     }
     if dashboard_address is not None:
         scheduler_options["dashboard_address"] = dashboard_address
-    scheduler_options.setdefault("dashboard_address", BATCH_DASHBOARD_ADDRESS)
+    scheduler_options.setdefault("dashboard_address", DASHBOARD_ADDRESS)
     _warn_if_open_dashboard(scheduler_options["dashboard_address"])
     job_options = _job_options(kind, threads_per_worker, overrides)
     owned = credentials is None

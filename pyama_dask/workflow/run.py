@@ -121,8 +121,8 @@ def run_complete_workflow(
         ``run-end`` record.
     dashboard_address
         Where the LocalCluster started when no ``client`` is given serves its
-        dashboard, e.g. ``":8787"``; None keeps distributed's default
-        (``:8787``, or a free port when that one is taken).
+        dashboard, e.g. ``":8787"``; None serves it on 127.0.0.1:8787 (or a
+        free port when that one is taken).
 
     Returns
     -------

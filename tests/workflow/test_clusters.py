@@ -187,6 +187,22 @@ def test_local_dashboard_moves_to_a_free_port_when_taken() -> None:
             assert not cluster.dashboard_link.endswith(f":{port}/status")
 
 
+def test_a_dashboard_is_served_on_loopback_unless_asked_otherwise_with_a_warning(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+        with make_cluster("local", n_workers=0) as cluster:
+            default = cluster.dashboard_link
+        assert caplog.records == []
+        # Allowed, with a warning.
+        with make_cluster("local", n_workers=0, dashboard_address="0.0.0.0:0") as cluster:
+            assert cluster.dashboard_link
+    assert default.startswith("http://127.0.0.1:")
+    assert [record.getMessage() for record in caplog.records] == [
+        "the dashboard (dashboard_address '0.0.0.0:0') is served on a network interface: anyone who can reach it "
+        "sees the run's tasks, workers and logs. The default, 127.0.0.1:8787, keeps it on this machine; reach it "
+        "through an SSH tunnel (see deploy/README.md)"
+    ]
+
+
 def test_unknown_kind_names_the_known_ones() -> None:
     expected = "unknown cluster kind 'kubernetes': expected one of local, slurm, pbs, sge, lsf"
     with pytest.raises(ValueError, match=expected):
