@@ -164,6 +164,7 @@ class ClusterRequest:
             _check_count("n_fovs", self.n_fovs)
         if self.scheduler_address is not None:
             _check_scheduler_security(self.scheduler_address)
+            _warn_if_open_scheduler(self.scheduler_address)
         unnamed = [repr(name) for name in self.settings if not isinstance(name, str)]
         if unnamed:
             raise ValueError(f"cluster settings are named by strings, got {', '.join(unnamed)}")
@@ -177,7 +178,6 @@ class ClusterRequest:
                 logger.warning("cluster settings %s ignored: they are for batch-queue jobs, and the cluster is "
                                "local", settings)
             return
-        _warn_if_open_scheduler(self.scheduler_address)
         if self.dashboard_address is not None:
             _warn_dashboard_ignored(self.dashboard_address,
                                     f"the scheduler at {self.scheduler_address} serves its own dashboard")
@@ -465,7 +465,8 @@ def make_cluster(
     }
     if dashboard_address is not None:
         scheduler_options["dashboard_address"] = dashboard_address
-    scheduler_options.setdefault("dashboard_address", DASHBOARD_ADDRESS)
+    if scheduler_options.get("dashboard_address") is None:
+        scheduler_options["dashboard_address"] = DASHBOARD_ADDRESS
     _warn_if_open_dashboard(scheduler_options["dashboard_address"])
     job_options = _job_options(kind, threads_per_worker, overrides)
     owned = credentials is None

@@ -67,7 +67,9 @@ class RunCredentials:
     """
 
     def __init__(self, shared_directory: str | Path | None = None) -> None:
+        # Absolute: the job scripts name the files, and jobs may start in another folder.
         parent = Path(os.path.expandvars(os.path.expanduser(str(shared_directory or DEFAULT_SHARED_DIRECTORY))))
+        parent = parent.absolute()
         try:
             self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=parent))  # mode 0700
         except OSError as exc:

@@ -87,7 +87,9 @@ def test_values_a_request_does_not_use_are_named_in_warnings(caplog) -> None:
         ClusterRequest("slurm", scheduler_address="tcp://host:8786", dashboard_address=":9999",
                        settings={"queue": "q"})
         ClusterRequest(settings={"queue": "q", "cores": 2})
-    assert [record.getMessage() for record in caplog.records][1:] == [
+    open_scheduler, *messages = [record.getMessage() for record in caplog.records]
+    assert open_scheduler.startswith("the scheduler at tcp://host:8786 takes plain TCP connections")
+    assert messages == [
         "dashboard_address ':9999' ignored: the scheduler at tcp://host:8786 serves its own dashboard",
         "cluster kind 'slurm' and settings queue ignored: the run uses the running scheduler at tcp://host:8786",
         "cluster settings queue, cores ignored: they are for batch-queue jobs, and the cluster is local",
