@@ -37,14 +37,14 @@ A batch-queue cluster's scheduler listens where the whole cluster can reach
 it, so it speaks TLS with credentials made for the run (`RunCredentials`):
 only the run's client and workers get in. The local cluster stays on the
 loopback interface without TLS. The dashboard of either is served on
-127.0.0.1 unless another address is asked for. A running scheduler given by address is
-reached over TLS with dask's ``distributed.comm.tls`` config when its
-address is ``tls://``; a ``tcp://`` one off this machine gets a warning.
+127.0.0.1 unless another address is asked for. A running scheduler given by
+address is reached over TLS with dask's ``distributed.comm.tls`` config when
+its address is ``tls://``; a ``tcp://`` one off this machine gets a warning
+(see :mod:`pyama_dask.workflow.security`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import threading
@@ -56,12 +56,16 @@ from typing import TYPE_CHECKING, Any
 
 import dask.config
 from distributed import Adaptive, Client, LocalCluster
-from distributed.comm import parse_address, parse_host_port
-from distributed.security import Security
 from distributed.worker_memory import parse_memory_limit
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
-from pyama_dask.workflow.credentials import CERT_FILE, KEY_FILE, RunCredentials
+from pyama_dask.workflow.security import (
+    DASHBOARD_ADDRESS,
+    RunCredentials,
+    check_scheduler_address,
+    placeholder_security,
+    warn_if_open_dashboard,
+)
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 if TYPE_CHECKING:
@@ -78,12 +82,8 @@ JOBQUEUE_CLASSES = {
     "sge": "SGECluster",
     "lsf": "LSFCluster",
 }
-# Address and credentials folder written into a dry-run job script, where the run's would be.
+# Address written into a dry-run job script, where the scheduler's would be.
 PLACEHOLDER_SCHEDULER = "tls://<scheduler-address>:8786"
-PLACEHOLDER_CREDENTIALS = "<credentials-folder>"
-#: Where the scheduler of a cluster started here serves its dashboard unless told otherwise:
-#: this machine only, reached from elsewhere through an SSH tunnel.
-DASHBOARD_ADDRESS = "127.0.0.1:8787"
 # Fractions of the walltime by which worker lifetimes are staggered, and that
 # a worker is given to start and to leave, with their caps (see lifetime_args).
 LIFETIME_STAGGER_FRACTION = 0.05
@@ -163,8 +163,7 @@ class ClusterRequest:
         if self.n_fovs is not None:
             _check_count("n_fovs", self.n_fovs)
         if self.scheduler_address is not None:
-            _check_scheduler_security(self.scheduler_address)
-            _warn_if_open_scheduler(self.scheduler_address)
+            check_scheduler_address(self.scheduler_address)
         unnamed = [repr(name) for name in self.settings if not isinstance(name, str)]
         if unnamed:
             raise ValueError(f"cluster settings are named by strings, got {', '.join(unnamed)}")
@@ -285,59 +284,6 @@ def _warn_dashboard_ignored(dashboard_address: str | None, reason: str) -> None:
         logger.warning("dashboard_address %r ignored: %s", dashboard_address, reason)
 
 
-def _check_scheduler_security(address: str) -> None:
-    """Refuse a ``tls://`` scheduler address when dask's config holds no client certificate to present."""
-    if not address.startswith("tls://"):
-        return
-    tls = Security().get_tls_config_for_role("client")
-    if not (tls["ca_file"] and tls["cert"]):
-        raise ValueError(
-            f"scheduler {address} speaks TLS, but dask's config has no client certificate for it: set "
-            "distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and distributed.comm.tls.client.key "
-            "(in ~/.config/dask/*.yaml or as DASK_DISTRIBUTED__COMM__TLS__... environment variables; "
-            "see deploy/README.md)"
-        )
-
-
-def _warn_if_open_scheduler(address: str) -> None:
-    """Warn when a scheduler off this machine takes connections without credentials."""
-    try:
-        scheme, location = parse_address(address)
-        host, _ = parse_host_port(location)
-    except ValueError:
-        return  # connecting will say what is wrong with it
-    if scheme == "tcp" and not _is_loopback(host):
-        logger.warning(
-            "the scheduler at %s takes plain TCP connections without credentials: anyone who can reach it "
-            "can run any code in its workers, as the user who started them and with their files. Start the "
-            "scheduler and workers with TLS certificates and give a tls:// address (see deploy/README.md)",
-            address,
-        )
-
-
-def _warn_if_open_dashboard(address: str | int) -> None:
-    """Warn when a dashboard is served where other machines can reach it."""
-    host = str(address).rpartition(":")[0]
-    if not _is_loopback(host):
-        logger.warning(
-            "the dashboard (dashboard_address %r) is served on a network interface: anyone who can reach it "
-            "sees the run's tasks, workers and logs. The default, %s, keeps it on this machine; reach it "
-            "through an SSH tunnel (see deploy/README.md)",
-            address,
-            DASHBOARD_ADDRESS,
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether `host` names this machine's loopback interface (an empty host means every interface)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _client_of(request: ClusterRequest) -> AbstractContextManager[Client]:
     """A context manager giving a client of the scheduler or the cluster `request` asks for."""
     if request.scheduler_address is not None:
@@ -444,7 +390,7 @@ def make_cluster(
     _check_kind(kind)
     if kind == "local":
         overrides["dashboard_address"] = DASHBOARD_ADDRESS if dashboard_address is None else dashboard_address
-        _warn_if_open_dashboard(overrides["dashboard_address"])
+        warn_if_open_dashboard(overrides["dashboard_address"])
         logger.info(
             "starting a local cluster of %d worker processes with %d thread(s) each",
             n_workers,
@@ -467,7 +413,7 @@ def make_cluster(
         scheduler_options["dashboard_address"] = dashboard_address
     if scheduler_options.get("dashboard_address") is None:
         scheduler_options["dashboard_address"] = DASHBOARD_ADDRESS
-    _warn_if_open_dashboard(scheduler_options["dashboard_address"])
+    warn_if_open_dashboard(scheduler_options["dashboard_address"])
     job_options = _job_options(kind, threads_per_worker, overrides)
     owned = credentials is None
     if owned:
@@ -652,13 +598,7 @@ def _dry_run_job(kind: str, threads_per_worker: int, overrides: dict[str, Any]):
     cluster_class = _jobqueue_class(kind)
     job_options = _job_options(kind, threads_per_worker, dict(overrides))
     return cluster_class.job_cls(PLACEHOLDER_SCHEDULER, name="<worker-name>", protocol="tls://",
-                                 security=_placeholder_security(), **job_options)
-
-
-def _placeholder_security() -> Security:
-    """Credentials naming files of a placeholder folder, as a dry run's job script shows them."""
-    cert, key = f"{PLACEHOLDER_CREDENTIALS}/{CERT_FILE}", f"{PLACEHOLDER_CREDENTIALS}/{KEY_FILE}"
-    return Security(require_encryption=True, tls_ca_file=cert, tls_worker_cert=cert, tls_worker_key=key)
+                                 security=placeholder_security(), **job_options)
 
 
 def _job_options(kind: str, threads_per_worker: int, overrides: dict[str, Any]) -> dict[str, Any]:

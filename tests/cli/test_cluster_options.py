@@ -6,7 +6,7 @@ import dask
 import pytest
 
 from pyama_dask.cli import main
-from pyama_dask.workflow.credentials import CERT_FILE, KEY_FILE
+from pyama_dask.workflow.security import CERT_FILE, KEY_FILE
 
 
 def test_a_dry_run_shows_the_tls_options_of_the_job_script(capsys) -> None:

@@ -27,7 +27,7 @@ from distributed.security import Security
 from pyama_dask.rundir.lock import LOCK_NAME
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset
-from pyama_dask.workflow.credentials import CERT_FILE, KEY_FILE
+from pyama_dask.workflow.security import CERT_FILE, KEY_FILE
 
 pytestmark = pytest.mark.timeout(400)
 

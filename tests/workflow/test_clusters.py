@@ -32,7 +32,7 @@ from pyama_dask.workflow.clusters import (
     walltime_seconds,
     worker_memory_limit,
 )
-from pyama_dask.workflow.credentials import CERT_FILE, FOLDER_PREFIX, KEY_FILE, RunCredentials
+from pyama_dask.workflow.security import CERT_FILE, FOLDER_PREFIX, KEY_FILE, RunCredentials
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 SLURM_JOB = dict(cores=1, memory="2GB", walltime="00:30:00")
@@ -83,7 +83,7 @@ def test_a_bad_request_is_refused(values, message) -> None:
 
 
 def test_values_a_request_does_not_use_are_named_in_warnings(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         ClusterRequest("slurm", scheduler_address="tcp://host:8786", dashboard_address=":9999",
                        settings={"queue": "q"})
         ClusterRequest(settings={"queue": "q", "cores": 2})
@@ -97,7 +97,7 @@ def test_values_a_request_does_not_use_are_named_in_warnings(caplog) -> None:
 
 
 def test_connect_passes_a_given_client_through_untouched(dask_client, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         with connect(dask_client, dashboard_address=":9999") as client:
             assert client is dask_client
     assert dask_client.status == "running"
@@ -190,7 +190,7 @@ def test_local_dashboard_moves_to_a_free_port_when_taken() -> None:
 
 
 def test_a_dashboard_is_served_on_loopback_unless_asked_otherwise_with_a_warning(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         with make_cluster("local", n_workers=0) as cluster:
             default = cluster.dashboard_link
         assert caplog.records == []
@@ -354,7 +354,7 @@ def test_worker_memory_limit_follows_the_job_memory() -> None:
 
 def test_slurm_cluster_starts_its_scheduler_without_submitting_jobs(tmp_path, caplog) -> None:
     port = free_port()
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         cluster = make_cluster("slurm", n_workers=0, interface="lo", dashboard_address=f":{port}",
                                shared_temp_directory=str(tmp_path), **SLURM_JOB)
     with cluster:
@@ -407,7 +407,7 @@ def test_credentials_in_a_missing_folder_are_refused_naming_it(tmp_path) -> None
 ])
 def test_a_plain_tcp_scheduler_off_this_machine_gets_a_warning_saying_what_is_exposed(
         address, exposed, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         ClusterRequest(scheduler_address=address)
     warned = f"the scheduler at {address} takes plain TCP connections without credentials: anyone who" in caplog.text
     assert warned == exposed

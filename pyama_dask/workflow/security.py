@@ -1,7 +1,9 @@
-"""TLS credentials made for one batch-queue run, handed to its worker jobs through a private folder.
+"""Who can get into a run: TLS credentials of a batch-queue run, and checks of the addresses it listens on.
 
-The scheduler of a batch-queue run listens where every node of the cluster,
-and so every other user of it, can reach it. With these credentials it
+A Dask scheduler runs whatever code its clients send, in its workers, as the
+user who started them. The scheduler of a batch-queue run listens where every
+node of the cluster, and so every other user of it, can reach it. With
+`RunCredentials` it
 speaks TLS and accepts only clients and workers that hold the run's
 certificate (mutual TLS): a self-signed certificate and key made for the
 run (distributed's ``Security.temporary``), which also serve as the only
@@ -12,10 +14,17 @@ share, made for the run with mode 0700 (the files themselves 0600) and
 removed when the run ends. A run killed before it can remove them leaves a
 folder only its user can read, holding credentials that the next run does
 not trust.
+
+A running scheduler given by address is checked (`check_scheduler_address`):
+a ``tls://`` one needs a client certificate in dask's config, a ``tcp://``
+one off this machine is named in a warning. A dashboard is served on
+`DASHBOARD_ADDRESS`, this machine only, unless asked otherwise, with a
+warning (`warn_if_open_dashboard`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import shutil
@@ -24,6 +33,7 @@ import weakref
 from pathlib import Path
 from types import TracebackType
 
+from distributed.comm import parse_address, parse_host_port
 from distributed.security import Security
 
 from pyama_dask.rundir.private import open_private
@@ -38,6 +48,11 @@ FOLDER_PREFIX = ".pyama-dask-tls-"
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
 ROLES = ("client", "scheduler", "worker")
+#: Folder written into a dry-run job script, where the run's credentials folder would be.
+PLACEHOLDER_FOLDER = "<credentials-folder>"
+#: Where the scheduler of a cluster started here serves its dashboard unless told otherwise:
+#: this machine only, reached from elsewhere through an SSH tunnel.
+DASHBOARD_ADDRESS = "127.0.0.1:8787"
 
 
 class RunCredentials:
@@ -113,3 +128,64 @@ def _made_for_the_run() -> Security:
     except ImportError as exc:
         raise ImportError("the TLS credentials of a batch-queue run are made with cryptography: "
                           "pip install 'pyama-dask[hpc]'") from exc
+
+
+def placeholder_security() -> Security:
+    """Worker credentials naming the files of a placeholder folder, as a dry run's job script shows them."""
+    cert, key = f"{PLACEHOLDER_FOLDER}/{CERT_FILE}", f"{PLACEHOLDER_FOLDER}/{KEY_FILE}"
+    return Security(require_encryption=True, tls_ca_file=cert, tls_worker_cert=cert, tls_worker_key=key)
+
+
+def check_scheduler_address(address: str) -> None:
+    """Check how a running scheduler will be reached.
+
+    Raises
+    ------
+    ValueError
+        For a ``tls://`` address when dask's config holds no client
+        certificate to present, naming the settings.
+    """
+    if address.startswith("tls://"):
+        tls = Security().get_tls_config_for_role("client")
+        if not (tls["ca_file"] and tls["cert"]):
+            raise ValueError(
+                f"scheduler {address} speaks TLS, but dask's config has no client certificate for it: set "
+                "distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and distributed.comm.tls.client.key "
+                "(in ~/.config/dask/*.yaml or as DASK_DISTRIBUTED__COMM__TLS__... environment variables; "
+                "see deploy/README.md)"
+            )
+    try:
+        scheme, location = parse_address(address)
+        host, _ = parse_host_port(location)
+    except ValueError:
+        return  # connecting will say what is wrong with it
+    if scheme == "tcp" and not _is_loopback(host):
+        logger.warning(
+            "the scheduler at %s takes plain TCP connections without credentials: anyone who can reach it "
+            "can run any code in its workers, as the user who started them and with their files. Start the "
+            "scheduler and workers with TLS certificates and give a tls:// address (see deploy/README.md)",
+            address,
+        )
+
+
+def warn_if_open_dashboard(address: str | int) -> None:
+    """Warn when a dashboard is served where other machines can reach it."""
+    host = str(address).rpartition(":")[0]
+    if not _is_loopback(host):
+        logger.warning(
+            "the dashboard (dashboard_address %r) is served on a network interface: anyone who can reach it "
+            "sees the run's tasks, workers and logs. The default, %s, keeps it on this machine; reach it "
+            "through an SSH tunnel (see deploy/README.md)",
+            address,
+            DASHBOARD_ADDRESS,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` names this machine's loopback interface (an empty host means every interface)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
