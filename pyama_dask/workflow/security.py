@@ -3,11 +3,10 @@
 A Dask scheduler runs whatever code its clients send, in its workers, as the
 user who started them. The scheduler of a batch-queue run listens where every
 node of the cluster, and so every other user of it, can reach it. With
-`RunCredentials` it
-speaks TLS and accepts only clients and workers that hold the run's
-certificate (mutual TLS): a self-signed certificate and key made for the
-run (distributed's ``Security.temporary``), which also serve as the only
-certificate authority the run trusts.
+`RunCredentials` it speaks TLS and accepts only clients and workers that
+hold the run's certificate (mutual TLS): a self-signed certificate and key
+made for the run (distributed's ``Security.temporary``), which also serve as
+the only certificate authority the run trusts.
 
 The worker jobs read them from files in a folder on a filesystem the nodes
 share, made for the run with mode 0700 (the files themselves 0600) and
