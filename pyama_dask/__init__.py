@@ -8,6 +8,7 @@ The public API, with PyAMA-core's names::
     context = ProcessingContext(output_dir="results", channels=Channels(pc=0, fl=[1]))
     run_complete_workflow(metadata, context)
     traces = read_traces("results")
+    phase = open_image("results", fov=0, kind="pc", channel=0)   # lazy (t, y, x) xarray over dask
 
 Names are imported on first use, so that ``import pyama_dask`` (and the
 command line's ``--help``) stays fast.
@@ -24,6 +25,7 @@ __all__ = [
     "ProcessingContext",
     "load_microscopy_file",
     "open_corrected",
+    "open_image",
     "read_metadata",
     "read_traces",
     "run_complete_workflow",
@@ -37,12 +39,14 @@ _HOMES = {
     "load_microscopy_file": "pyama_dask.io.inputs.microscopy",
     "read_metadata": "pyama_dask.io.inputs.microscopy",
     "open_corrected": "pyama_dask.io.corrected",
+    "open_image": "pyama_dask.io.images",
     "read_traces": "pyama_dask.io.traces",
     "run_complete_workflow": "pyama_dask.workflow.run",
 }
 
 if TYPE_CHECKING:
     from pyama_dask.io.corrected import open_corrected
+    from pyama_dask.io.images import open_image
     from pyama_dask.io.inputs.microscopy import load_microscopy_file, read_metadata
     from pyama_dask.io.traces import read_traces
     from pyama_dask.pipeline.context import Channels, ProcessingContext

@@ -27,8 +27,15 @@ from matplotlib.ticker import EngFormatter
 from PIL import Image
 from skimage.measure import find_contours, label, regionprops
 
-from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
-from pyama_dask.io.store import ImageRef, fov_group_name, image_channel_name, image_scale, open_image
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs
+from pyama_dask.io.store import (
+    ImageRef,
+    fov_group_name,
+    image_channel_name,
+    image_scale,
+    image_space_unit,
+    open_image,
+)
 from pyama_dask.io.traces import collect_traces
 
 logger = logging.getLogger(__name__)
@@ -48,6 +55,14 @@ _UNTRACKED_COLOUR = "gold"
 # Most cells for which the traces figure has a legend of cell ids.
 _MAX_LEGEND_CELLS = 24
 _DPI = 100
+# Frame figures: at least this wide (px) and at least one display pixel per image pixel;
+# zoomed further (at most _MAX_ZOOM display pixels per image pixel) until a cell id of
+# _MIN_ID_POINTS fits in the median cell. Ids are drawn at most _MAX_ID_POINTS large.
+_MIN_FRAME_PX = 700
+_MAX_ZOOM = 3.0
+_MIN_ID_POINTS, _MAX_ID_POINTS = 6.5, 9.0
+# Width of a bold digit in font sizes (with room for its outline), and the share of a cell's width an id may take.
+_DIGIT_WIDTH, _ID_SHARE = 0.7, 0.9
 
 
 def cell_colour(cell: int) -> tuple[float, float, float, float]:
@@ -55,15 +70,52 @@ def cell_colour(cell: int) -> tuple[float, float, float, float]:
     return _CELL_COLOURS[(int(cell) - 1) % len(_CELL_COLOURS)]
 
 
+def format_minutes(minutes: float) -> str:
+    """A time in minutes, rounded for a title: 12.5, 90, 0.0083.
+
+    Examples
+    --------
+    >>> format_minutes(12.4999), format_minutes(90.0), format_minutes(1234.56), format_minutes(0.008333)
+    ('12.5', '90', '1235', '0.0083')
+    """
+    if abs(minutes) >= 100:
+        return f"{minutes:.0f}"
+    if abs(minutes) >= 1:
+        return f"{minutes:.1f}".removesuffix(".0")
+    return f"{minutes:.2g}"
+
+
+def _frame_zoom(width: int, regions: list) -> tuple[float, float]:
+    """Display pixels per image pixel of a frame figure, and the font size (points) of its cell ids.
+
+    The frame is drawn at least :data:`_MIN_FRAME_PX` wide and at full
+    resolution, larger when that lets the ids fit in their cells.
+    """
+    zoom = max(1.0, _MIN_FRAME_PX / width)
+    if not regions:
+        return zoom, _MAX_ID_POINTS
+    digits = len(str(max(region.label for region in regions)))
+    # Ids are written across: the width of the median cell is what they must fit in.
+    cell_width = float(np.median([region.bbox[3] - region.bbox[1] for region in regions]))
+    points_per_px = 72 / _DPI / (digits * _DIGIT_WIDTH)  # font size whose id is one display px wide
+    zoom = min(max(zoom, _MIN_ID_POINTS / (_ID_SHARE * cell_width * points_per_px)), max(zoom, _MAX_ZOOM))
+    return zoom, float(np.clip(_ID_SHARE * cell_width * zoom * points_per_px, _MIN_ID_POINTS, _MAX_ID_POINTS))
+
+
 def frame_figure(
     image: np.ndarray,
     labels: np.ndarray,
     mask: np.ndarray | None = None,
     *,
-    pixel_size_um: float = 1.0,
+    pixel_size_um: float | None = None,
     title: str = "",
+    note: str = "",
 ) -> Figure:
     """A grey frame with each tracked cell's outline and id drawn at the cell.
+
+    The frame is drawn at full resolution at least (700 px wide at least),
+    zoomed further on crowded frames of small cells so that ids stay
+    legible in their cells.
 
     Parameters
     ----------
@@ -75,9 +127,11 @@ def frame_figure(
         Its segmentation mask (Y, X); objects that were segmented but carry
         no track are outlined with a dashed gold line, without an id.
     pixel_size_um
-        Pixel edge length; the axes are in micrometres.
+        Pixel edge length; the axes are in micrometres, or in pixels when None (unknown).
     title
         Figure title.
+    note
+        A line shown inside the axes, top left (e.g. the cell counts).
 
     Returns
     -------
@@ -86,7 +140,12 @@ def frame_figure(
     if image.shape != labels.shape:
         raise ValueError(f"frame and labels differ in shape: {image.shape} vs {labels.shape}")
     height, width = image.shape
-    fig = Figure(figsize=(7.0, 7.0 * height / width + 0.6), dpi=_DPI, layout="constrained")
+    unit = "px" if pixel_size_um is None else "µm"
+    pixel_size_um = 1.0 if pixel_size_um is None else pixel_size_um
+    regions = regionprops(np.asarray(labels))
+    zoom, id_points = _frame_zoom(width, regions)
+    # The margins hold the tick labels, axis labels and title around the frame.
+    fig = Figure(figsize=(width * zoom / _DPI + 1.0, height * zoom / _DPI + 1.0), dpi=_DPI, layout="constrained")
     ax = fig.add_subplot()
     low, high = np.percentile(image, _DISPLAY_PERCENTILES)
     ax.imshow(image, cmap="gray", vmin=low, vmax=max(high, low + 1), interpolation="antialiased",
@@ -97,7 +156,7 @@ def frame_figure(
         for contour in find_contours(np.pad(untracked, 1).astype(np.uint8), 0.5):
             ax.plot((contour[:, 1] - 0.5) * pixel_size_um, (contour[:, 0] - 0.5) * pixel_size_um,
                     color=_UNTRACKED_COLOUR, linewidth=1.4, linestyle=(0, (2, 1.5)), path_effects=framed)
-    for region in regionprops(np.asarray(labels)):
+    for region in regions:
         colour = cell_colour(region.label)
         y0, x0, _, _ = region.bbox
         for contour in find_contours(np.pad(region.image, 1).astype(np.uint8), 0.5):
@@ -106,11 +165,14 @@ def frame_figure(
             ax.plot(xs, ys, color=colour, linewidth=1.8, path_effects=framed)
         cy, cx = region.centroid
         ax.text((cx + 0.5) * pixel_size_um, (cy + 0.5) * pixel_size_um, str(region.label), color="white",
-                fontsize=9, fontweight="bold", ha="center", va="center", path_effects=framed)
+                fontsize=id_points, fontweight="bold", ha="center", va="center", path_effects=framed)
+    if note:
+        ax.text(0.01, 0.99, note, transform=ax.transAxes, ha="left", va="top", fontsize=10,
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.set_xlim(0, width * pixel_size_um)
     ax.set_ylim(height * pixel_size_um, 0)
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
+    ax.set_xlabel(f"x ({unit})")
+    ax.set_ylabel(f"y ({unit})")
     ax.set_title(title)
     return fig
 
@@ -148,11 +210,12 @@ def traces_figure(
     names = dict(channel_names or {})
     fig = Figure(figsize=(9.0, 2.6 * (len(channels) + 1) + 0.5), dpi=_DPI, layout="constrained")
     axes = fig.subplots(len(channels) + 1, 1, sharex=True, squeeze=False)[:, 0]
+    point = "o" if len(times) == 1 else None  # a line through one time point draws nothing
     for ax, channel in zip(axes, channels):
         rows = traces[traces["channel"] == channel]
         for cell, cell_rows in rows.groupby("cell", sort=True):
             ax.plot(cell_rows["time"], cell_rows["intensity_total"], color=cell_colour(cell), linewidth=1.2,
-                    label=str(cell))
+                    label=str(cell), marker=point)
         name = names.get(channel)
         ax.set_title(f"channel {channel}" + (f" ({name})" if name else ""), loc="left", fontsize=10)
         ax.set_ylabel("total intensity (a.u.)")
@@ -163,12 +226,13 @@ def traces_figure(
             ax.legend(title="cell", fontsize=8, title_fontsize=8, ncols=max(1, (n_cells + 11) // 12),
                       loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     counts_ax = axes[-1]
-    counts_ax.step(times, tracked, where="mid", color="black", label="tracked (labels)")
+    counts_ax.step(times, tracked, where="mid", color="black", label="tracked (labels)", marker=point)
     if channels:
         kept = traces[traces["channel"] == channels[0]].groupby("frame")["cell"].nunique()
         in_traces = np.zeros(len(times), dtype=np.int64)
         in_traces[kept.index.to_numpy()] = kept.to_numpy()
-        counts_ax.step(times, in_traces, where="mid", color="tab:blue", linestyle="--", label="in traces")
+        counts_ax.step(times, in_traces, where="mid", color="tab:blue", linestyle="--", label="in traces",
+                       marker=point)
     counts_ax.set_ylim(bottom=0)
     counts_ax.set_ylabel("cells")
     counts_ax.set_xlabel("time (min)")
@@ -204,10 +268,10 @@ def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame:
     """
     output_dir = Path(output_dir)
     results = read_results_yaml(output_dir / RESULTS_FILE)
-    processed = sorted(int(fov) for fov in results.get("results_paths") or {})
+    processed = sorted(recorded_outputs(output_dir, results))
     if not processed:
         raise ValueError(f"{output_dir} holds no processed FOV (no {RESULTS_FILE} with results)")
-    fovs = processed if fovs is None else sorted(fovs)
+    fovs = processed if fovs is None else sorted(set(fovs))
     missing = sorted(set(fovs) - set(processed))
     if missing:
         raise ValueError(f"FOV(s) {missing} were not processed in {output_dir}; processed: {processed}")
@@ -228,20 +292,24 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
     frame = n_frames // 2 if frame is None else frame
     if not 0 <= frame < n_frames:
         raise ValueError(f"frame {frame} is out of range for FOV {fov}, which has frames 0-{n_frames - 1}")
-    minutes_per_frame, pixel_size_um, _ = image_scale(pc_ref)
-    traces = collect_traces({"results_paths": {fov: results["results_paths"][fov]}})
+    minutes_per_frame, pixel_size, _ = image_scale(pc_ref)
+    pixel_size_um = pixel_size if image_space_unit(pc_ref) is not None else None
+    traces = collect_traces(output_dir, results, [fov])
     times = _frame_times(traces, n_frames, minutes_per_frame)
     tracked = tracked_cell_counts(labels)
     frame_labels = np.asarray(labels[frame])
     frame_mask = np.asarray(open_image(ImageRef(output_dir, fov, "seg", pc_channel))[frame])
     n_untracked = int(label(frame_mask & (frame_labels == 0)).max())
-    title = (f"FOV {fov}, frame {frame} (t = {times[frame]:g} min)\n{tracked[frame]} tracked cells"
-             + (f", {n_untracked} segmented objects without a track (dashed)" if n_untracked else ""))
+    title = f"FOV {fov}, frame {frame} (t = {format_minutes(times[frame])} min)"
+    counts = (f"{tracked[frame]} tracked cells"
+              + (f", {n_untracked} segmented objects without a track (dashed)" if n_untracked else ""))
     paths = [qc_dir / f"{fov_group_name(fov)}_frame.png", qc_dir / f"{fov_group_name(fov)}_traces.png"]
     save_png(frame_figure(np.asarray(phase[frame]), frame_labels, frame_mask, pixel_size_um=pixel_size_um,
-                          title=title), paths[0])
+                          title=title, note=counts), paths[0])
     channels = traces["channel"].unique() if not traces.empty else []
-    names = {int(c): image_channel_name(ImageRef(output_dir, fov, "fl", int(c))) for c in channels}
+    # A channel both segmented and measured is copied once, as the segmented channel.
+    names = {int(c): image_channel_name(ImageRef(output_dir, fov, "pc" if c == pc_channel else "fl", int(c)))
+             for c in channels}
     save_png(traces_figure(traces, times, tracked, channel_names=names,
                            title=f"FOV {fov}: traces of the tracked cells"), paths[1])
     logger.info("QC figures of FOV %d: %s", fov, ", ".join(str(p) for p in paths))

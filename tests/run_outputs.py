@@ -53,4 +53,4 @@ def assert_same_outputs(got: Path, want: Path, fovs: Iterable[int] | None = None
 def recorded_fovs(out: Path) -> list[int]:
     """The FOVs ``processing_results.yaml`` lists (it must parse as a whole)."""
     document = yaml.safe_load((Path(out) / RESULTS_FILE).read_text())
-    return sorted(document["results_paths"])
+    return sorted(map(int, document["results_paths"]))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from pyama_dask.cli import main
-from pyama_dask.qc import cell_colour, frame_figure, save_png, traces_figure, tracked_cell_counts, write_qc_figures
+from pyama_dask.qc import (
+    cell_colour, format_minutes, frame_figure, save_png, traces_figure, tracked_cell_counts, write_qc_figures,
+)
 
 
 def _png(path):
@@ -51,6 +55,14 @@ def test_outlines_and_ids_are_drawn_where_the_cells_are(tmp_path):
     assert any(_has_colour(_patch(fig, rgb, 80, column, 0.5), gold, 60) for column in range(22, 38, 2))
     assert {t.get_text() for t in fig.axes[0].texts} == {"1", "2"}
     assert "µm" in fig.axes[0].get_xlabel()
+
+
+def test_unknown_pixel_size_draws_pixel_axes():
+    labels = np.zeros((40, 60), np.uint16)
+    labels[10:20, 10:30] = 1
+    axes = frame_figure(np.ones((40, 60)), labels, pixel_size_um=None).axes[0]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("x (px)", "y (px)")
+    assert axes.get_xlim() == (0, 60)
 
 
 def test_frame_and_labels_must_match():
@@ -98,3 +110,74 @@ def test_qc_command(tiny_run, capsys):
     assert "frame 8 is out of range for FOV 1, which has frames 0-7" in capsys.readouterr().err
     assert main(["qc", str(tiny_run), "--fovs", "5"]) == 2
     assert "FOV(s) [5] were not processed" in capsys.readouterr().err
+
+
+def _text_boxes(fig, texts):
+    """Display-pixel boxes (x0, y0, x1, y1) of ``texts`` as drawn."""
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
+    if renderer is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    return np.array([t.get_window_extent(renderer).extents for t in texts])
+
+
+def test_ids_stay_legible_on_a_real_size_frame_of_300_touching_cells():
+    height, width, pitch = 1040, 1392, 24  # three colonies of 10 x 10 cells, 22 px wide, 2 px apart
+    labels = np.zeros((height, width), np.uint16)
+    cell = 0
+    for top, left in [(60, 80), (500, 300), (300, 900)]:
+        for row in range(10):
+            for column in range(10):
+                cell += 1
+                y, x = top + row * pitch, left + column * pitch
+                labels[y:y + pitch - 2, x:x + pitch - 2] = cell
+    image = np.random.default_rng(1).normal(1000, 50, (height, width))
+    fig = frame_figure(image, labels, pixel_size_um=0.1)
+    ids = [t for t in fig.axes[0].texts]
+    boxes = _text_boxes(fig, ids)
+    ax_box = fig.axes[0].get_window_extent()
+
+    assert len(ids) == 300
+    assert ax_box.width >= width and ax_box.height >= height  # a display pixel per image pixel at least
+    assert min(t.get_fontsize() for t in ids) >= 6.5
+    x0, y0, x1, y1 = boxes.T
+    overlap = ((x0[:, None] < x1[None]) & (x0[None] < x1[:, None]) & (y0[:, None] < y1[None]) & (y0[None] < y1[:, None]))
+    np.fill_diagonal(overlap, False)
+    assert not overlap.any(), f"{overlap.any(axis=1).sum()} ids overlap another"
+    cell_px = (pitch - 2) * ax_box.width / width
+    assert (x1 - x0).max() <= cell_px, "ids are wider than their cells"
+
+
+def test_cell_counts_inside_the_axes_and_rounded_times_in_the_title(tiny_run, monkeypatch):
+    drawn = []
+    monkeypatch.setattr("pyama_dask.qc.save_png", lambda fig, path: drawn.append(fig))
+    write_qc_figures(tiny_run, fovs=[0], frame=3)
+    frame = drawn[0]
+    title = frame.axes[0].get_title()
+    assert re.fullmatch(r"FOV 0, frame 3 \(t = \d+(\.\d)? min\)", title), title
+    (note,) = [t for t in frame.axes[0].texts if "tracked cells" in t.get_text()]
+    (box,) = _text_boxes(frame, [note])
+    ax_box = frame.axes[0].get_window_extent()
+    assert ax_box.x0 <= box[0] and box[2] <= ax_box.x1 and ax_box.y0 <= box[1] and box[3] <= ax_box.y1
+
+
+@pytest.mark.parametrize("minutes, text", [(12.4999, "12.5"), (90.0, "90"), (1234.56, "1235"), (0.008333, "0.0083"),
+                                           (0.0, "0")])
+def test_times_in_titles_are_rounded(minutes, text):
+    assert format_minutes(minutes) == text
+
+
+def test_a_single_frame_movie_draws_its_points(tmp_path):
+    traces = pd.DataFrame([(1, cell, 0, 0.0, 100.0 * cell) for cell in (1, 2)],
+                          columns=["channel", "cell", "frame", "time", "intensity_total"])
+    fig = traces_figure(traces, np.array([0.0]), np.array([2]))
+    lines = [line for ax in fig.axes for line in ax.lines]
+    assert len(lines) == 4 and all(line.get_marker() == "o" for line in lines)
+    path = tmp_path / "traces.png"
+    save_png(fig, path)
+    rgb = _png(path)
+    for cell in (1, 2):
+        colour = np.array(cell_colour(cell)[:3]) * 255
+        assert (np.abs(rgb - colour).sum(axis=2) < 40).sum() >= 9, f"no point of cell {cell}"

@@ -287,6 +287,11 @@ class CorrectedStack:
         self.shape = tuple(raw.shape)
         self.chunks = tuple(getattr(raw, "chunks", None) or (1, *self.shape[1:]))
 
+    @property
+    def raw(self) -> Any:
+        """The raw fluorescence stack this stack corrects."""
+        return self._raw
+
     def where(self, within: Any) -> CorrectedStack:
         """The same stack with values computed where ``within`` is non-zero only, 0 elsewhere.
 

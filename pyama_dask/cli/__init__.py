@@ -1,15 +1,17 @@
-"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces`` and ``score``."""
+"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces``, ``export`` and ``score``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from pyama_dask.cli.clusters import add_cluster_options
 from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
-from pyama_dask.cli.results import qc_command, traces_command
+from pyama_dask.cli.results import export_command, qc_command, traces_command
 from pyama_dask.cli.score import add_score_parser, score_command
 from pyama_dask.rundir.lock import RunLockedError
 from pyama_dask.pipeline.params import PROFILE_NAMES
@@ -17,14 +19,36 @@ from pyama_dask.pipeline.params import PROFILE_NAMES
 logger = logging.getLogger("pyama_dask")
 
 
-def _fov_range(text: str) -> tuple[int, int]:
-    """``"3"`` -> (3, 3); ``"0-9"`` -> (0, 9)."""
+# More FOVs than any file holds: a range this long is a typing error, and is not built.
+_MOST_FOVS = 100_000
+
+
+def _fov_list(text: str) -> list[int]:
+    """``"3"`` -> [3]; ``"0-2,7,9-10"`` -> [0, 1, 2, 7, 9, 10] (the form PyAMA's own tools accept)."""
+    fovs = []
+    for part in text.split(","):
+        try:
+            first, dash, last = part.strip().partition("-")
+            start = int(first)
+            end = int(last) if dash else start
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"FOVs must look like 3, 0-9 or 0-5,7,9-11, got {text!r}") from None
+        if start > end:
+            raise argparse.ArgumentTypeError(f"FOV range {part.strip()} is reversed: write {end}-{start}")
+        if end - start >= _MOST_FOVS:
+            raise argparse.ArgumentTypeError(f"FOV range {part.strip()} has more than {_MOST_FOVS} FOVs")
+        fovs += range(start, end + 1)
+    return fovs
+
+
+def _z_choice(text: str) -> int | str:
+    """``"max"`` -> "max"; ``"3"`` -> 3."""
+    if text == "max":
+        return text
     try:
-        first, _, last = text.partition("-")
-        start = int(first)
-        return start, int(last) if last else start
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"FOV range must look like 3 or 0-9, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--z takes a Z plane index or 'max', got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,11 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the workflow on a microscopy file")
     run.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     run.add_argument("--out", required=True, help="output directory")
-    run.add_argument("--pc", type=int, default=0, help="phase-contrast channel index (default 0)")
-    run.add_argument("--fl", type=int, nargs="*", default=[],
-                     help="fluorescence channel indices (none: segmentation and tracking only, no traces)")
-    run.add_argument("--fovs", type=_fov_range, help="FOV range, e.g. 0-9 (default: all)")
+    run.add_argument("--pc", default="0", metavar="CHANNEL",
+                     help="the channel segmented (phase contrast as a rule): index or name, e.g. Phase (default 0)")
+    run.add_argument("--fl", nargs="*", default=[], metavar="CHANNEL",
+                     help="fluorescence channels: indices or names, e.g. GFP mCherry (none: segmentation and "
+                     "tracking only, no traces); names are matched ignoring case")
+    run.add_argument("--fovs", type=_fov_list, help="FOVs, e.g. 0-9 or 0-5,7,9-11 (default: all)")
     run.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
+    run.add_argument("--z", type=_z_choice, metavar="N|max",
+                     help="of a file with Z: the Z plane to process, or 'max' for each frame's maximum projection "
+                          "(default: plane 0, with a warning)")
     add_cluster_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")
@@ -70,12 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     qc = commands.add_parser("qc", help="draw QC figures (a frame with the tracked cells, the traces) per FOV")
     qc.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     qc.add_argument("--frame", type=int, help="frame to draw the cells of (default: the middle frame)")
-    qc.add_argument("--fovs", type=_fov_range, help="FOV range, e.g. 0-3 (default: every processed FOV)")
+    qc.add_argument("--fovs", type=_fov_list, help="FOVs, e.g. 0-3 or 0,2 (default: every processed FOV)")
 
     traces = commands.add_parser("traces", help="merge a run's trace files into one table")
     traces.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     traces.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
     traces.add_argument("-o", "--output", help="file to write (default OUT/traces.<format>)")
+
+    export = commands.add_parser("export", help="write a run's results in the layout of another tool")
+    export.add_argument("layout", choices=["pyama"], help="pyama: that of PyAMA's current tools (merge, fitting)")
+    export.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
+    export.add_argument("--to", help="folder to write (default OUT/pyama)")
     add_score_parser(commands)
     return parser
 
@@ -99,11 +133,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # A taken dashboard port is no news: the run logs the address the dashboard got ("Dask dashboard: ...").
+    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
-                "qc": qc_command, "traces": traces_command,
+                "qc": qc_command, "traces": traces_command, "export": export_command,
                 "score": score_command}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # here, so that a reader gone away (| head) is handled below
+        return code
+    except BrokenPipeError:
+        # The reader of our output stopped reading: nothing left to say. Python's own
+        # flush of stdout at exit would fail again, so stdout goes nowhere from now on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError, RunLockedError) as exc:
         # Bad input and unwritable outputs: a clear message, no traceback.
         logger.debug("details", exc_info=True)

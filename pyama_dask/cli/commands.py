@@ -12,7 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pyama_dask.cli.clusters import dry_run, request_from_args
-from pyama_dask.cli.progress import RunProgress
+from pyama_dask.cli.progress import RunProgress, on_terminal
 from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.rundir.lock import is_locked
@@ -24,7 +24,7 @@ from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
 from pyama_dask.workflow.status import describe_status, summarise_run
-from pyama_dask.workflow.validate import check_request
+from pyama_dask.workflow.validate import check_request, movies_too_short, resolve_channel
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,13 @@ def describe_metadata(meta: MicroscopyMetadata) -> str:
         f"file:        {meta.file_path} ({meta.file_type})",
         f"FOVs:        {meta.n_fovs} ({', '.join(meta.fov_names)})",
         f"frames:      {meta.n_frames}",
+        f"Z planes:    {meta.n_z}" + (" (a run reads plane 0 unless given --z N or --z max)" if meta.n_z > 1 else ""),
         "channels:    " + ", ".join(f"{i}={name}" for i, name in enumerate(meta.channel_names)),
         f"size:        {size}",
         f"dtype:       {meta.dtype}",
         f"pixel size:  {pixel}",
         f"interval:    {interval} (time stamps from {meta.time_source})",
+        *(f"warning:     {note}" for note in meta.time_notes),
     ]
     return "\n".join(lines)
 
@@ -66,21 +68,22 @@ def run_command(args: argparse.Namespace) -> int:
     meta = read_metadata(args.file, dim_order=args.dim_order)
     config = load_run_config(Path(args.config)) if args.config else {}
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
-    context = ProcessingContext(Path(args.out), Channels(pc=args.pc, fl=list(args.fl)), params=params)
+    channels = Channels(pc=resolve_channel(meta, args.pc, "segmented"),
+                        fl=[resolve_channel(meta, channel, "fluorescence") for channel in args.fl])
+    context = ProcessingContext(Path(args.out), channels, params=params, z=args.z)
     if args.dry_run:
         return dry_run_command(meta, context, args, config)
-    fov_start, fov_end = args.fovs or (None, None)
-    return process(meta, context, args, fov_start, fov_end, config)
+    return process(meta, context, args, args.fovs, config)
 
 
 def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
                     config: dict) -> int:
     """Show what a run would do: one FOV's task graph (``--graph``) and a batch-queue job script."""
     if args.graph:
-        fov = args.fovs[0] if args.fovs else 0
-        fovs, params = check_request(meta, context, fov, fov, args.batch_size, args.workers)
+        fovs, params = check_request(meta, context, batch_size=args.batch_size, n_workers=args.workers,
+                                     fovs=args.fovs[:1] if args.fovs else [0])
         plan = plan_fov(meta, Path(context.output_dir), fovs[0], context.channels, params,
-                        input_identity(meta.file_path))
+                        input_identity(meta.file_path), context.z)
         print(f"task graph of FOV {fovs[0]}: {render_fov_graph(plan, Path(args.graph))}")
         if request_from_args(args, config).kind == "local":
             return 0
@@ -89,19 +92,20 @@ def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: 
 
 
 def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,
-            fov_start: int | None = None, fov_end: int | None = None, config: dict | None = None) -> int:
-    """Run the workflow on the chosen cluster with progress bars and print the summary table.
+            fovs: list[int] | None = None, config: dict | None = None) -> int:
+    """Run the workflow on the chosen cluster showing progress (bars on a terminal, plain lines elsewhere) and print the summary table.
 
     The request is checked before any cluster starts, so that a bad one is
     refused at once.
     """
-    fovs, _ = check_request(meta, context, fov_start, fov_end, args.batch_size, args.workers)
+    fovs, params = check_request(meta, context, batch_size=args.batch_size, n_workers=args.workers, fovs=fovs)
     request = request_from_args(args, config or {}, n_fovs=len(fovs))
-    progress = RunProgress(fovs, context.channels, enabled=not args.no_progress)
+    too_short = movies_too_short(meta, fovs, params) if context.channels.fl else None
+    progress = RunProgress(fovs, context.channels, enabled=not args.no_progress, notes=[too_short] if too_short else [])
     try:
         with logging_redirect_tqdm():
-            ok = run_complete_workflow(meta, context, fov_start, fov_end, batch_size=args.batch_size,
-                                       client=request, progress=progress)
+            ok = run_complete_workflow(meta, context, batch_size=args.batch_size, client=request,
+                                       progress=progress, fovs=fovs)
     except OutputStorageError:
         progress.close()
         print(progress.summary())  # what the run did before it stopped
@@ -122,7 +126,7 @@ def demo_dataset(folder: Path, spec: SyntheticSpec) -> Path:
         logger.info("reusing the demo dataset in %s", folder)
     else:
         total = spec.n_fovs * spec.n_frames
-        with tqdm(total=total, desc="generating demo data", unit="frame") as bar:
+        with tqdm(total=total, desc="generating demo data", unit="frame", disable=not on_terminal()) as bar:
             generate_dataset(folder, spec, name="demo", progress=lambda done, _: bar.update(done - bar.n))
     return folder / "demo.ome.tiff"
 

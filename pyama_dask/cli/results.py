@@ -1,4 +1,4 @@
-"""Subcommands that look at a finished run: ``qc`` (figures) and ``traces`` (one merged table)."""
+"""Subcommands that look at a finished run: ``qc`` (figures), ``traces`` (one merged table), ``export``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
+from pyama_dask.io.pyama_export import export_pyama
 from pyama_dask.io.store import StoreError
 from pyama_dask.io.traces import export_traces
 from pyama_dask.qc import QC_DIR, write_qc_figures
@@ -13,8 +14,7 @@ from pyama_dask.qc import QC_DIR, write_qc_figures
 
 def qc_command(args: argparse.Namespace) -> int:
     """Write the QC figures of an output directory's FOVs."""
-    fovs = range(args.fovs[0], args.fovs[1] + 1) if args.fovs else None
-    write_qc(Path(args.out), fovs, args.frame)
+    write_qc(Path(args.out), args.fovs, args.frame)
     return 0
 
 
@@ -31,4 +31,14 @@ def traces_command(args: argparse.Namespace) -> int:
     """Merge an output directory's trace files into one CSV or Parquet file."""
     path = export_traces(Path(args.out), Path(args.output) if args.output else None, args.format)
     print(f"traces: {path}")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write an output directory's results in another tool's layout (``pyama``: PyAMA's current one)."""
+    try:
+        path = export_pyama(Path(args.out), Path(args.to) if args.to else None)
+    except StoreError as exc:
+        raise ValueError(f"cannot export {args.out}: {exc}") from exc
+    print(f"PyAMA layout: {path.parent} (open {path} in PyAMA, or merge it with its samples file)")
     return 0

@@ -3,7 +3,8 @@
 Every image is a (T, Y, X) group with one resolution level, the array ``0``,
 which :mod:`pyama_dask.io.store` creates itself (with its own chunks and
 codecs); this module only writes the metadata that makes the group an NGFF
-image: ``multiscales`` (axes in minutes and micrometres, the level's scale),
+image: ``multiscales`` (axes in minutes and micrometres, or in pixels when the input
+has no pixel size; the level's scale),
 the optional ``omero`` rendering metadata of a single channel, and the
 ``image-label`` block of a label image with its listing in ``labels``.
 """
@@ -19,9 +20,10 @@ from ome_zarr.writer import add_metadata, get_metadata, write_label_metadata, wr
 
 #: The NGFF version written (under ``attrs["ome"]``, Zarr v3).
 FORMAT = FormatV05()
-#: Axes of every image and their units (time in minutes, space in micrometres).
+#: Axes of every image; time is in minutes, space in micrometres when the pixel size is known.
 AXES = ("t", "y", "x")
-UNITS = {"t": "minute", "y": "micrometer", "x": "micrometer"}
+TIME_UNIT = "minute"
+MICROMETER = "micrometer"
 #: The single resolution level of an image.
 LEVEL = "0"
 # Where a label image's source lies: NGFF puts label images in ``<image>/labels/<name>``.
@@ -68,7 +70,8 @@ def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
     return 0.0, 1.0
 
 
-def write_image(group: zarr.Group, name: str, scale: Sequence[float], omero: dict | None = None) -> None:
+def write_image(group: zarr.Group, name: str, scale: Sequence[float], omero: dict | None = None,
+                space_unit: str | None = MICROMETER) -> None:
     """Make ``group`` an NGFF image: ``multiscales`` of its level ``0`` and, given, ``omero``.
 
     Metadata already in ``attrs["ome"]`` is merged into, not replaced: clear
@@ -84,6 +87,9 @@ def write_image(group: zarr.Group, name: str, scale: Sequence[float], omero: dic
         Physical size of one step along (t, y, x) in (minutes, um, um).
     omero
         Rendering metadata from :func:`omero`, or None for none.
+    space_unit
+        Unit of y and x; None when the pixel size is unknown: the axes then
+        carry no unit (they count pixels) and their scale is 1.
     """
     # ome-zarr-py's validation takes Python numbers only, not numpy scalars.
     transforms = [{"type": "scale", "scale": [float(step) for step in scale]}]
@@ -92,7 +98,7 @@ def write_image(group: zarr.Group, name: str, scale: Sequence[float], omero: dic
         [{"path": LEVEL, "coordinateTransformations": transforms}],
         fmt=FORMAT,
         axes=list(AXES),
-        axes_units=UNITS,
+        axes_units={"t": TIME_UNIT} | ({} if space_unit is None else {"y": space_unit, "x": space_unit}),
         name=name,
         metadata={} if omero is None else {"omero": omero},
     )
@@ -139,6 +145,12 @@ def channel_label(group: zarr.Group) -> str | None:
     """The name of an image's (first) ``omero`` channel, or None."""
     channels = get_metadata(group).get("omero", {}).get("channels") or [{}]
     return channels[0].get("label")
+
+
+def space_unit(group: zarr.Group) -> str | None:
+    """The unit of an image's x axis, or None when it has none (pixels)."""
+    axes = {axis["name"]: axis for axis in get_metadata(group)["multiscales"][0]["axes"]}
+    return axes["x"].get("unit")
 
 
 def scale(group: zarr.Group) -> list[float]:

@@ -207,6 +207,7 @@ def create_image(
     scale: Sequence[float] = (1.0, 1.0, 1.0),
     frames_per_chunk: int | None = None,
     channel_name: str | None = None,
+    space_unit: str | None = ngff.MICROMETER,
 ) -> zarr.Array:
     """Create (or replace) an empty image, marked incomplete.
 
@@ -231,6 +232,9 @@ def create_image(
     channel_name
         Name of the input channel; given, the image gets NGFF ``omero``
         metadata (name, colour, contrast window) that viewers show.
+    space_unit
+        Unit of y and x (:func:`pyama_dask.io.ngff.write_image`); None when
+        the pixel size is unknown.
 
     Returns
     -------
@@ -248,7 +252,7 @@ def create_image(
     # ome-zarr-py's writers would merge into rather than replace.
     group.attrs.put({"pyama": {COMPLETE_KEY: None}})
     omero = None if channel_name is None else ngff.omero(ref.name, channel_name, _colour(ref), dtype)
-    ngff.write_image(group, ref.name, scale, omero)
+    ngff.write_image(group, ref.name, scale, omero, space_unit)
     array = group.create_array(
         "0",
         shape=shape,
@@ -361,6 +365,12 @@ def image_scale(ref: ImageRef) -> list[float]:
     """Physical size of one step along (t, y, x) recorded in an image's NGFF metadata."""
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
     return ngff.scale(group)
+
+
+def image_space_unit(ref: ImageRef) -> str | None:
+    """Unit of an image's y and x axes in its NGFF metadata; None when the pixel size is unknown."""
+    group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)
+    return ngff.space_unit(group)
 
 
 def open_image(ref: ImageRef) -> zarr.Array:

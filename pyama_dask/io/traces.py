@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pyama_dask.rundir.atomic import replace_atomically, write_text_atomic
-from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
+from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs
 from pyama_dask.io.store import fov_group_name
 
 logger = logging.getLogger(__name__)
@@ -62,16 +63,22 @@ class NoTracesError(ValueError):
     """An output directory has no trace files to merge."""
 
 
-def collect_traces(results: dict[str, Any]) -> pd.DataFrame:
-    """All trace CSVs listed in a results document, as one table with a ``channel`` column.
+def collect_traces(output_dir: Path, results: dict[str, Any], fovs: Iterable[int] | None = None) -> pd.DataFrame:
+    """The trace CSVs a results document lists, as one table with a ``channel`` column.
 
     Rows keep the order of their files; files go by FOV, then channel. A
     listed file that does not exist is skipped with a warning.
 
     Parameters
     ----------
+    output_dir
+        The folder holding the results file: the listed paths are found
+        there (:func:`pyama_dask.rundir.results.recorded_outputs`), whatever
+        the working directory.
     results
-        A ``processing_results.yaml`` document (:func:`read_results_yaml`).
+        Its ``processing_results.yaml`` document (:func:`read_results_yaml`).
+    fovs
+        Only these FOVs; every listed FOV by default.
 
     Returns
     -------
@@ -80,8 +87,9 @@ def collect_traces(results: dict[str, Any]) -> pd.DataFrame:
         columns) when no trace file exists.
     """
     tables = []
-    for fov, paths in sorted((results.get("results_paths") or {}).items()):
-        for channel, csv in sorted((paths or {}).get("traces_csv") or []):
+    outputs = recorded_outputs(Path(output_dir), results)
+    for fov in sorted(outputs if fovs is None else set(fovs) & set(outputs)):
+        for channel, csv in sorted((outputs[fov] or {}).get("traces_csv") or []):
             path = Path(csv)
             if not path.is_file():
                 logger.warning("FOV %s channel %s: trace file %s is missing; left out", fov, channel, path)
@@ -181,9 +189,11 @@ def _listed_traces(output_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     results = read_results_yaml(output_dir / RESULTS_FILE)
     if not results:
         raise ValueError(f"{output_dir} holds no {RESULTS_FILE}: is it the output directory of a run?")
-    table = collect_traces(results)
+    table = collect_traces(output_dir, results)
     if table.empty:
-        raise NoTracesError(f"{output_dir / RESULTS_FILE} lists no existing trace files (no fluorescence channel?)")
+        why = ("lists trace files without rows: no cell was kept (see min_trace_length)" if len(table.columns)
+               else "lists no existing trace files (no fluorescence channel?)")
+        raise NoTracesError(f"{output_dir / RESULTS_FILE} {why}")
     return results, table
 
 

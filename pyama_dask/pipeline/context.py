@@ -11,7 +11,11 @@ ChannelPath = tuple[int, Path]
 
 @dataclass
 class Channels:
-    """Channel roles: one phase-contrast channel and zero or more fluorescence channels."""
+    """Channel roles: the channel segmented (``pc``, phase contrast as a rule) and the channels measured (``fl``).
+
+    The segmented channel may be measured too: a fluorescence-only movie
+    (a nuclear marker, a reporter) is segmented and measured on the same channel.
+    """
 
     pc: int = 0
     fl: list[int] = field(default_factory=list)
@@ -27,7 +31,8 @@ class ResultsPathsPerFOV:
     trace locations are CSV files. Outputs of the segmented channel are one
     pair, those of fluorescence channels a list of pairs. The attributes are
     PyAMA-core's; outputs of further steps are kept in ``extra`` under their
-    results key.
+    results key. ``processing_results.yaml`` records the locations relative
+    to the output directory (:mod:`pyama_dask.rundir.results`).
     """
 
     pc: ChannelPath | None = None
@@ -102,6 +107,9 @@ class ProcessingContext:
         missing names take PyAMA-core's defaults.
     time_units
         Unit of the ``time`` column of the traces.
+    z
+        Of a file with Z: the Z plane processed, or ``"max"`` for each
+        frame's maximum projection over Z; None for plane 0.
     """
 
     output_dir: Path
@@ -109,3 +117,4 @@ class ProcessingContext:
     results_paths: dict[int, ResultsPathsPerFOV] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     time_units: str = "min"
+    z: int | str | None = None

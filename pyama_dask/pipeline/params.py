@@ -6,21 +6,32 @@ it belongs to, so ``Params.for_step("segment")`` (or ``segmentation_kwargs()``
 and its siblings) gives exactly the keyword arguments of that step's
 algorithm and no caller spells a parameter name twice.
 
+Tracking options are declared once, in the model of the tracker that takes
+them: ``IouTracking`` (PyAMA-core's) and ``LaptrackTracking``, whose common
+options (``min_size``, ``max_size``) come from ``TrackingOptions``. Each is
+tagged by its ``tracker``, and ``Params.tracking`` holds the chosen one, a
+pydantic union discriminated by ``tracker``: its options are the tracking
+step's arguments. ``Params.other_trackers`` holds the options of the trackers
+not chosen, validated like the chosen one's and recorded, but passed to no
+algorithm: a configuration may set the options of both trackers (as the
+robust profile does) and switch between them with ``tracker`` alone.
+
+Users and files keep the flat spelling (``Params(tracker="laptrack",
+max_gap_frames=1)``, the ``params:`` mapping of the run configuration file,
+the ``params`` record of the results file): ``Params`` takes every parameter
+by its flat name, sorts the tracking options into the trackers' models, and
+``to_dict()`` gives them back flat, every tracker's options included.
+
 Profiles: ``profile="pyama"`` (the default) is PyAMA-core, bit for bit;
 ``profile="robust"`` sets the defaults of ``PROFILES["robust"]`` (guarded
 Otsu segmentation with a watershed split, laptrack tracking with gap
-closing, short traces allowed, ``good`` from the QC). Parameters given
-explicitly override the profile's defaults. The options beyond PyAMA-core
-("switches") are each also selectable on their own; a switch is passed to
-its step's algorithm only when it is not at its PyAMA-core value, so a
-PyAMA-core run keeps its keyword arguments, and so its fingerprints.
-
-The parameters stay flat (``Params(tracker="laptrack", max_gap_frames=1)``),
-as the run configuration file spells them and the results file records them;
-a tracking option names the trackers that take it. (A union of per-tracker
-models would not fit: the record holds every tracker's options, whichever
-runs, and the robust profile sets the iou option ``new_tracks`` along with
-laptrack.)
+closing, short traces allowed, ``good`` from the QC), the tracking options'
+per tracker under its ``"tracking"`` key (the IoU tracker, when chosen,
+starts tracks after frame 0). Parameters given explicitly override the
+profile's defaults. The options beyond PyAMA-core ("switches") are each also
+selectable on their own; a switch is passed to its step's algorithm only when
+it is not at its PyAMA-core value, so a PyAMA-core run keeps its keyword
+arguments, and so its fingerprints.
 
 Validation happens on construction: a wrong type or value raises
 ``ParameterError`` naming the parameter, the value and what is allowed; an
@@ -41,6 +52,7 @@ from typing import Annotated, Any, Literal, get_args
 from pyama_dask.algorithms.segmentation_guard import IMAGE_KINDS, THRESHOLD_METHODS
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 Profile = Literal["pyama", "robust"]
@@ -52,7 +64,8 @@ Tracker = Literal["iou", "laptrack"]
 PROFILE_NAMES: tuple[str, ...] = get_args(Profile)
 TRACKERS: tuple[str, ...] = get_args(Tracker)
 
-#: The defaults each profile sets (beyond PyAMA-core's, which are the fields').
+#: The defaults each profile sets beyond PyAMA-core's (the fields'); under
+#: ``"tracking"``, those of each tracker's options, by tracker.
 PROFILES: dict[str, dict[str, Any]] = {
     "pyama": {},
     "robust": {
@@ -64,8 +77,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "watershed": True,
         "min_object_area": 30,
         "tracker": "laptrack",
-        "new_tracks": True,
-        "max_gap_frames": 2,
+        "tracking": {"iou": {"new_tracks": True}, "laptrack": {"max_gap_frames": 2}},
         "min_trace_length": 0.05,
         "good_from_qc": True,
     },
@@ -88,15 +100,11 @@ class _Role:
         The values allowed, as error messages spell them.
     switch : bool
         An option beyond PyAMA-core: an argument only off its default.
-    trackers : tuple of str
-        The trackers that take the parameter (all for a parameter of
-        another step than tracking).
     """
 
     step: str | None
     allowed: str
     switch: bool = False
-    trackers: tuple[str, ...] = TRACKERS
 
 
 def _python_number(value: Any) -> Any:
@@ -130,10 +138,109 @@ _Int = Annotated[int, BeforeValidator(_whole_number)]
 _Float = Annotated[float, BeforeValidator(_python_number)]
 _Odd = AfterValidator(_odd)
 _TRUE_OR_FALSE = "true or false"
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _arguments(model: BaseModel, step: str) -> dict[str, Any]:
+    """The fields of ``model`` its ``step``'s algorithm takes, by name: all but the switches at their default.
+
+    A field without a role (a tracker's tag, the models held by ``Params``)
+    is no argument.
+    """
+    arguments = {}
+    for name, field in type(model).model_fields.items():
+        role, value = _role_of(field), getattr(model, name)
+        if role is not None and role.step == step and not (role.switch and value == field.default):
+            arguments[name] = value
+    return arguments
+
+
+def _role_of(field: FieldInfo) -> _Role | None:
+    """The role in a field's metadata (None for a field that is no parameter)."""
+    return next((item for item in field.metadata if isinstance(item, _Role)), None)
+
+
+class TrackingOptions(BaseModel):
+    """The options every tracker takes, and the tag ``tracker`` that names the tracker.
+
+    Attributes
+    ----------
+    tracker : str
+        ``"iou"`` (PyAMA-core's) or ``"laptrack"``; it chooses the tracking
+        function, so it is no argument of it.
+    min_size, max_size : int or None
+        Regions with fewer / more pixels are not tracked (None: no limit).
+    """
+
+    model_config = _STRICT
+
+    tracker: Annotated[Tracker, _Role("track", _one_of(TRACKERS), switch=True)]
+    min_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
+    max_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> TrackingOptions:
+        """Refuse a ``min_size`` above ``max_size``."""
+        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
+            raise PydanticCustomError(
+                "size_order",
+                "parameter 'min_size' ({min_size}) must not exceed 'max_size' ({max_size})",
+                {"min_size": self.min_size, "max_size": self.max_size},
+            )
+        return self
+
+
+class IouTracking(TrackingOptions):
+    """The options of PyAMA-core's tracker, ``track_iou``.
+
+    Attributes
+    ----------
+    min_iou : float
+        Smallest bounding-box IoU of a match (0 < min_iou <= 1).
+    new_tracks : bool
+        Start tracks for regions appearing after frame 0.
+    """
+
+    tracker: Literal["iou"] = "iou"  # the union's tag: without a role, so no argument
+    min_iou: Annotated[_Float, Field(gt=0, le=1), _Role("track", "a number in (0, 1]")] = 0.1
+    new_tracks: Annotated[bool, _Role("track", _TRUE_OR_FALSE)] = False
+
+
+class LaptrackTracking(TrackingOptions):
+    """The options of ``track_laptrack`` (each one a switch: an argument only off its default).
+
+    Attributes
+    ----------
+    max_link_distance : float or None
+        Farthest a cell's centroid moves between linked frames, px (None:
+        the median diameter of the regions).
+    max_gap_frames : int
+        Frames a cell may be missing and still keep its track (>= 0).
+    track_divisions : bool
+        Link a dividing cell to both daughters.
+    """
+
+    tracker: Literal["laptrack"] = "laptrack"
+    max_link_distance: Annotated[
+        Annotated[_Float, Field(gt=0)] | None, _Role("track", "null or a number > 0", switch=True)
+    ] = None
+    max_gap_frames: Annotated[_Int, Field(ge=0), _Role("track", "an integer >= 0", switch=True)] = 2
+    track_divisions: Annotated[bool, _Role("track", _TRUE_OR_FALSE, switch=True)] = False
+
+
+#: The options of one tracker, whichever: the model its ``tracker`` tag names.
+Tracking = Annotated[IouTracking | LaptrackTracking, Field(discriminator="tracker")]
+#: Each tracker's options model, by tracker.
+TRACKING_MODELS: dict[str, type[TrackingOptions]] = {
+    model.model_fields["tracker"].default: model for model in get_args(get_args(Tracking)[0])
+}
 
 
 class Params(BaseModel):
     """Parameters of segmentation, correction, tracking and extraction (immutable, hashable).
+
+    Built from flat names (see the module's docstring): the tracking options
+    go into ``tracking`` and ``other_trackers``.
 
     Attributes
     ----------
@@ -169,22 +276,11 @@ class Params(BaseModel):
         (odd, >= 1).
     tile_size : int
         Nominal side of the background tiles (>= 16).
-    tracker : str
-        ``"iou"`` (PyAMA-core's) or ``"laptrack"``.
-    min_size, max_size : int or None
-        Regions with fewer / more pixels are not tracked (None: no limit).
-    min_iou : float
-        Smallest bounding-box IoU of a match (0 < min_iou <= 1; iou tracker).
-    new_tracks : bool
-        Start tracks for regions appearing after frame 0 (iou tracker;
-        laptrack always does).
-    max_link_distance : float or None
-        Farthest a cell's centroid moves between linked frames, px
-        (laptrack; None: the median diameter of the regions).
-    max_gap_frames : int
-        Frames a cell may be missing and still keep its track (laptrack, >= 0).
-    track_divisions : bool
-        Link a dividing cell to both daughters (laptrack).
+    tracking : IouTracking or LaptrackTracking
+        The chosen tracker's options (flat names: ``tracker`` and the
+        options of ``TrackingOptions`` and of the tracker's model).
+    other_trackers : tuple of IouTracking or LaptrackTracking
+        The options of the trackers not chosen: recorded, no arguments.
     min_trace_length : int or float
         Keep only cells present in at least this many frames (an integer
         >= 1) or in at least this share of the movie's frames (a number in
@@ -196,9 +292,9 @@ class Params(BaseModel):
         Add intensity_mean, background and centroid columns to the traces.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = _STRICT
 
-    profile: Annotated[Profile, _Role(None, _one_of(PROFILE_NAMES), trackers=())] = "pyama"
+    profile: Annotated[Profile, _Role(None, _one_of(PROFILE_NAMES))] = "pyama"
     window: Annotated[_Int, Field(ge=3), _Odd, _Role("segment", "an odd integer >= 3")] = 3
     bins: Annotated[_Int, Field(ge=1), _Role("segment", "an integer >= 1")] = 200
     sigma_factor: Annotated[_Float, Field(ge=0), _Role("segment", "a finite number >= 0")] = 3.0
@@ -214,19 +310,8 @@ class Params(BaseModel):
     min_object_area: Annotated[_Int, Field(ge=0), _Role("segment", "an integer >= 0", switch=True)] = 0
     dilation_size: Annotated[_Int, Field(ge=1), _Odd, _Role("correct", "an odd integer >= 1")] = 21
     tile_size: Annotated[_Int, Field(ge=16), _Role("correct", "an integer >= 16")] = 256
-    tracker: Annotated[Tracker, _Role("track", _one_of(TRACKERS), switch=True, trackers=())] = "iou"
-    min_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
-    max_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
-    min_iou: Annotated[_Float, Field(gt=0, le=1), _Role("track", "a number in (0, 1]", trackers=("iou",))] = 0.1
-    new_tracks: Annotated[bool, _Role("track", _TRUE_OR_FALSE, trackers=("iou",))] = False
-    max_link_distance: Annotated[
-        Annotated[_Float, Field(gt=0)] | None,
-        _Role("track", "null or a number > 0", switch=True, trackers=("laptrack",)),
-    ] = None
-    max_gap_frames: Annotated[
-        _Int, Field(ge=0), _Role("track", "an integer >= 0", switch=True, trackers=("laptrack",))
-    ] = 2
-    track_divisions: Annotated[bool, _Role("track", _TRUE_OR_FALSE, switch=True, trackers=("laptrack",))] = False
+    tracking: Tracking = IouTracking()
+    other_trackers: tuple[Tracking, ...] = (LaptrackTracking(),)
     min_trace_length: Annotated[
         Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, le=1)],
         BeforeValidator(_python_number),
@@ -243,23 +328,31 @@ class Params(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _profile_defaults(cls, values: Any) -> Any:
-        """The given values over the defaults of their profile (an invalid profile is refused later)."""
+    def _from_flat_names(cls, values: Any) -> Any:
+        """The fields from the parameters by flat name, over the defaults of their profile.
+
+        An invalid profile sets no defaults (it is refused later); an
+        invalid tracker leaves every tracker's options in ``other_trackers``,
+        so that they are checked too.
+        """
         if not isinstance(values, Mapping):
             return values
+        unknown = next((name for name in values if name not in _ROLES), None)
+        if unknown is not None:
+            raise PydanticCustomError("unknown_parameter", "unknown parameter {name}", {"name": unknown})
         profile = values.get("profile", "pyama")
-        return {**PROFILES.get(profile, {}), **values} if isinstance(profile, str) else values
-
-    @model_validator(mode="after")
-    def _sizes_in_order(self) -> Params:
-        """Refuse a ``min_size`` above ``max_size``."""
-        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
-            raise PydanticCustomError(
-                "size_order",
-                "parameter 'min_size' ({min_size}) must not exceed 'max_size' ({max_size})",
-                {"min_size": self.min_size, "max_size": self.max_size},
-            )
-        return self
+        defaults = PROFILES.get(profile, {}) if isinstance(profile, str) else {}
+        fields = {name: value for name, value in defaults.items() if name != "tracking"} | dict(values)
+        tracker = fields.pop("tracker", cls.model_fields["tracking"].default.tracker)
+        given = {name: fields.pop(name) for name in _TRACKING_NAMES if name in fields}
+        options = {
+            tag: {**defaults.get("tracking", {}).get(tag, {}), **_own(model, given), "tracker": tag}
+            for tag, model in TRACKING_MODELS.items()
+        }
+        known = isinstance(tracker, str) and tracker in options
+        fields["tracking"] = options.pop(tracker) if known else {**_own(TrackingOptions, given), "tracker": tracker}
+        fields["other_trackers"] = tuple(options.values())
+        return fields
 
     @classmethod
     def from_mapping(cls, values: Mapping[Any, Any]) -> Params:
@@ -278,32 +371,45 @@ class Params(BaseModel):
 
     @classmethod
     def names(cls) -> list[str]:
-        """Every parameter name, in declaration order."""
-        return list(cls.model_fields)
+        """Every parameter's flat name, in declaration order (a tracker's options after ``tracker``)."""
+        return list(_ROLES)
 
     @classmethod
     def step_names(cls, step: str) -> list[str]:
         """The parameters of ``step`` (one of ``STEPS_WITH_PARAMETERS``), whether or not they are arguments now."""
-        return [name for name in cls.model_fields if _role(name).step == step]
+        return [name for name, role in _ROLES.items() if role.step == step]
 
     @classmethod
     def switches(cls) -> list[str]:
         """The options beyond PyAMA-core, passed to their algorithm only off their PyAMA-core default."""
-        return [name for name in cls.model_fields if _role(name).switch]
+        return [name for name, role in _ROLES.items() if role.switch]
 
     @classmethod
     def pyama_default(cls, name: str) -> Any:
-        """The PyAMA-core value of parameter ``name`` (its default under ``profile="pyama"``)."""
-        return cls.model_fields[name].default
+        """The PyAMA-core value of parameter ``name`` (its value under ``profile="pyama"`` when not given)."""
+        return cls().to_dict()[name]
+
+    @property
+    def tracker(self) -> str:
+        """The chosen tracker, ``tracking.tracker``."""
+        return self.tracking.tracker
 
     def to_dict(self) -> dict[str, Any]:
-        """Every parameter as a plain flat dict (YAML-ready), in declaration order."""
-        return self.model_dump()
+        """Every parameter by flat name as a plain dict (YAML-ready), in ``names()`` order.
+
+        The options of the trackers not chosen are included: the record
+        keeps all that was set.
+        """
+        values = {name: getattr(self, name) for name in type(self).model_fields if name in _ROLES}
+        for options in (*self.other_trackers, self.tracking):  # the chosen tracker's common options last, so kept
+            values.update(options.model_dump())
+        values["tracker"] = self.tracker
+        return {name: values[name] for name in _ROLES}
 
     def for_step(self, step: str) -> dict[str, Any]:
         """Keyword arguments of the algorithm of ``step`` (one of ``STEPS_WITH_PARAMETERS``).
 
-        The tracking parameters are those of the chosen ``tracker`` (which
+        The tracking arguments are the chosen tracker's options (``tracker``
         itself chooses the function, so it is no argument); a switch beyond
         PyAMA-core is left out while at its PyAMA-core value, the
         algorithm's default.
@@ -315,19 +421,12 @@ class Params(BaseModel):
         """
         if step not in STEPS_WITH_PARAMETERS:
             raise ParameterError(f"unknown step '{step}'; steps with parameters: {', '.join(STEPS_WITH_PARAMETERS)}")
-        return {name: getattr(self, name) for name in self.step_names(step) if self._is_argument(name)}
+        return {**_arguments(self, step), **_arguments(self.tracking, step)}
 
     @property
     def pyama_segmentation(self) -> bool:
         """True when segmentation is PyAMA-core's LOG-STD alone (no segmentation switch on)."""
-        return not any(_role(name).switch for name in self.for_step("segment"))
-
-    def _is_argument(self, name: str) -> bool:
-        """Whether parameter ``name`` is passed to its step's algorithm with these values."""
-        role = _role(name)
-        if self.tracker not in role.trackers:
-            return False
-        return not (role.switch and getattr(self, name) == self.pyama_default(name))
+        return not any(_ROLES[name].switch for name in self.for_step("segment"))
 
     def segmentation_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``segment_logstd_stack`` (``segment_guarded_stack`` with a switch on)."""
@@ -346,25 +445,59 @@ class Params(BaseModel):
         return self.for_step("extract")
 
 
-def _role(name: str) -> _Role:
-    """The role of parameter ``name``, from its field's metadata."""
-    return next(item for item in Params.model_fields[name].metadata if isinstance(item, _Role))
+def _own(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    """The items of ``values`` that are fields of ``model``."""
+    return {name: value for name, value in values.items() if name in model.model_fields}
+
+
+def _flat_roles() -> dict[str, _Role]:
+    """The role of every parameter by flat name, in declaration order.
+
+    The tracking options take the place of ``tracking``: the common ones
+    (``tracker`` first), then each tracker's own, in ``TRACKING_MODELS`` order.
+    """
+    roles: dict[str, _Role] = {}
+    for name, field in Params.model_fields.items():
+        fields = {name: field}
+        if name == "tracking":
+            fields = {**TrackingOptions.model_fields}
+            for model in TRACKING_MODELS.values():
+                fields |= {own: info for own, info in model.model_fields.items() if own not in fields}
+        roles |= {flat: role for flat, info in fields.items() if (role := _role_of(info)) is not None}
+    return roles
+
+
+_ROLES = _flat_roles()
+_TRACKING_NAMES = Params.step_names("track")
 
 
 def _problem(errors: list[ErrorDetails]) -> str:
     """One line naming each wrong parameter, its value and what is allowed.
 
-    An unknown name comes first and alone (with the closest valid name and
-    the list of the valid ones); otherwise every wrong parameter is named,
-    in declaration order.
+    An unknown name comes alone (with the closest valid name and the list of
+    the valid ones); otherwise every wrong parameter is named once (an
+    option common to the trackers is checked in each tracker's model), in
+    declaration order, then what is wrong with the values together.
     """
-    unknown = [error for error in errors if error["type"] == "extra_forbidden"]
-    if unknown:
-        return _unknown_name(str(unknown[0]["loc"][0]))
+    unknown = next((error for error in errors if error["type"] == "unknown_parameter"), None)
+    if unknown is not None:
+        return _unknown_name(str(unknown["ctx"]["name"]))
     by_name: dict[str, list[ErrorDetails]] = {}
     for error in errors:
-        by_name.setdefault(str(error["loc"][0]) if error["loc"] else "", []).append(error)
-    return "; ".join(_wrong_value(name, found) for name, found in by_name.items())
+        by_name.setdefault(_parameter(error), []).append(error)
+    order = [*_ROLES, ""]
+    return "; ".join(_wrong_value(name, by_name[name]) for name in sorted(by_name, key=order.index))
+
+
+def _parameter(error: ErrorDetails) -> str:
+    """The flat name of the parameter an error is about (``""``: about the values together).
+
+    A tracker the union has no model for is an error of the union: its
+    value is the ``tracker`` of the union's input.
+    """
+    if error["type"] == "union_tag_invalid":
+        return "tracker"
+    return next((str(part) for part in error["loc"] if part in _ROLES), "")
 
 
 def _unknown_name(name: str) -> str:
@@ -379,13 +512,13 @@ def _wrong_value(name: str, errors: list[ErrorDetails]) -> str:
     """What is wrong with parameter ``name`` (``""``: with the parameters together), from its errors."""
     if not name:
         return errors[0]["msg"]
-    problem = f"parameter '{name}' must be {_role(name).allowed}, got {errors[0]['input']!r}"
+    error = errors[0]
+    value = error["input"]["tracker"] if error["type"] == "union_tag_invalid" else error["input"]
+    problem = f"parameter '{name}' must be {_ROLES[name].allowed}, got {value!r}"
     if any(error["type"] == "whole_number" for error in errors):
         return f"{problem} (a whole number, without decimal point)"
     return problem
 
 
 #: The steps that have parameters, as the fields declare them.
-STEPS_WITH_PARAMETERS: tuple[str, ...] = tuple(
-    dict.fromkeys(_role(name).step for name in Params.model_fields if _role(name).step is not None)
-)
+STEPS_WITH_PARAMETERS: tuple[str, ...] = tuple(dict.fromkeys(role.step for role in _ROLES.values() if role.step))

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from pyama_dask.io.completion import completed_fingerprint
+from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata
-from pyama_dask.io.inputs.timestamps import frame_index_minutes
+from pyama_dask.io.inputs.timestamps import UNIFORM_SOURCES, frame_index_minutes
+from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import ImageRef
 from pyama_dask.pipeline.context import Channels, ResultsPathsPerFOV
 from pyama_dask.pipeline.params import Params
@@ -109,6 +111,7 @@ def plan_fov(
     channels: Channels,
     params: Params,
     identity: dict[str, Any],
+    z: ZChoice | None = None,
 ) -> FovPlan:
     """Plan every step of the step table for one FOV.
 
@@ -127,6 +130,10 @@ def plan_fov(
     identity
         The input's identity (:func:`~pyama_dask.io.inputs.microscopy.input_identity`),
         part of the copies' fingerprints.
+    z
+        Z plane copied of a file with Z, or ``"max"`` for the maximum
+        projection; None for plane 0. Part of the copies' fingerprints when
+        the file has Z.
     """
     plan = FovPlan(fov)
     try:
@@ -134,7 +141,8 @@ def plan_fov(
     except ValueError as exc:
         times, plan.refused = [], str(exc)
     source = FovSource(Path(metadata.file_path), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
-                       metadata.dim_order, tuple(metadata.channel_names), tuple(times))
+                       metadata.dim_order, tuple(metadata.channel_names), tuple(times), metadata.n_z,
+                       0 if z is None else z, None if metadata.pixel_size_um is None else MICROMETER)
     planned: dict[TaskId, PlannedTask] = {}
     for step in STEPS.values():
         for role, channel in step.channels(channels):
@@ -142,6 +150,9 @@ def plan_fov(
                               params, identity)
             planned[task.id] = task
             plan.tasks.append(task)
+            plan.paths.add(step.writes[role], channel, task.output, single=role == SEGMENTED)
+        for role, channel, owner in step.shared(channels):
+            task = planned[(step.name, role, channel)] = planned[(step.name, owner, channel)]
             plan.paths.add(step.writes[role], channel, task.output, single=role == SEGMENTED)
     return plan
 
@@ -185,7 +196,7 @@ def fov_times(metadata: MicroscopyMetadata, fov: int) -> list[float]:
         return known[:n_frames]
     if metadata.time_source == "frame-index":
         return frame_index_minutes(n_frames)
-    if metadata.time_source == "bioio-interval" and len(known) > 1:
+    if metadata.time_source in UNIFORM_SOURCES and len(known) > 1:
         return [frame * (known[1] - known[0]) for frame in range(n_frames)]
     raise ValueError(
         f"{metadata.file_path}, FOV {fov} ({metadata.fov_names[fov]}): it has {n_frames} frames, but the file's "
@@ -195,7 +206,7 @@ def fov_times(metadata: MicroscopyMetadata, fov: int) -> list[float]:
 
 
 def _scale(metadata: MicroscopyMetadata) -> list[float]:
-    """(minutes per frame, um per pixel, um per pixel) for the NGFF metadata."""
+    """(minutes per frame, um per pixel, um per pixel) for the NGFF metadata; 1 per pixel when it is unknown."""
     times = metadata.timepoints
     dt = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0
     px = metadata.pixel_size_um or 1.0

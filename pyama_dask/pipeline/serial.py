@@ -17,6 +17,7 @@ import pandas as pd
 
 from pyama_dask.algorithms.background import CorrectedStack, background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
+from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, read_frames
 from pyama_dask.pipeline.choices import segment_stack, track_stack
 from pyama_dask.pipeline.context import Channels
@@ -26,7 +27,7 @@ from pyama_dask.pipeline.steps import STEPS, StepResult, run_job
 
 
 def process_fov_serial(
-    metadata: MicroscopyMetadata, fov: int, channels: Channels, params: Params = Params()
+    metadata: MicroscopyMetadata, fov: int, channels: Channels, params: Params = Params(), z: ZChoice = 0
 ) -> dict[int, pd.DataFrame]:
     """Traces of one FOV per fluorescence channel, computed in this process.
 
@@ -40,6 +41,8 @@ def process_fov_serial(
         Channel roles.
     params
         Algorithm parameters.
+    z
+        Z plane read of a file with Z, or ``"max"`` for the maximum projection.
 
     Returns
     -------
@@ -47,7 +50,7 @@ def process_fov_serial(
         Fluorescence channel -> trace table.
     """
     path: Path = metadata.file_path
-    phase = read_frames(path, fov, channels.pc, dim_order=metadata.dim_order)
+    phase = read_frames(path, fov, channels.pc, dim_order=metadata.dim_order, z=z)
     masks, labels, fallback_frames = segment_and_track(phase, params, fov)
     qc = {"fallback_frames": fallback_frames} if params.good_from_qc else {}
     times = list(metadata.timepoints[: phase.shape[0]])
@@ -55,7 +58,7 @@ def process_fov_serial(
     correction = params.background_kwargs()
     tile_grid = tile_grid_shape(phase.shape[1:], correction["tile_size"])
     for channel in channels.fl:
-        fluorescence = read_frames(path, fov, channel, dim_order=metadata.dim_order)
+        fluorescence = read_frames(path, fov, channel, dim_order=metadata.dim_order, z=z)
         medians = np.empty((phase.shape[0], *tile_grid), dtype=np.float32)
         background_support_stack(fluorescence, masks, medians, fov=fov, **correction)
         # As the workflow does: the corrected values are needed on the cells only.

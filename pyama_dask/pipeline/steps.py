@@ -11,11 +11,14 @@ memory check, the in-memory path (:mod:`pyama_dask.pipeline.serial`) and the
 results file's paths.
 
 Channels have roles: the *segmented* channel (``Channels.pc``, phase
-contrast as a rule) and the *fluorescence* channels (``Channels.fl``). A
-step runs once per channel of each role it writes for. An input read from a
-step that writes for the same role comes from the same channel; otherwise
-from the segmented channel (e.g. correcting fluorescence channel 2 reads the
-copy of channel 2 and the masks of the segmented channel).
+contrast as a rule) and the *fluorescence* channels (``Channels.fl``), the
+channels measured. A step runs once per channel of each role it writes for.
+An input read from a step that writes for the same role comes from the same
+channel; otherwise from the segmented channel (e.g. correcting fluorescence
+channel 2 reads the copy of channel 2 and the masks of the segmented
+channel). A channel both segmented and measured (a fluorescence-only movie)
+gets one task of a step writing for both roles (the copy), under its first
+role; both roles read its output (:meth:`Step.shared`).
 
 Adding a step is adding a record here, its task function
 (:mod:`pyama_dask.pipeline.tasks`) and its algorithm; ``docs/architecture.md``
@@ -30,8 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyama_dask.io.completion import clear_complete, completed_fingerprint, mark_complete
-from pyama_dask.io.traces import traces_path
+import numpy as np
+
+from pyama_dask.io.completion import Output, clear_complete, completed_fingerprint, mark_complete
+from pyama_dask.io.store import open_image
+from pyama_dask.io.traces import read_traces_csv, traces_path
 from pyama_dask.pipeline import tasks
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.memory import MemoryModel
@@ -75,6 +81,9 @@ class Step:
         (e.g. ``tracks``), if any.
     summary_label
         How the CLI's summary names it, when not by its key.
+    recount
+        Reads the summary value back from a complete output, for the
+        summary of a resumed run, whose skipped tasks report nothing.
     """
 
     name: str
@@ -87,9 +96,29 @@ class Step:
     facts: Callable[[FovSource, int, dict], dict[str, Any]] | None = None
     summary: str | None = None
     summary_label: str | None = None
+    recount: Callable[[Output], int] | None = None
 
     def channels(self, channels: Channels) -> list[tuple[str, int]]:
-        """The (role, channel) of each task of this step for one FOV."""
+        """The (role, channel) of each task of this step for one FOV; a channel of two roles has one task."""
+        tasks = self._by_role(channels)
+        return [(role, channel) for index, (role, channel) in enumerate(tasks)
+                if channel not in {c for _, c in tasks[:index]}]
+
+    def shared(self, channels: Channels) -> list[tuple[str, int, str]]:
+        """(role, channel, role of its task) of each channel this step writes for under a second role.
+
+        The task of the channel's first role serves the second: e.g. the copy
+        of a channel both segmented and measured is made once.
+        """
+        owners: dict[int, str] = {}
+        shared = []
+        for role, channel in self._by_role(channels):
+            if channel in owners:
+                shared.append((role, channel, owners[channel]))
+            owners.setdefault(channel, role)
+        return shared
+
+    def _by_role(self, channels: Channels) -> list[tuple[str, int]]:
         by_role = {SEGMENTED: [channels.pc], FLUORESCENCE: list(channels.fl)}
         return [(role, channel) for role in self.writes for channel in by_role[role]]
 
@@ -99,11 +128,25 @@ class Step:
 
 
 def _copy_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
-    return {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+    facts = {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
+    if source.n_z > 1:  # only then: copies of files without Z keep their fingerprints
+        facts["z"] = source.z
+    return facts
 
 
 def _extract_facts(source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
     return {"times": list(source.times)}
+
+
+def _tracks_in(labels: Output) -> int:
+    """Tracks of a complete label stack: its largest id, as trackers number tracks 1, 2, ... (read frame by frame)."""
+    stack = open_image(labels)
+    return max((int(np.max(stack[t])) for t in range(stack.shape[0])), default=0)
+
+
+def _cells_in(traces: Output) -> int:
+    """Cells of a complete trace file."""
+    return int(read_traces_csv(traces)["cell"].nunique())
 
 
 # Memory models: blocks of one uint16 chunk held at a task's peak, and bytes per
@@ -118,10 +161,10 @@ _TABLE = (
     Step("correct", tasks.correct_fov, writes={FLUORESCENCE: "fl_corrected"},
          inputs={"source": "copy", "mask": "segment"}, memory=MemoryModel(6, 6)),
     Step("track", tasks.track_fov, writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
-         memory=MemoryModel(4, 18), summary="tracks"),
+         memory=MemoryModel(4, 18), summary="tracks", recount=_tracks_in),
     Step("extract", tasks.extract_fov, writes={FLUORESCENCE: "traces_csv"},
          inputs={"labels": "track", "corrected": "correct"}, memory=MemoryModel(12, 24), file=traces_path,
-         facts=_extract_facts, summary="cells", summary_label="traces kept (cells)"),
+         facts=_extract_facts, summary="cells", summary_label="traces kept (cells)", recount=_cells_in),
 )
 
 #: Every step by name, in an order where each step comes after the steps it reads.

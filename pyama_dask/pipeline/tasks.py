@@ -21,13 +21,16 @@ from pyama_dask.algorithms.background import background_support_stack, tile_grid
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
+from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import open_fov_reader
+from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import (
     ImageRef,
     contrast_pixels,
     create_image,
     image_qc,
     image_scale,
+    image_space_unit,
     open_image,
     record_image_qc,
     update_contrast_limits,
@@ -41,8 +44,11 @@ from pyama_dask.pipeline.params import Params
 class FovSource:
     """What the input file says about one FOV: where it is and how it is shaped.
 
-    ``scale`` is one step along (t, y, x) in (minutes, um, um); ``times``
-    are minutes since the first frame, one per frame.
+    ``scale`` is one step along (t, y, x) in (minutes, ``space_unit``,
+    ``space_unit``); without a pixel size in the file the unit is None and
+    the step 1. ``times`` are minutes since the first frame, one per frame.
+    ``n_z`` is the number of Z planes of the file, ``z`` the plane copied
+    (or ``"max"``, each frame's maximum projection over Z).
     """
 
     file_path: Path
@@ -52,6 +58,9 @@ class FovSource:
     dim_order: str | None
     channel_names: tuple[str, ...]
     times: tuple[float, ...]
+    n_z: int = 1
+    z: ZChoice = 0
+    space_unit: str | None = MICROMETER
 
 
 @dataclass(frozen=True)
@@ -76,21 +85,21 @@ class TaskJob:
 
 
 def copy_channel(job: TaskJob) -> dict:
-    """Copy one channel of one FOV from the microscopy file into the store as uint16.
+    """Copy one channel of one FOV (one Z plane, or the Z projection) from the input into the store as uint16.
 
     The image records the channel's name and a contrast window fitted to its
     pixels, for viewers.
     """
     source, out = job.source, job.output
     target = create_image(out, source.shape, np.uint16, scale=source.scale,
-                          channel_name=source.channel_names[job.channel])
+                          channel_name=source.channel_names[job.channel], space_unit=source.space_unit)
     chunk = target.chunks[0]  # whole chunks: each is encoded and written once
     n_frames = source.shape[0]
     contrast = []
     with open_fov_reader(source.file_path, source.fov, source.dim_order) as reader:
         for start in range(0, n_frames, chunk):
             frames = slice(start, min(start + chunk, n_frames))
-            block = reader.read(job.channel, frames)
+            block = reader.read(job.channel, frames, source.z)
             target[frames] = block
             contrast.append(contrast_pixels(block, frames, n_frames))
     update_contrast_limits(out, contrast)
@@ -106,7 +115,8 @@ def segment_fov(job: TaskJob) -> dict:
     """
     frames = job.inputs["source"]
     source = open_image(frames)
-    target = create_image(job.output, source.shape, np.bool_, scale=image_scale(frames))
+    target = create_image(job.output, source.shape, np.bool_, scale=image_scale(frames),
+                          space_unit=image_space_unit(frames))
     qc = segment_stack(source, target, job.params, fov=job.fov)
     if qc is None:
         return {}
@@ -134,7 +144,8 @@ def track_fov(job: TaskJob) -> dict:
     """Tracking (IoU, or laptrack by ``params.tracker``) of a FOV's masks into a uint16 label stack."""
     masks = job.inputs["source"]
     source = open_image(masks)
-    target = create_image(job.output, source.shape, np.uint16, scale=image_scale(masks))
+    target = create_image(job.output, source.shape, np.uint16, scale=image_scale(masks),
+                          space_unit=image_space_unit(masks))
     return {"tracks": track_stack(source, target, job.params)}
 
 
@@ -149,13 +160,14 @@ def extract_fov(job: TaskJob) -> dict:
     if params.good_from_qc:
         masks = ImageRef(labels.output_dir, labels.fov, "seg", labels.channel)
         qc["fallback_frames"] = [record["frame"] for record in image_qc(masks).get("fallback_frames", [])]
+    fluorescence = open_corrected(corrected.location)
     if params.extra_features:  # the per-cell background level is raw minus corrected
-        qc["raw_fluorescence"] = open_image(ImageRef(labels.output_dir, labels.fov, "fl", corrected.channel))
+        qc["raw_fluorescence"] = fluorescence.raw
     # Traces sum the corrected fluorescence over cell pixels: computing it there only is
     # enough. Extraction and the correction walk the labels block by block together.
     cells = _LastBlockKept(open_image(labels))
     table = extract_traces(
-        cells, open_corrected(corrected.location).where(cells), list(job.source.times), job.fov,
+        cells, fluorescence.where(cells), list(job.source.times), job.fov,
         **params.extraction_kwargs(), **qc,
     )
     write_traces_csv(table, job.output)

@@ -143,13 +143,16 @@ def _lowest_priority() -> None:
             logger.debug("checksum thread keeps its priority: %s", exc)
 
 
-def provenance_record(checksum: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def provenance_record(checksum: dict[str, Any], input_path: Path | str, **extra: Any) -> dict[str, Any]:
     """The ``provenance`` entry of a results file.
 
     Parameters
     ----------
     checksum
         The input's checksum (:meth:`InputChecksum.result`).
+    input_path
+        The input as the user gave it; recorded with every symbolic link
+        resolved (``input: path``), the file the bytes were read from.
     **extra
         Further entries, e.g. the performance report's file name.
     """
@@ -158,6 +161,6 @@ def provenance_record(checksum: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": package_versions(),
-        "input": checksum,
+        "input": {**checksum, "path": str(Path(input_path).resolve())},
         **extra,
     }

@@ -16,7 +16,7 @@ import logging
 import os
 import traceback as tb
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
 from pyama_dask.rundir.provenance import InputChecksum, provenance_record
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, write_results_yaml
 from pyama_dask.rundir.runlog import append_record, run_log_path
-from pyama_dask.io.store import fov_group_name, remove_stale_partials
+from pyama_dask.io.store import ImageRef, fov_group_name, remove_stale_partials
 from pyama_dask.io.traces import write_run_traces
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import STEPS, StepResult
@@ -38,7 +38,7 @@ from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.graph import fov_graph, task_key
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
-from pyama_dask.workflow.validate import check_request, ensure_writable_dir
+from pyama_dask.workflow.validate import check_request, ensure_writable_dir, input_notes, movies_too_short
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ class ProgressEvent:
 
     ``status`` is ``done``, ``skipped`` (output already complete), ``failed``
     (the task raised: ``error`` and ``traceback`` say why) or ``upstream``
-    (not run because a task it depends on failed).
+    (not run because a task it depends on failed). A finished or skipped
+    task's ``output`` names what it wrote, from which a skipped task's
+    summary can be read.
     """
 
     step: str
@@ -60,6 +62,7 @@ class ProgressEvent:
     error: str | None = None
     traceback: str | None = None
     summary: dict = field(default_factory=dict)
+    output: ImageRef | Path | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -84,8 +87,9 @@ def run_complete_workflow(
     client: Client | ClusterRequest | str | None = None,
     progress: ProgressCallback | None = None,
     dashboard_address: str | None = None,
+    fovs: Sequence[int] | None = None,
 ) -> bool:
-    """Run copy, segmentation, correction, tracking and extraction for a range of FOVs.
+    """Run copy, segmentation, correction, tracking and extraction for a range or a list of FOVs.
 
     Besides each FOV's outputs, the output directory gets the dashboard's
     ``performance_report.html`` of the run, ``traces.parquet`` (every FOV's
@@ -102,6 +106,8 @@ def run_complete_workflow(
     fov_start, fov_end
         First and last FOV (inclusive); None or -1 means from the first / to
         the last FOV of the file.
+    fovs
+        Instead of a range: the FOVs to process, e.g. ``[0, 1, 7]``.
     batch_size
         Most FOVs in flight at once: bounds memory and scratch space however
         many FOVs the file has.
@@ -145,18 +151,23 @@ def run_complete_workflow(
         Another run is using the output directory.
     """
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
-                                 n_workers if client is None else 1)
-    output_dir = Path(context.output_dir)
+                                 n_workers if client is None else 1, fovs=fovs)
+    # Absolute: workers may run in another working directory than this process.
+    output_dir = Path(context.output_dir).absolute()
     ensure_writable_dir(output_dir)
     identity = input_identity(metadata.file_path)
 
     if not context.channels.fl:
         logger.info("no fluorescence channel selected: segmentation and tracking only, no traces")
+    elif too_short := movies_too_short(metadata, fovs, params):
+        logger.warning("%s", too_short)
+    for note in input_notes(metadata, context.z):
+        logger.warning("%s: %s", metadata.file_path, note)
 
     with run_lock(output_dir, str(metadata.file_path)):
         _remove_stale_temporaries(output_dir, fovs)
         checksum = InputChecksum(identity, _recorded_checksum(output_dir))
-        plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity) for fov in fovs]
+        plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity, context.z) for fov in fovs]
         log_path = run_log_path(output_dir)
         with connect(client, n_workers=n_workers, dashboard_address=dashboard_address) as connected:
             dashboard = connected.dashboard_link
@@ -172,7 +183,8 @@ def run_complete_workflow(
             if plan.fov not in failed:
                 context.results_paths[plan.fov] = plan.paths
         document = _results_document(context, params, metadata)
-        document["provenance"] = provenance_record(checksum.result(), performance_report=PERFORMANCE_REPORT)
+        document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
+                                                   performance_report=PERFORMANCE_REPORT)
         # The storage that stopped a run may well refuse these few small files too.
         _record_run(output_dir, document, log_path, failed, best_effort=runner.storage_error is not None)
         if runner.storage_error is not None:
@@ -223,8 +235,12 @@ def _remove_stale_temporaries(output_dir: Path, fovs: list[int]) -> None:
 def _results_document(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata) -> dict:
     return {
         "output_dir": str(context.output_dir),
-        "input_file": str(Path(metadata.file_path).resolve()),
+        "input_file": os.path.abspath(metadata.file_path),  # as given: symbolic links resolved only in provenance
         "channels": {"pc": context.channels.pc, "fl": list(context.channels.fl)},
+        # Of a file with Z, the plane processed or "max"; null without Z. Null pixel size: uncalibrated.
+        "z": (0 if context.z is None else context.z) if metadata.n_z > 1 else None,
+        "pixel_size_um": metadata.pixel_size_um,
+        "time_source": metadata.time_source,
         "results_paths": {fov: paths.to_dict() for fov, paths in context.results_paths.items()},
         "params": params.to_dict(),
         "time_units": context.time_units,
@@ -295,7 +311,7 @@ class _Runner:
             plan = self.queue.pop(0)
             for task in plan.tasks:
                 if task.done:
-                    self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped"))
+                    self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped", output=task.job.output))
             reason = plan.refused or (self.storage_error and f"not started: {self.storage_error[1]}")
             if reason and plan.pending:
                 self._report_unrun(plan, reason)
@@ -319,7 +335,7 @@ class _Runner:
         if future.status == "finished":
             result: StepResult = future.result()
             self._emit(ProgressEvent(task.step, fov, task.channel, result.status, result.seconds,
-                                     summary=result.summary))
+                                     summary=result.summary, output=task.job.output))
         elif fov in self.failed:
             self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
         else:

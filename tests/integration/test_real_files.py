@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from bioio import BioImage
 
 from pyama_dask.io.inputs.microscopy import read_metadata
-from pyama_dask.io.store import ImageRef, open_image
+from pyama_dask.io.store import ImageRef, image_space_unit, open_image
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import run_job
@@ -52,6 +53,19 @@ def test_copy_stores_exactly_bioios_pixels(shared_data, tmp_path, name, dim_orde
     assert run_job(copy_channel, job).status == "skipped"
 
 
+@pytest.mark.parametrize("name, z", [("arcadia-microscopy-tools/example-zstack.nd2", 5), ("pims/cluster.nd2", "max"),
+                                     ("czitools/CellDivision_T3_Z5_CH2_X240_Y170.czi", "max")])
+def test_copy_stores_the_chosen_z_plane_or_projection(shared_data, tmp_path, name, z):
+    path = shared_data / name
+    meta = read_metadata(path)
+    ref = ImageRef(tmp_path, 0, "fl", 1 % meta.n_channels)
+    source = FovSource(path, 0, tuple(meta.fov_shapes[0]), (1.0, 1.0, 1.0), None, tuple(meta.channel_names), (),
+                       meta.n_z, z)
+    assert run_job(copy_channel, TaskJob("copy", source, ref.channel, {}, ref, Params(), "fp")).status == "done"
+    planes = BioImage(path).get_image_data("TZYX", C=ref.channel)
+    np.testing.assert_array_equal(open_image(ref)[:], planes.max(axis=1) if z == "max" else planes[:, z])
+
+
 def test_metamorph_brightfield_and_yfp_end_to_end(shared_data, dask_client, tmp_path):
     meta = read_metadata(shared_data / "rcell2-examples")
     assert meta.channel_names == ["TFP", "YFP"] and meta.n_frames == 3
@@ -68,3 +82,6 @@ def test_metamorph_brightfield_and_yfp_end_to_end(shared_data, dask_client, tmp_
     np.testing.assert_allclose(got["intensity_total"], want["intensity_total"], rtol=1e-6, atol=1e-4)
     # Time stamps come from the MetaSeries metadata: about 50 minutes apart.
     assert sorted(got["time"].unique()) == pytest.approx([0.0, 50.03, 100.04], abs=0.05)
+    # The series has no spatial calibration: pixels, not micrometres.
+    assert image_space_unit(ImageRef(tmp_path, 0, "pc", 0)) is None
+    assert yaml.safe_load((tmp_path / "processing_results.yaml").read_text())["pixel_size_um"] is None

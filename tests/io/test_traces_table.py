@@ -22,7 +22,7 @@ def _csvs(out):
     """{(fov, channel): per-FOV CSV table} as the results file lists them."""
     results = yaml.safe_load((out / "processing_results.yaml").read_text())
     return {(fov, channel): read_traces_csv(out / f"fov_{fov:03d}" / f"tiny_fov_{fov:03d}_traces_ch_{channel}.csv")
-            for fov in results["results_paths"] for channel in results["channels"]["fl"]}
+            for fov in map(int, results["results_paths"]) for channel in results["channels"]["fl"]}
 
 
 def _assert_same_as_csvs(table, csvs):
@@ -74,7 +74,7 @@ def test_missing_trace_files_are_left_out_with_a_warning(tmp_path, caplog):
                   "position_y": [2.0], "intensity_total": [3.0], "area": [4]}).to_csv(present, index=False)
     results = {"results_paths": {0: {"traces_csv": [[2, str(present)], [1, str(tmp_path / "gone.csv")]]}}}
     with caplog.at_level(logging.WARNING):
-        table = collect_traces(results)
+        table = collect_traces(tmp_path, results)
     assert table["channel"].tolist() == [2]
     assert "FOV 0 channel 1: trace file" in caplog.text and "gone.csv is missing" in caplog.text
     with pytest.raises(NoTracesError, match="lists no existing trace files"):

@@ -12,7 +12,17 @@ import pytest
 from pyama_dask.algorithms import correct_background, extract_traces, segment_logstd, track_iou
 from pyama_dask.algorithms.segmentation_guard import segment_guarded_stack
 from pyama_dask.algorithms.tracking_laptrack import track_laptrack
-from pyama_dask.pipeline.params import PROFILES, STEPS_WITH_PARAMETERS as STEPS, ParameterError, Params
+from pyama_dask.pipeline.params import (
+    PROFILES,
+    STEPS_WITH_PARAMETERS as STEPS,
+    TRACKERS,
+    TRACKING_MODELS,
+    IouTracking,
+    LaptrackTracking,
+    ParameterError,
+    Params,
+    TrackingOptions,
+)
 
 # PyAMA-core's parameters: what the algorithms took before any option beyond
 # it existed, hence what keeps the fingerprints of a default run.
@@ -105,8 +115,10 @@ def test_every_parameter_but_the_profile_belongs_to_exactly_one_step():
 
 def test_robust_profile_sets_its_defaults_and_explicit_values_win():
     params = Params.from_mapping({"profile": "robust", "watershed": False, "min_trace_length": 5})
-    expected = {**PROFILES["robust"], "watershed": False, "min_trace_length": 5}
-    assert {name: getattr(params, name) for name in expected} == expected
+    robust = {name: value for name, value in PROFILES["robust"].items() if name != "tracking"}
+    per_tracker = {name: value for options in PROFILES["robust"]["tracking"].values() for name, value in options.items()}
+    expected = {**robust, **per_tracker, "watershed": False, "min_trace_length": 5}
+    assert {name: params.to_dict()[name] for name in expected} == expected
     assert not params.pyama_segmentation and "watershed" not in params.segmentation_kwargs()
     assert params.tracking_kwargs() == {"min_size": None, "max_size": None}  # laptrack's, at their defaults
     assert Params.from_mapping(params.to_dict()) == params
@@ -130,7 +142,7 @@ def test_min_trace_length_is_frames_or_a_share_of_the_movie(value, frames):
 
 def test_from_mapping_overrides_and_round_trips():
     params = Params.from_mapping({"min_iou": 0.25, "new_tracks": True, "min_size": 40})
-    assert (params.min_iou, params.new_tracks, params.min_size) == (0.25, True, 40)
+    assert (params.tracking.min_iou, params.tracking.new_tracks, params.tracking.min_size) == (0.25, True, 40)
     assert Params.from_mapping(params.to_dict()) == params
 
 
@@ -145,7 +157,7 @@ def test_unknown_name_lists_valid_names_with_a_suggestion():
 def test_int_is_accepted_where_a_float_is_expected():
     params = Params.from_mapping({"sigma_factor": 2, "min_iou": 1})
     assert params.sigma_factor == 2.0 and isinstance(params.sigma_factor, float)
-    assert params.min_iou == 1.0 and isinstance(params.min_iou, float)
+    assert params.tracking.min_iou == 1.0 and isinstance(params.tracking.min_iou, float)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +250,8 @@ def test_numpy_numbers_are_taken_as_python_numbers():
 
 def _typed(params):
     names = ("window", "sigma_factor", "min_trace_length", "max_link_distance", "min_iou")
-    return {name: (type(getattr(params, name)), getattr(params, name)) for name in names}
+    values = params.to_dict()
+    return {name: (type(values[name]), values[name]) for name in names}
 
 
 def test_every_wrong_value_is_named_in_one_line():
@@ -260,3 +273,61 @@ def test_an_unknown_name_is_reported_before_wrong_values():
 def test_an_unknown_step_is_refused():
     with pytest.raises(ParameterError, match="unknown step 'copy'; steps with parameters: segment, correct"):
         Params().for_step("copy")
+
+
+def test_each_tracker_s_options_are_declared_once_with_the_common_ones_shared():
+    common = set(TrackingOptions.model_fields)
+    own = {tag: set(model.model_fields) - common for tag, model in TRACKING_MODELS.items()}
+    assert tuple(TRACKING_MODELS) == TRACKERS and common == {"tracker", "min_size", "max_size"}
+    assert own == {"iou": {"min_iou", "new_tracks"}, "laptrack": {"max_link_distance", "max_gap_frames", "track_divisions"}}
+    assert Params.step_names("track") == ["tracker", "min_size", "max_size", "min_iou", "new_tracks",
+                                          "max_link_distance", "max_gap_frames", "track_divisions"]
+
+
+@pytest.mark.parametrize(("tracker", "model", "function"), [("iou", IouTracking, track_iou),
+                                                            ("laptrack", LaptrackTracking, track_laptrack)])
+def test_the_tracker_chooses_the_model_whose_options_are_the_arguments(tracker, model, function):
+    own = {"iou": {"min_iou": 0.3, "new_tracks": True},
+           "laptrack": {"max_link_distance": 9.0, "max_gap_frames": 4, "track_divisions": True}}
+    params = Params(tracker=tracker, min_size=5, **own["iou"], **own["laptrack"])
+    assert type(params.tracking) is model and params.tracker == tracker
+    assert [type(options).__name__ for options in params.other_trackers] == [
+        other.__name__ for tag, other in TRACKING_MODELS.items() if tag != tracker]
+    assert params.tracking_kwargs() == {"min_size": 5, "max_size": None, **own[tracker]}
+    assert set(params.tracking_kwargs()) <= set(inspect.signature(function).parameters)
+
+
+def test_the_other_tracker_s_options_are_checked_and_recorded_but_not_passed():
+    # A configuration may set both trackers' options and switch with ``tracker`` alone.
+    laptrack = Params.from_mapping({"tracker": "laptrack", "min_iou": 0.3, "new_tracks": True})
+    assert laptrack.tracking_kwargs() == {"min_size": None, "max_size": None}
+    assert (laptrack.to_dict()["min_iou"], laptrack.to_dict()["new_tracks"]) == (0.3, True)
+    iou = Params.from_mapping({**laptrack.to_dict(), "tracker": "iou"})
+    assert iou.tracking_kwargs() == {"min_size": None, "max_size": None, "min_iou": 0.3, "new_tracks": True}
+    with pytest.raises(ParameterError, match="^parameter 'min_iou' must be a number in \\(0, 1\\], got 2$"):
+        Params(tracker="laptrack", min_iou=2)
+    with pytest.raises(ParameterError, match="^parameter 'max_gap_frames' must be an integer >= 0, got -1$"):
+        Params(tracker="iou", max_gap_frames=-1)
+
+
+@pytest.mark.parametrize("tracker", TRACKERS)
+def test_the_robust_profile_sets_defaults_per_tracker(tracker):
+    params = Params(profile="robust", tracker=tracker)
+    assert params.to_dict()["new_tracks"] is True and params.to_dict()["max_gap_frames"] == 2
+    assert ("new_tracks" in params.tracking_kwargs()) is (tracker == "iou")
+    assert Params(profile="robust", tracker=tracker, new_tracks=False).to_dict()["new_tracks"] is False
+
+
+@pytest.mark.parametrize("name", ["tracking", "other_trackers"])
+def test_the_tracking_models_are_set_by_flat_names_only(name):
+    with pytest.raises(ParameterError, match=f"^unknown parameter '{name}'.*Valid parameters: profile"):
+        Params.from_mapping({name: {"tracker": "laptrack"}})
+
+
+def test_sizes_out_of_order_are_named_with_the_other_wrong_values():
+    with pytest.raises(ParameterError) as error:
+        Params.from_mapping({"window": 4, "min_size": 50, "max_size": 10})
+    assert str(error.value) == (
+        "parameter 'window' must be an odd integer >= 3, got 4; "
+        "parameter 'min_size' (50) must not exceed 'max_size' (10)"
+    )

@@ -60,3 +60,23 @@ def test_fingerprints_of_a_store_made_before_are_kept(name, tmp_path):
     params = Params.from_mapping(plan["params"])
     tasks = plan_fov(meta, tmp_path, 0, Channels(pc=0, fl=[1]), params, recorded["identity"]).tasks
     assert {f"{task.step}-ch{task.channel}": task.fingerprint for task in tasks} == plan["fingerprints"]
+
+
+# The recorded case of each tracker under each profile, the tracker chosen by
+# the profile or given.
+TRACKERS_BY_PROFILE = {
+    ("pyama", "iou"): {},
+    ("pyama", "laptrack"): {"tracker": "laptrack"},
+    ("robust", "laptrack"): {"profile": "robust"},
+    ("robust", "iou"): {"profile": "robust", "tracker": "iou"},
+}
+
+
+@pytest.mark.parametrize(("profile", "tracker"), list(TRACKERS_BY_PROFILE))
+def test_each_tracker_under_each_profile_keeps_its_record_and_arguments(profile, tracker):
+    recorded = next(case for case in BEFORE["valid"] if case["params"] == TRACKERS_BY_PROFILE[profile, tracker])
+    params = Params(profile=profile, tracker=tracker)
+    assert _typed(params.for_step("track")) == _typed(recorded["for_step"]["track"])
+    assert list(params.for_step("track")) == list(recorded["for_step"]["track"])  # the order of the arguments too
+    assert _typed(params.to_dict()) == _typed(recorded["to_dict"])
+    assert params.tracking.tracker == tracker

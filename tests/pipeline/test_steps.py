@@ -110,8 +110,8 @@ def test_an_extra_step_is_planned_run_resumed_counted_and_recorded(with_count_st
     # Recorded: the results file lists its outputs under its key.
     document = yaml.safe_load((tmp_path / "processing_results.yaml").read_text())
     for fov in range(meta.n_fovs):
-        assert document["results_paths"][fov]["cell_counts"] == [0, str(cell_counts_path(tmp_path, meta.base_name,
-                                                                                         fov, 0))]
+        assert document["results_paths"][str(fov)]["cell_counts"] == [
+            0, cell_counts_path(tmp_path, meta.base_name, fov, 0).relative_to(tmp_path).as_posix()]
 
     # Status: every FOV done, with the extra task counted.
     status = summarise_run(read_records(run_log_path(tmp_path)))

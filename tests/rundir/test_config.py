@@ -44,6 +44,9 @@ def test_missing_config(tmp_path):
         ("params:\n  bins: 2.0\n", r": parameter 'bins' must be an integer >= 1, got 2.0 \(a whole number"),
         ("params:\n  min_iou: 2\n", r": parameter 'min_iou' must be a number in \(0, 1\], got 2$"),
         ("params:\n  new_tracks: 1\n", ": parameter 'new_tracks' must be true or false, got 1$"),
+        ("params:\n  tracker: laptrack\n  min_iou: 0\n", r": parameter 'min_iou' must be a number in \(0, 1\], got 0$"),
+        ("params:\n  max_gap_frames: 1.5\n", r": parameter 'max_gap_frames' must be an integer >= 0, got 1.5 \(a whole"),
+        ("params:\n  tracker: btrack\n", r": parameter 'tracker' must be one of 'iou', 'laptrack', got 'btrack'$"),
         ("params:\n  5: 1\n", ": unknown parameter '5'"),
     ],
 )
@@ -88,3 +91,11 @@ def test_parameters_are_returned_as_given_so_the_command_line_may_choose_the_pro
     params = load_run_config(path)["params"]
     assert params == {"sigma_factor": 2, "watershed": False}
     assert Params.from_mapping({**params, "profile": "robust"}).threshold_method == "otsu"
+
+
+def test_a_file_may_set_both_trackers_options_and_choose_one(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("params:\n  tracker: laptrack\n  max_gap_frames: 1\n  min_iou: 0.3\n  new_tracks: true\n")
+    params = Params.from_mapping(load_run_config(path)["params"])
+    assert params.tracking_kwargs() == {"min_size": None, "max_size": None, "max_gap_frames": 1}
+    assert {name: params.to_dict()[name] for name in ("min_iou", "new_tracks")} == {"min_iou": 0.3, "new_tracks": True}

@@ -40,6 +40,17 @@ def test_provenance_records_versions_and_the_input_checksum(tiny_run, tiny_datas
     assert record["python"] and record["finished"]
 
 
+def test_the_input_is_recorded_as_given_and_resolved_only_in_provenance(tiny_dataset, dask_client, tmp_path):
+    link = tmp_path / "linked.ome.tiff"
+    link.symlink_to(tiny_dataset.image_path)
+    out = tmp_path / "out"
+    context = ProcessingContext(out, Channels(pc=0, fl=[1]), params={"min_trace_length": 5})
+    assert run_complete_workflow(read_metadata(link), context, 0, 0, client=dask_client)
+    document = yaml.safe_load((out / "processing_results.yaml").read_text())
+    assert document["input_file"] == str(link)
+    assert document["provenance"]["input"]["path"] == str(tiny_dataset.image_path.resolve())
+
+
 def test_report_is_made_through_the_given_client_not_the_default_one(dask_client, tmp_path):
     with Client(dask_client.scheduler.address, set_as_default=False) as other:
         with saved_performance_report(other, tmp_path / "report.html"):

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 import zarr
+from matplotlib.figure import Figure
 
+from pyama_dask.cli import main
 from pyama_dask.io.corrected import open_corrected
 from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.completion import completed_fingerprint
@@ -21,6 +23,8 @@ from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.context import Channels, ProcessingContext, ResultsPathsPerFOV
 from pyama_dask.workflow.run import run_complete_workflow
 from pyama_dask.pipeline.serial import process_fov_serial
+from pyama_dask.qc import write_qc_figures
+from pyama_dask.rundir.results import recorded_outputs
 
 PARAMS = {"min_trace_length": 5}
 CHANNELS = Channels(pc=0, fl=[1, 2])
@@ -87,8 +91,8 @@ def test_results_yaml_has_the_seed_schema(full_run):
     assert doc["channels"] == {"pc": 0, "fl": [1, 2]}
     assert doc["time_units"] == "min"
     assert doc["params"]["min_trace_length"] == 5
-    assert sorted(doc["results_paths"]) == [0, 1, 2]
-    assert ResultsPathsPerFOV.from_dict(doc["results_paths"][1]) == context.results_paths[1]
+    assert list(doc["results_paths"]) == ["0", "1", "2"]
+    assert ResultsPathsPerFOV.from_dict(recorded_outputs(out, doc)[1]) == context.results_paths[1]
 
 
 def test_second_run_skips_everything(full_run, dask_client):
@@ -117,7 +121,7 @@ def test_fov_ranges_merge_in_results_yaml(tiny_dataset, dask_client, tmp_path):
     _run(meta, tmp_path, dask_client, fov_start=2, fov_end=2)
     _run(meta, tmp_path, dask_client, fov_start=0, fov_end=0)
     doc = yaml.safe_load((tmp_path / "processing_results.yaml").read_text())
-    assert sorted(doc["results_paths"]) == [0, 2]
+    assert list(doc["results_paths"]) == ["0", "2"]
     assert not (tmp_path / "pyama.zarr" / "fov_001").exists()
 
 
@@ -209,3 +213,58 @@ def test_outputs_are_bit_identical_to_those_made_before_the_step_table(store_bef
         assert completed_fingerprint(now) == completed_fingerprint(before)
     csv = "fov_000/tiny_fov_000_traces_ch_1.csv"
     assert (out / csv).read_bytes() == (folder / "output" / csv).read_bytes()
+
+
+def _seed_trace_files(results_file: Path, fov: int) -> tuple[list[Path], list[Path]]:
+    """The trace files of a FOV as PyAMA-core's seed reads them (its documented rules), by its loader and its merge.
+
+    Both look FOVs up by string key. The loader re-roots a path that does not
+    exist (from the working directory) onto the results file's folder with its
+    last two parts; the merge takes a relative path as relative to that folder.
+    """
+    document = yaml.safe_load(results_file.read_text())
+    recorded = [Path(path) for _, path in document["results_paths"].get(str(fov), {}).get("traces_csv") or []]
+    loaded = [path if path.exists() else results_file.parent.joinpath(*path.parts[-2:]) for path in recorded]
+    merged = [path if path.is_absolute() else results_file.parent / path for path in recorded]
+    return loaded, merged
+
+
+def test_an_output_folder_made_with_a_relative_path_is_read_after_moving_it(tiny_dataset, dask_client, tmp_path,
+                                                                             monkeypatch, capsys):
+    meta = read_metadata(tiny_dataset.image_path)
+    (tmp_path / "start").mkdir()
+    monkeypatch.chdir(tmp_path / "start")
+    assert _run(meta, Path("out"), dask_client, fov_start=1, fov_end=1)[0]
+    moved = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(tmp_path / "start" / "out", moved)
+    shutil.rmtree(tmp_path / "start" / "out")
+    monkeypatch.chdir(tmp_path)
+
+    csvs = [moved / "fov_001" / f"tiny_fov_001_traces_ch_{channel}.csv" for channel in (1, 2)]
+    rows = sum(len(read_traces_csv(csv)) for csv in csvs)
+    assert rows > 0
+    (moved / "traces.parquet").unlink()  # the merged table is made again from the listed trace files
+    assert main(["traces", str(moved), "--format", "csv", "-o", str(tmp_path / "all.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "all.csv")) == rows
+    drawn = []
+    monkeypatch.setattr("pyama_dask.qc.traces_figure", lambda traces, *a, **k: drawn.append(traces) or Figure())
+    write_qc_figures(moved)
+    assert len(drawn) == 1 and len(drawn[0]) == rows
+    assert _seed_trace_files(moved / "processing_results.yaml", 1) == (csvs, csvs)
+
+
+def test_a_results_file_of_before_is_read_in_place_and_rewritten_portably(store_before, dask_client):
+    folder, recorded = store_before
+    out = folder / "output"
+    listed = [[1, str(out / "fov_000" / "tiny_fov_000_traces_ch_1.csv")]]
+    assert recorded_outputs(out)[0]["traces_csv"] == listed  # recorded under /tmp/fixgen, found here
+    meta = read_metadata(folder / "input" / "tiny.ome.tiff")
+    context = ProcessingContext(out, Channels(pc=0, fl=[1]), params=recorded["plans"]["default"]["params"])
+    events = []
+    assert run_complete_workflow(meta, context, client=dask_client, progress=events.append)
+    assert {e.status for e in events} == {"skipped"}
+    document = yaml.safe_load((out / "processing_results.yaml").read_text())
+    assert list(document["results_paths"]) == ["0"]
+    assert document["results_paths"]["0"]["traces_csv"] == [[1, "fov_000/tiny_fov_000_traces_ch_1.csv"]]
+    assert document["results_paths"]["0"]["seg_labeled"] == [0, "pyama.zarr/fov_000/pc_ch_0/labels/seg_labeled_ch_0"]
+    assert recorded_outputs(out)[0]["traces_csv"] == listed

@@ -9,13 +9,17 @@ their pixels through :func:`to_uint16`.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 UINT16_MAX = int(np.iinfo(np.uint16).max)
+#: The Z choice that reads each frame's maximum projection over Z.
+Z_MAX = "max"
+#: A Z choice: a plane index, or :data:`Z_MAX`.
+ZChoice = int | str
 
 
 class MicroscopyError(ValueError):
@@ -55,8 +59,10 @@ class MicroscopyMetadata:
     pixel_size_um : float or None
         Pixel size along X in micrometres; None when the file has no calibration.
     time_source : str
-        Where ``timepoints`` came from (``"ome-deltat"``, ``"czi-subblock"``,
-        ``"metamorph"``, ``"bioio-interval"``, ``"frame-index"``).
+        Where ``timepoints`` came from, the first source the file has of
+        ``"ome-deltat"``, ``"ome-time-increment"``, ``"nd2-frame-times"``,
+        ``"czi-subblock"``, ``"metamorph"``, ``"bioio-interval"``, else
+        ``"frame-index"`` (see :mod:`pyama_dask.io.inputs.timestamps`).
     fov_names : list of str
         Scene ids (or ``"Position<P>"``), index = FOV.
     fov_shapes : list of (int, int, int)
@@ -64,6 +70,11 @@ class MicroscopyMetadata:
     dim_order : str or None
         Axis order forced on a plain TIFF (e.g. ``"TYX"``); pass it back to
         ``read_frames``.
+    n_z : int
+        Number of Z planes of FOV 0 (1 without Z).
+    time_notes : list of str
+        What a user should know about the time stamps: the frame index
+        standing in for time, sources that disagree.
     """
 
     file_path: Path
@@ -82,6 +93,8 @@ class MicroscopyMetadata:
     fov_names: list[str]
     fov_shapes: list[tuple[int, int, int]]
     dim_order: str | None = None
+    n_z: int = 1
+    time_notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the field names as keys."""
@@ -123,6 +136,16 @@ def check_index(path: Path | str, what: str, index: int, count: int, names: list
     available = f" ({', '.join(f'{i}={name}' for i, name in enumerate(names))})" if names else ""
     raise MicroscopyError(
         f"{path}: {what} index {index!r} is out of range: {count} {what}(s) available{available}"
+    )
+
+
+def check_z(path: Path | str, fov: int, z: ZChoice, n_z: int) -> None:
+    """Raise MicroscopyError unless ``z`` is :data:`Z_MAX` or a plane index below ``n_z``."""
+    if z == Z_MAX or (isinstance(z, (int, np.integer)) and not isinstance(z, bool) and 0 <= z < n_z):
+        return
+    raise MicroscopyError(
+        f"{path}, FOV {fov}: Z plane {z!r} is out of range: it has {n_z} Z plane(s), numbered 0-{n_z - 1} "
+        f"(or {Z_MAX!r} for the maximum projection)"
     )
 
 

@@ -29,7 +29,12 @@ from pyama_dask.io.inputs.common import (
     location,
     to_uint16,
 )
-from pyama_dask.io.inputs.timestamps import frame_index_minutes, metamorph_acquisition_time, minutes_since_first
+from pyama_dask.io.inputs.timestamps import (
+    FrameTimes,
+    choose_frame_times,
+    metamorph_acquisition_time,
+    minutes_since_first,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +141,7 @@ def series_metadata(series: MetaMorphSeries) -> MicroscopyMetadata:
     with _open_tiff(series.file(0, 0, 0)) as tiff:
         dtype = tiff.pages[0].dtype.name
         plane_info = (tiff.metaseries_metadata or {}).get("PlaneInfo", {}) if tiff.is_metaseries else {}
-    timepoints, time_source = _series_timepoints(series)
+    times = _series_times(series)
     base_name = series.fov_names[0] if len(series.positions) == 1 else _directory(series).name
     return MicroscopyMetadata(
         file_path=series.source,
@@ -147,13 +152,14 @@ def series_metadata(series: MetaMorphSeries) -> MicroscopyMetadata:
         n_frames=n_frames,
         n_fovs=len(series.positions),
         n_channels=len(series.channels),
-        timepoints=timepoints,
+        timepoints=times.minutes,
         channel_names=list(series.channels),
         dtype=dtype,
         pixel_size_um=_calibrated_pixel_size(plane_info),
-        time_source=time_source,
+        time_source=times.source,
         fov_names=series.fov_names,
         fov_shapes=fov_shapes,
+        time_notes=list(times.notes),
     )
 
 
@@ -199,15 +205,16 @@ def _read_plane(path: Path, expected: tuple[int, int]) -> np.ndarray:
     return plane
 
 
-def _series_timepoints(series: MetaMorphSeries) -> tuple[list[float], str]:
+def _series_times(series: MetaMorphSeries) -> FrameTimes:
     times = []
     for frame in range(len(series.times)):
         with _open_tiff(series.file(0, 0, frame)) as tiff:
             times.append(metamorph_acquisition_time(tiff))
-    if all(time is not None for time in times):
-        return minutes_since_first(times), "metamorph"
-    logger.info("%s: no MetaSeries acquisition time in every file; using the frame index as time", series.source)
-    return frame_index_minutes(len(series.times)), "frame-index"
+    stamped = minutes_since_first(times) if all(time is not None for time in times) else None
+    chosen = choose_frame_times([("metamorph", stamped)], len(series.times))
+    for note in chosen.notes:
+        logger.warning("%s: %s", series.source, note)
+    return chosen
 
 
 def _calibrated_pixel_size(plane_info: dict) -> float | None:

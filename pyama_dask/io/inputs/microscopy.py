@@ -5,7 +5,9 @@ multi-file series (:mod:`pyama_dask.io.inputs.metamorph`): a directory of
 ``<CH>_Position<P>_time<T>.tif`` files, a glob pattern matching some of them, or one
 of them standing for its directory.
 
-A FOV is a bioio scene, by position in ``scenes``; Z 0 is read when the file has Z.
+A FOV is a bioio scene, by position in ``scenes``. Of a file with Z, one Z plane
+is read (plane 0 unless told otherwise), or each frame's maximum projection over Z
+(``z="max"``), computed one frame at a time.
 Readers are opened where the pixels are read, because bioio objects are not
 picklable and keep per-scene state: a Dask task receives (path, FOV), opens the
 input once with :func:`open_fov_reader` and reads only the frames it needs, block
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,8 +43,11 @@ from pyama_dask.io.inputs.metamorph import (
 from pyama_dask.io.inputs.common import (
     MicroscopyError,
     MicroscopyMetadata,
+    Z_MAX,
+    ZChoice,
     check_index,
     check_uint16_dtype,
+    check_z,
     frame_range,
     location,
     require_uniform_shape,
@@ -49,9 +55,12 @@ from pyama_dask.io.inputs.common import (
 )
 from pyama_dask.io.inputs.ome_tiff import OmeTiffFov, ome_tiff_fov_shapes, open_ome_tiff_fov
 from pyama_dask.io.inputs.timestamps import (
+    FrameTimes,
+    choose_frame_times,
     czi_subblock_minutes,
-    frame_index_minutes,
+    nd2_frame_minutes,
     ome_deltat_minutes,
+    ome_time_increment_minutes,
     uniform_interval_minutes,
 )
 
@@ -127,8 +136,11 @@ def read_metadata(path: str | Path, dim_order: str | None = None) -> MicroscopyM
 class FovReader(Protocol):
     """One FOV of an open input, as :func:`open_fov_reader` gives it."""
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
-        """(T, H, W) uint16 stack of ``channel`` (Z 0), the selected frames only (all when None)."""
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
+        """(T, H, W) uint16 stack of ``channel``, the selected frames only (all when None).
+
+        ``z`` is the Z plane read, or ``"max"`` for each frame's maximum over Z.
+        """
 
 
 @contextmanager
@@ -147,13 +159,14 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
     Yields
     ------
     FovReader
-        ``reader.read(channel, frames)`` returns a (T, H, W) uint16 stack.
+        ``reader.read(channel, frames, z)`` returns a (T, H, W) uint16 stack.
 
     Raises
     ------
     MicroscopyError
-        Bad input or FOV out of range (on opening); channel out of range, frames
-        selecting nothing, float pixels or values outside 0..65535 (on reading).
+        Bad input or FOV out of range (on opening); channel or Z plane out of
+        range, frames selecting nothing, float pixels or values outside
+        0..65535 (on reading).
     """
     path = Path(path)
     tiff_fov = _open_ome_tiff_fov(path, fov) if dim_order is None else None
@@ -170,9 +183,10 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
 
 
 def read_frames(
-    path: str | Path, fov: int, channel: int, frames: slice | None = None, dim_order: str | None = None
+    path: str | Path, fov: int, channel: int, frames: slice | None = None, dim_order: str | None = None,
+    z: ZChoice = 0,
 ) -> np.ndarray:
-    """(T, H, W) uint16 stack of one FOV and channel (Z 0), reading only the selected frames.
+    """(T, H, W) uint16 stack of one FOV and channel, reading only the selected frames.
 
     Parameters
     ----------
@@ -184,15 +198,17 @@ def read_frames(
         Frames to read; all when None.
     dim_order : str, optional
         As given to :func:`read_metadata`.
+    z : int or "max"
+        Z plane to read, or ``"max"`` for each frame's maximum over Z.
 
     Raises
     ------
     MicroscopyError
-        Bad input, FOV/channel out of range, frames selecting nothing, float pixels
+        Bad input, FOV/channel/Z out of range, frames selecting nothing, float pixels
         or values outside 0..65535 (uint16 required).
     """
     with open_fov_reader(path, fov, dim_order) as reader:
-        return reader.read(channel, frames)
+        return reader.read(channel, frames, z)
 
 
 class _SeriesFov:
@@ -200,7 +216,8 @@ class _SeriesFov:
         self._series = series
         self._fov = fov
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
+        check_z(self._series.source, self._fov, z, 1)  # a MetaMorph series has no Z
         return read_series_frames(self._series, self._fov, channel, frames)
 
 
@@ -213,9 +230,9 @@ class _BioImageFov:
         self._path = path
         self._fov = fov
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
         with _library_errors(location(self._path, self._fov, channel), "read the pixels"):
-            return _read_bioio_frames(self._image, self._path, self._fov, channel, frames)
+            return _read_bioio_frames(self._image, self._path, self._fov, channel, frames, z)
 
 
 class _CheckedOmeTiffFov:
@@ -226,11 +243,11 @@ class _CheckedOmeTiffFov:
         self._path = path
         self._fov = fov
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
         if not (isinstance(channel, (int, np.integer)) and 0 <= channel < self._tiff_fov.n_channels):
-            return _BioImageFov(_open_bioimage(self._path, None), self._path, self._fov).read(channel, frames)
+            return _BioImageFov(_open_bioimage(self._path, None), self._path, self._fov).read(channel, frames, z)
         with _library_errors(location(self._path, self._fov, channel), "read the pixels"):
-            return self._tiff_fov.read(channel, frames)
+            return self._tiff_fov.read(channel, frames, z)
 
 
 def _open_ome_tiff_fov(path: Path, fov: int) -> OmeTiffFov | None:
@@ -372,7 +389,7 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
     fov_names = [str(scene) for scene in image.scenes]
     fov_shapes = _fov_shapes(image, path, file_type, len(fov_names))
     n_frames, height, width = fov_shapes[0]
-    timepoints, time_source = _timepoints(image, file_type, path, n_frames)
+    times = _frame_times(image, file_type, path, n_frames)
     return MicroscopyMetadata(
         file_path=path,
         base_name=_base_name(path),
@@ -382,14 +399,16 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
         n_frames=n_frames,
         n_fovs=len(fov_names),
         n_channels=image.dims.C,
-        timepoints=timepoints,
+        timepoints=times.minutes,
         channel_names=[str(name) for name in image.channel_names],
         dtype=np.dtype(image.dtype).name,
         pixel_size_um=_pixel_size_um(image, file_type, path),
-        time_source=time_source,
+        time_source=times.source,
         fov_names=fov_names,
         fov_shapes=fov_shapes,
         dim_order=dim_order,
+        n_z=image.dims.Z,
+        time_notes=list(times.notes),
     )
 
 
@@ -456,46 +475,74 @@ def _tiff_has_length_unit(path: Path, series_index: int) -> bool:
         return unit is not None and unit.value != tifffile.RESUNIT.NONE
 
 
-def _timepoints(image: BioImage, file_type: str, path: Path, n_frames: int) -> tuple[list[float], str]:
-    """Minutes since the first frame of FOV 0, channel 0, from the first source that has them."""
-    for source, read in _time_sources(file_type):
-        try:
-            minutes = read(image, n_frames)
-        except Exception as error:  # optional metadata: a reader failing on it must not fail the file
-            logger.warning("%s: could not read time stamps from %s (%s: %s)", path, source, type(error).__name__, error)
-            continue
-        if minutes is not None:
-            return minutes, source
-    logger.info("%s: no time stamps in the file; using the frame index as time", path)
-    return frame_index_minutes(n_frames), "frame-index"
+# A time source: (image, path, frames of FOV 0) -> minutes per frame, or None.
+_TimeSource = Callable[["BioImage", Path, int], "list[float] | None"]
 
 
-def _time_sources(file_type: str) -> list[tuple[str, Callable[[BioImage, int], list[float] | None]]]:
+def _frame_times(image: BioImage, file_type: str, path: Path, n_frames: int) -> FrameTimes:
+    """Minutes since the first frame of FOV 0, channel 0, from every source the file has, in order of trust."""
+    times = choose_frame_times(((source, _try_source(read, image, path, source, n_frames))
+                                for source, read in _time_sources(file_type)), n_frames)
+    for note in times.notes:
+        logger.warning("%s: %s", path, note)
+    return times
+
+
+def _try_source(read: _TimeSource, image: BioImage, path: Path, source: str,
+                n_frames: int) -> list[float] | None:
+    try:
+        return read(image, path, n_frames)
+    except Exception as error:  # optional metadata: a reader failing on it must not fail the file
+        logger.warning("%s: could not read time stamps from %s (%s: %s)", path, source, type(error).__name__, error)
+        return None
+
+
+def _time_sources(file_type: str) -> list[tuple[str, _TimeSource]]:
+    """The time sources a file type may carry, in the order of :mod:`pyama_dask.io.inputs.timestamps`."""
+    ome = [("ome-deltat", _ome_deltat), ("ome-time-increment", _ome_time_increment)]
     specific = {
-        "nd2": [("ome-deltat", _ome_deltat)],
-        "ome-tiff": [("ome-deltat", _ome_deltat)],
-        "czi": [("czi-subblock", _czi_subblocks)],
+        "nd2": ome + [("nd2-frame-times", _nd2_frames)],
+        "ome-tiff": ome,
+        "czi": [("ome-time-increment", _ome_time_increment), ("czi-subblock", _czi_subblocks)],
     }
     return specific.get(file_type, []) + [("bioio-interval", _bioio_interval)]
 
 
-def _ome_deltat(image: BioImage, n_frames: int) -> list[float] | None:
+def _ome_deltat(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
     return ome_deltat_minutes(image.ome_metadata, image.current_scene_index, n_frames)
 
 
-def _czi_subblocks(image: BioImage, n_frames: int) -> list[float] | None:
+def _ome_time_increment(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
+    return ome_time_increment_minutes(image.ome_metadata, image.current_scene_index, n_frames)
+
+
+def _nd2_frames(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
+    return nd2_frame_minutes(str(path), image.current_scene_index, n_frames)
+
+
+def _czi_subblocks(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
     return czi_subblock_minutes(image.reader.acquisition_times, n_frames)
 
 
-def _bioio_interval(image: BioImage, n_frames: int) -> list[float] | None:
-    return uniform_interval_minutes(image.standard_metadata.timelapse_interval, n_frames)
+def _bioio_interval(image: BioImage, path: Path, n_frames: int) -> list[float] | None:
+    interval = image.time_interval
+    if interval is not None and not isinstance(interval, timedelta):
+        # bioio-ome-zarr gives a bare number in the axis's unit; its standard metadata converts it.
+        interval = image.standard_metadata.timelapse_interval
+    return uniform_interval_minutes(interval, n_frames)
 
 
-def _read_bioio_frames(image: BioImage, path: Path, fov: int, channel: int, frames: slice | None) -> np.ndarray:
+def _read_bioio_frames(image: BioImage, path: Path, fov: int, channel: int, frames: slice | None,
+                       z: ZChoice) -> np.ndarray:
     check_index(path, "channel", channel, image.dims.C, [str(name) for name in image.channel_names])
     where = location(path, fov, channel)
     check_uint16_dtype(image.dtype, where)
+    check_z(path, fov, z, image.dims.Z)
     selected = frame_range(path, fov, frames, image.dims.T)
-    lazy = image.get_image_dask_data("TYX", C=channel, Z=0, T=list(selected))
     # Synchronous: inside a Dask worker task the read must not go back to the cluster.
-    return to_uint16(lazy.compute(scheduler="synchronous"), where)
+    if z == Z_MAX:  # one frame's Z planes in memory at a time
+        stack = np.stack([image.get_image_dask_data("ZYX", C=channel, T=t).max(axis=0).compute(scheduler="synchronous")
+                          for t in selected])
+    else:
+        stack = image.get_image_dask_data("TYX", C=channel, Z=z, T=list(selected)).compute(scheduler="synchronous")
+    return to_uint16(stack, where)

@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 import numpy as np
 import tifffile
 
-from pyama_dask.io.inputs.common import check_uint16_dtype, frame_range, location, to_uint16
+from pyama_dask.io.inputs.common import Z_MAX, ZChoice, check_uint16_dtype, check_z, frame_range, location, to_uint16
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ class OmeTiffFov:
 
     Attributes
     ----------
-    n_frames, n_channels : int
-        Sizes of T and C (1 for an axis the image lacks).
+    n_frames, n_channels, n_z : int
+        Sizes of T, C and Z (1 for an axis the image lacks).
     """
 
     def __init__(self, tiff: tifffile.TiffFile, path: Path, fov: int) -> None:
@@ -49,19 +49,30 @@ class OmeTiffFov:
         sizes = dict(zip(self._plane_axes, self._plane_shape))
         self.n_frames = sizes.get("T", 1)
         self.n_channels = sizes.get("C", 1)
+        self.n_z = sizes.get("Z", 1)
         self.frame_shape = tuple(series.get_shape(False)[-3:-1])
 
-    def read(self, channel: int, frames: slice | None = None) -> np.ndarray:
-        """(T, H, W) uint16 planes of ``channel`` at Z 0, the selected frames only.
+    def read(self, channel: int, frames: slice | None = None, z: ZChoice = 0) -> np.ndarray:
+        """(T, H, W) uint16 planes of ``channel`` at Z plane ``z`` (or their maximum over Z), the selected frames only.
 
         ``channel`` must be in range (the caller checks it).
         """
         where = location(self._path, self._fov, channel)
         check_uint16_dtype(self._series.dtype, where)
+        check_z(self._path, self._fov, z, self.n_z)
         selected = frame_range(self._path, self._fov, frames, self.n_frames)
-        keys = [self._page_index(t, channel) for t in selected]
+        if z == Z_MAX:  # one frame's Z planes in memory at a time
+            planes = np.stack([self._planes([(t, plane) for plane in range(self.n_z)], channel).max(axis=0)
+                               for t in selected])
+        else:
+            planes = self._planes([(t, z) for t in selected], channel)
+        return to_uint16(planes, where)
+
+    def _planes(self, frames_and_z: list[tuple[int, int]], channel: int) -> np.ndarray:
+        """The planes of ``channel`` at each (frame, Z), read in one call."""
+        keys = [self._page_index(t, channel, z) for t, z in frames_and_z]
         planes = self._tiff.asarray(key=keys, series=self._fov, maxworkers=1)
-        return to_uint16(planes.reshape(len(keys), *self.frame_shape), where)
+        return planes.reshape(len(keys), *self.frame_shape)
 
     def close(self) -> None:
         self._tiff.close()
@@ -72,8 +83,8 @@ class OmeTiffFov:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _page_index(self, frame: int, channel: int) -> int:
-        position = {"T": frame, "C": channel, "Z": 0}
+    def _page_index(self, frame: int, channel: int, z: int) -> int:
+        position = {"T": frame, "C": channel, "Z": z}
         return int(np.ravel_multi_index([position[axis] for axis in self._plane_axes], self._plane_shape))
 
 

@@ -157,6 +157,41 @@ def test_zstack_reads_plane_zero(shared_data: Path) -> None:
     np.testing.assert_array_equal(read_frames(path, 0, 0)[0], z_stack[0])
 
 
+@pytest.mark.parametrize("name", ["arcadia-microscopy-tools/example-zstack.nd2", "pims/cluster.nd2",
+                                  "czitools/CellDivision_T3_Z5_CH2_X240_Y170.czi",
+                                  "czitools/S3_1Pos_2Mosaic_T2_Z3_CH2_sm.czi"])
+def test_z_plane_and_maximum_projection(shared_data: Path, name: str) -> None:
+    path = shared_data / name
+    meta = read_metadata(path)
+    stack = BioImage(path).get_image_data("TZYX", C=meta.n_channels - 1)
+    assert meta.n_z == stack.shape[1] > 1
+    channel, last = meta.n_channels - 1, meta.n_z - 1
+    np.testing.assert_array_equal(read_frames(path, 0, channel, z=last), stack[:, last])
+    np.testing.assert_array_equal(read_frames(path, 0, channel, z="max"), stack.max(axis=1))
+    np.testing.assert_array_equal(read_frames(path, 0, channel, slice(-1, None), z="max"), stack[-1:].max(axis=1))
+    with pytest.raises(MicroscopyError, match=rf"Z plane {meta.n_z} is out of range: it has {meta.n_z} Z plane"):
+        read_frames(path, 0, channel, z=meta.n_z)
+
+
+def test_ome_tiff_z_plane_and_maximum_projection(tmp_path: Path) -> None:
+    path = tmp_path / "stack.ome.tif"
+    data = np.random.default_rng(1).integers(0, 4000, (3, 2, 4, 8, 8), dtype=np.uint16)
+    tifffile.imwrite(path, data, metadata={"axes": "TCZYX"})
+    assert read_metadata(path).n_z == 4
+    np.testing.assert_array_equal(read_frames(path, 0, 1, z=2), data[:, 1, 2])
+    np.testing.assert_array_equal(read_frames(path, 0, 1, slice(1, 3), z="max"), data[1:3, 1].max(axis=1))
+    with pytest.raises(MicroscopyError, match="Z plane 4 is out of range"):
+        read_frames(path, 0, 0, z=4)
+
+
+def test_series_has_no_z(shared_data: Path) -> None:
+    path = shared_data / SERIES
+    assert read_metadata(path).n_z == 1
+    np.testing.assert_array_equal(read_frames(path, 0, 1, z="max"), read_frames(path, 0, 1))
+    with pytest.raises(MicroscopyError, match="Z plane 1 is out of range: it has 1 Z plane"):
+        read_frames(path, 0, 1, z=1)
+
+
 def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list:
     original = getattr(owner, name)
     calls = []
@@ -312,6 +347,57 @@ def test_ome_tiff_deltat_in_seconds(tmp_path: Path) -> None:
     assert meta.channel_names == ["BF", "GFP"]
     assert meta.pixel_size_um == pytest.approx(0.5)
     np.testing.assert_array_equal(read_frames(path, 0, 1), data[:, 1])
+
+
+# (OME Pixels/Plane attributes written, time source expected, minutes expected, a disagreement noted)
+TIME_TABLE = {
+    "deltat-only": ({"Plane": {"DeltaT": [0, 90, 180], "DeltaTUnit": ["s"] * 3}},
+                    "ome-deltat", [0.0, 1.5, 3.0], False),
+    "increment-s": ({"TimeIncrement": 600.0, "TimeIncrementUnit": "s"}, "ome-time-increment", [0.0, 10.0, 20.0], False),
+    "increment-ms": ({"TimeIncrement": 1500.0, "TimeIncrementUnit": "ms"}, "ome-time-increment",
+                     [0.0, 0.025, 0.05], False),
+    "increment-min": ({"TimeIncrement": 5.0, "TimeIncrementUnit": "min"}, "ome-time-increment",
+                      [0.0, 5.0, 10.0], False),
+    "increment-h": ({"TimeIncrement": 2.0, "TimeIncrementUnit": "h"}, "ome-time-increment",
+                    [0.0, 120.0, 240.0], False),
+    "both-agree": ({"TimeIncrement": 90.0, "TimeIncrementUnit": "s",
+                    "Plane": {"DeltaT": [0, 91, 180], "DeltaTUnit": ["s"] * 3}}, "ome-deltat", [0.0, 91 / 60, 3.0], False),
+    "both-disagree": ({"TimeIncrement": 10.0, "TimeIncrementUnit": "min",
+                       "Plane": {"DeltaT": [0, 90, 180], "DeltaTUnit": ["s"] * 3}}, "ome-deltat", [0.0, 1.5, 3.0], True),
+    "neither": ({}, "frame-index", [0.0, 1.0, 2.0], False),
+}
+
+
+@pytest.mark.parametrize("name", TIME_TABLE)
+def test_ome_tiff_time_sources(tmp_path: Path, name: str) -> None:
+    attributes, source, minutes, disagree = TIME_TABLE[name]
+    path = tmp_path / f"{name}.ome.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16), metadata={"axes": "TYX", **attributes})
+    meta = read_metadata(path)
+    assert meta.time_source == source
+    assert meta.timepoints == pytest.approx(minutes)
+    assert any("disagree" in note for note in meta.time_notes) == disagree
+    assert any("frame index stands in for time" in note for note in meta.time_notes) == (source == "frame-index")
+    if disagree:
+        assert "ome-time-increment gives a mean interval of 10 min, ome-deltat gives a mean interval of 1.5 min" in \
+            meta.time_notes[0]
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_real_files_warn_only_when_time_is_the_frame_index(shared_data: Path, case: Expected) -> None:
+    meta = read_metadata(shared_data / case.path, dim_order=case.dim_order)
+    if meta.time_source == "frame-index" and meta.n_frames > 1:
+        assert len(meta.time_notes) == 1 and "frame index stands in for time" in meta.time_notes[0]
+    else:
+        assert meta.time_notes == []  # every time source the file carries agrees with the one used
+
+
+def test_nd2_frame_times_agree_with_deltat(shared_data: Path) -> None:
+    from pyama_dask.io.inputs.timestamps import nd2_frame_minutes
+
+    for name, n_frames in [("arcadia-microscopy-tools/example-timelapse.nd2", 53), ("pims/cluster.nd2", 3)]:
+        path = shared_data / name
+        assert nd2_frame_minutes(str(path), 0, n_frames) == pytest.approx(read_metadata(path).timepoints, abs=1e-6)
 
 
 def test_ome_tiff_with_two_positions(tmp_path: Path) -> None:
