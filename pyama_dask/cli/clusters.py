@@ -19,9 +19,11 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
                         help="worker processes of the local cluster, or most workers of a batch-queue cluster "
                              "(default 2)")
     parser.add_argument("--batch-size", type=int, default=2, help="FOVs in flight at once (default 2)")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    parser.add_argument("--dashboard-address", help="where the cluster's scheduler serves its dashboard "
-                        "(default :8787, or a free port when that one is taken)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tls://host:8786 (with the "
+                        "certificates of dask's distributed.comm.tls config) or tcp://127.0.0.1:8786")
+    parser.add_argument("--dashboard-address", help="where the cluster's scheduler serves its dashboard (default "
+                        "127.0.0.1:8787, this machine only, or a free port when that one is taken); one other "
+                        "machines can reach, e.g. 0.0.0.0:8787, gets a warning")
     parser.add_argument("--cluster", choices=CLUSTER_KINDS,
                         help="local (default), or a batch queue through dask-jobqueue: its settings come from "
                              "dask's jobqueue config, the run config's 'cluster' mapping and the flags below")

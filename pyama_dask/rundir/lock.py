@@ -3,7 +3,8 @@
 The lock is an ``fcntl.flock`` on ``<output_dir>/.pyama-run.lock``: the
 operating system releases it when the run ends *or dies*, so a killed run
 never blocks the next one. The file records who holds it (host, pid, start
-time, input) so that a refused run can name the running one.
+time, input) so that a refused run can name the running one; only its owner
+can read it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pyama_dask.rundir.private import open_private
 
 LOCK_NAME = ".pyama-run.lock"
 
@@ -41,7 +44,8 @@ def run_lock(output_dir: Path, description: str = "") -> Iterator[None]:
         Naming the running run (host, pid, start time, input) when the lock is taken.
     """
     path = Path(output_dir) / LOCK_NAME
-    handle = open(path, "a+", encoding="utf-8")
+    # Private: it names the host and process of the run.
+    handle = os.fdopen(open_private(path, os.O_RDWR | os.O_APPEND), "a+", encoding="utf-8")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

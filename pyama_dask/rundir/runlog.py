@@ -5,7 +5,8 @@ record per finished, skipped or failed task, a ``run-end`` record), and each
 line is flushed as soon as it is written, so ``tail -f run.log.jsonl`` follows
 a run and ``pyama-dask status`` can summarise it while it is going. Every
 record has ``time`` (ISO 8601, UTC) and ``event``; the other fields depend on
-the event.
+the event. The log is readable by its owner only: it records the address of
+the run's scheduler.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from pyama_dask.rundir.private import open_private
 
 RUN_LOG_FILE = "run.log.jsonl"
 # How far back from the end a half-written record's start is looked for; a
@@ -41,7 +44,7 @@ def append_record(path: Path, event: str, **fields: Any) -> None:
     record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
     line = json.dumps(record, default=str) + "\n"
     try:
-        with open(path, "ab+") as log:
+        with os.fdopen(open_private(path, os.O_RDWR | os.O_APPEND), "ab+") as log:
             _drop_partial_record(log)
             log.write(line.encode("utf-8"))
     except OSError as exc:

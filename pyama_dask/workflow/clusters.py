@@ -32,6 +32,15 @@ Each worker's memory limit is the job's ``memory`` divided by its worker
 processes: dask-jobqueue passes it as ``--memory-limit``, and the nanny
 restarts a worker that goes past it instead of letting the batch system kill
 the whole job.
+
+A batch-queue cluster's scheduler listens where the whole cluster can reach
+it, so it speaks TLS with credentials made for the run (`RunCredentials`):
+only the run's client and workers get in. The local cluster stays on the
+loopback interface without TLS. The dashboard of either is served on
+127.0.0.1 unless another address is asked for. A running scheduler given by
+address is reached over TLS with dask's ``distributed.comm.tls`` config when
+its address is ``tls://``; a ``tcp://`` one off this machine gets a warning
+(see :mod:`pyama_dask.workflow.security`).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +59,13 @@ from distributed import Adaptive, Client, LocalCluster
 from distributed.worker_memory import parse_memory_limit
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
+from pyama_dask.workflow.security import (
+    DASHBOARD_ADDRESS,
+    RunCredentials,
+    check_scheduler_address,
+    placeholder_security,
+    warn_if_open_dashboard,
+)
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 if TYPE_CHECKING:
@@ -66,7 +83,7 @@ JOBQUEUE_CLASSES = {
     "lsf": "LSFCluster",
 }
 # Address written into a dry-run job script, where the scheduler's would be.
-PLACEHOLDER_SCHEDULER = "tcp://<scheduler-address>:8786"
+PLACEHOLDER_SCHEDULER = "tls://<scheduler-address>:8786"
 # Fractions of the walltime by which worker lifetimes are staggered, and that
 # a worker is given to start and to leave, with their caps (see lifetime_args).
 LIFETIME_STAGGER_FRACTION = 0.05
@@ -109,11 +126,13 @@ class ClusterRequest:
         Worker processes of a local cluster, or most workers of a
         batch-queue cluster.
     scheduler_address
-        A running scheduler to connect to, e.g. ``"tcp://host:8786"``; no
-        cluster is started then.
+        A running scheduler to connect to, e.g. ``"tls://host:8786"`` (with
+        the certificates of dask's ``distributed.comm.tls`` config) or
+        ``"tcp://host:8786"``; no cluster is started then.
     dashboard_address
         Where the scheduler of a started cluster serves its dashboard;
-        ``None`` keeps the default (see `make_cluster`).
+        ``None`` keeps the default (see `make_cluster`); one that other
+        machines can reach is logged as a warning.
     settings
         Keyword overrides of the dask-jobqueue cluster class (``queue``,
         ``cores``, ``memory``, ``walltime``, ...; see `make_cluster`), for a
@@ -126,8 +145,9 @@ class ClusterRequest:
     Raises
     ------
     ValueError
-        For an unknown kind, a count below 1, or a setting not named by a
-        string.
+        For an unknown kind, a count below 1, a setting not named by a
+        string, or a ``tls://`` scheduler address without TLS credentials in
+        dask's config.
     """
 
     kind: str = "local"
@@ -142,6 +162,8 @@ class ClusterRequest:
         _check_count("n_workers", self.n_workers)
         if self.n_fovs is not None:
             _check_count("n_fovs", self.n_fovs)
+        if self.scheduler_address is not None:
+            check_scheduler_address(self.scheduler_address)
         unnamed = [repr(name) for name in self.settings if not isinstance(name, str)]
         if unnamed:
             raise ValueError(f"cluster settings are named by strings, got {', '.join(unnamed)}")
@@ -283,12 +305,14 @@ def _local_client(n_workers: int, dashboard_address: str | None) -> Iterator[Cli
 
 @contextmanager
 def _batch_queue_client(request: ClusterRequest) -> Iterator[Client]:
-    """A client of a new batch-queue cluster sized for the request's FOVs."""
-    cluster = make_cluster(request.kind, n_workers=0, dashboard_address=request.dashboard_address,
-                           **request.settings)
-    with cluster, Client(cluster) as client:
-        scale_for(cluster, request.n_fovs or request.n_workers, max_workers=request.n_workers)
-        yield client
+    """A client of a new batch-queue cluster sized for the request's FOVs; its credentials go with it."""
+    shared_directory = _setting(request.kind, "shared_temp_directory", dict(request.settings))
+    with RunCredentials(shared_directory) as credentials:
+        cluster = make_cluster(request.kind, n_workers=0, dashboard_address=request.dashboard_address,
+                               credentials=credentials, **request.settings)
+        with cluster, Client(cluster) as client:
+            scale_for(cluster, request.n_fovs or request.n_workers, max_workers=request.n_workers)
+            yield client
 
 
 @contextmanager
@@ -315,9 +339,13 @@ def make_cluster(
     n_workers: int = 2,
     threads_per_worker: int = 1,
     dashboard_address: str | None = None,
+    credentials: RunCredentials | None = None,
     **overrides: Any,
 ) -> Cluster:
     """Start a cluster of dask workers.
+
+    A batch-queue cluster speaks TLS: its scheduler accepts only clients and
+    workers holding the run's credentials.
 
     Parameters
     ----------
@@ -329,9 +357,16 @@ def make_cluster(
     threads_per_worker
         Threads of each worker process.
     dashboard_address
-        Where the scheduler serves its dashboard; ``None`` keeps the default
-        (``:8787``, or ``scheduler-options`` from the jobqueue config). When the
-        port is taken, distributed serves on a free one and warns.
+        Where the scheduler serves its dashboard; ``None`` keeps the default:
+        for a batch-queue cluster the jobqueue config's ``scheduler-options``,
+        else `DASHBOARD_ADDRESS`. An address other machines can reach is
+        logged as a warning. When the port is taken, distributed serves on a
+        free one and warns.
+    credentials
+        TLS credentials of a batch-queue cluster, removed by their owner;
+        ``None`` makes them in ``shared_temp_directory`` (an override or the
+        jobqueue config; else the home directory) and removes them when the
+        cluster is garbage-collected or Python exits.
     **overrides
         Keyword arguments of `distributed.LocalCluster` or of the
         dask-jobqueue cluster class (``queue``, ``account``, ``cores``,
@@ -349,11 +384,13 @@ def make_cluster(
         For an unknown kind, or a jobqueue kind without cores or memory.
     ImportError
         For a jobqueue kind when dask-jobqueue is not installed.
+    OSError
+        When the credentials folder cannot be made.
     """
     _check_kind(kind)
     if kind == "local":
-        if dashboard_address is not None:
-            overrides["dashboard_address"] = dashboard_address
+        overrides["dashboard_address"] = DASHBOARD_ADDRESS if dashboard_address is None else dashboard_address
+        warn_if_open_dashboard(overrides["dashboard_address"])
         logger.info(
             "starting a local cluster of %d worker processes with %d thread(s) each",
             n_workers,
@@ -374,10 +411,22 @@ def make_cluster(
     }
     if dashboard_address is not None:
         scheduler_options["dashboard_address"] = dashboard_address
+    if scheduler_options.get("dashboard_address") is None:
+        scheduler_options["dashboard_address"] = DASHBOARD_ADDRESS
+    warn_if_open_dashboard(scheduler_options["dashboard_address"])
     job_options = _job_options(kind, threads_per_worker, overrides)
-    cluster = cluster_class(
-        n_workers=n_workers, scheduler_options=scheduler_options, **job_options
-    )
+    owned = credentials is None
+    if owned:
+        credentials = RunCredentials(_setting(kind, "shared_temp_directory", overrides))
+    try:
+        cluster = cluster_class(n_workers=n_workers, scheduler_options=scheduler_options, protocol="tls://",
+                                security=credentials.security, **job_options)
+    except BaseException:
+        if owned:
+            credentials.remove()
+        raise
+    if owned:
+        weakref.finalize(cluster, credentials.remove)
     logger.info("started a %s cluster with its scheduler at %s", kind, cluster.scheduler_address)
     logger.debug("its worker job script:\n%s", cluster.job_script())
     return cluster
@@ -548,12 +597,14 @@ def _dry_run_job(kind: str, threads_per_worker: int, overrides: dict[str, Any]):
     """Build the job object of `kind` without starting a scheduler."""
     cluster_class = _jobqueue_class(kind)
     job_options = _job_options(kind, threads_per_worker, dict(overrides))
-    return cluster_class.job_cls(PLACEHOLDER_SCHEDULER, name="<worker-name>", **job_options)
+    return cluster_class.job_cls(PLACEHOLDER_SCHEDULER, name="<worker-name>", protocol="tls://",
+                                 security=placeholder_security(), **job_options)
 
 
 def _job_options(kind: str, threads_per_worker: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Complete the keyword overrides of a jobqueue kind with our two defaults."""
+    """Complete the keyword overrides of a jobqueue kind with our two defaults; drop the credentials folder's."""
     options = dict(overrides)
+    options.pop("shared_temp_directory", None)  # RunCredentials' folder, not the jobs'
     cores = _setting(kind, "cores", options)
     memory = _setting(kind, "memory", options)
     missing = [name for name, value in (("cores", cores), ("memory", memory)) if value is None]

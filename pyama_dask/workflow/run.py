@@ -127,8 +127,8 @@ def run_complete_workflow(
         ``run-end`` record.
     dashboard_address
         Where the LocalCluster started when no ``client`` is given serves its
-        dashboard, e.g. ``":8787"``; None keeps distributed's default
-        (``:8787``, or a free port when that one is taken).
+        dashboard, e.g. ``":8787"``; None serves it on 127.0.0.1:8787 (or a
+        free port when that one is taken).
 
     Returns
     -------
@@ -174,7 +174,8 @@ def run_complete_workflow(
             logger.info("Dask dashboard: %s", dashboard or "none (the scheduler serves no dashboard)")
             append_record(log_path, "run-start", input_file=str(metadata.file_path), fovs=fovs,
                           n_tasks=sum(len(plan.tasks) for plan in plans),
-                          fov_tasks={plan.fov: len(plan.tasks) for plan in plans}, dashboard=dashboard)
+                          fov_tasks={plan.fov: len(plan.tasks) for plan in plans}, dashboard=dashboard,
+                          scheduler=connected.scheduler.address)
             with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
                 runner = _Runner(connected, plans, batch_size, _recording(log_path, progress))
                 failed = runner.run()

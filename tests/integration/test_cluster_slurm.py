@@ -65,6 +65,8 @@ def slurm_cluster(local_slurm: Path, tmp_path: Path):
             dashboard_address=":0",
             job_name=job_name,
             log_directory=str(tmp_path / "logs"),
+            # The run's TLS credentials, out of the home directory.
+            shared_temp_directory=str(tmp_path),
         )
         cluster = make_cluster("slurm", **{**options, **overrides})
         clusters.append(cluster)

@@ -37,8 +37,9 @@ def _command(dataset, out: Path, *extra: str) -> list[str]:
             "--dashboard-address", ":0", *extra]
 
 
-def _run(dataset, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(dataset, out, *extra), capture_output=True, text=True, timeout=240)
+def _run(dataset, out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(dataset, out, *extra), capture_output=True, text=True, timeout=240,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def _start(dataset, out: Path) -> subprocess.Popen:
@@ -108,27 +109,49 @@ def test_ctrl_c_cancels_closes_the_cluster_and_keeps_complete_outputs(dataset, r
     assert_same_outputs(out, reference)
 
 
-def test_run_on_a_separately_started_scheduler(dataset, reference, tmp_path):
+def _test_certificates(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """A certificate and key made for the test: the options of a TLS scheduler and worker, and a client's config."""
+    from distributed.security import Security
+
+    made = Security.temporary()
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    cert.write_text(made.tls_scheduler_cert)
+    key.write_text(made.tls_scheduler_key)
+    options = ["--protocol", "tls", "--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    client_config = {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(cert),
+                     "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(cert),
+                     "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(key),
+                     "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+    return options, client_config
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "tls"])
+def test_run_on_a_separately_started_scheduler(dataset, reference, tmp_path, protocol):
+    tls_options, client_config = _test_certificates(tmp_path) if protocol == "tls" else ([], {})
     scheduler_file = tmp_path / "scheduler.json"
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     scheduler = subprocess.Popen([*dask, "--scheduler-file", str(scheduler_file), "--port", "0",
-                                  "--dashboard-address", ":0"], start_new_session=True,
+                                  "--dashboard-address", "127.0.0.1:0", *tls_options], start_new_session=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-                                   str(scheduler_file), "--nthreads", "1", "--nworkers", "2"],
+                                   str(scheduler_file), "--nthreads", "1", "--nworkers", "2", *tls_options],
                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             import json
 
             address = json.loads(scheduler_file.read_text())["address"]
             out = tmp_path / "out"
-            result = _run(dataset, out, "--scheduler", address)
+            result = _run(dataset, out, "--scheduler", address, env=client_config)
             assert result.returncode == 0, result.stdout + result.stderr
             assert_same_outputs(out, reference)
+            assert address.startswith(f"{protocol}://")
+            # A plain TCP scheduler reachable from the network is named in a warning; a TLS one is not.
+            warned = f"the scheduler at {address} takes plain TCP connections without credentials" in result.stderr
+            assert warned == (protocol == "tcp" and not address.startswith("tcp://127."))
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=30)

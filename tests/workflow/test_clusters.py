@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +18,7 @@ import pytest
 from dask.utils import parse_bytes, parse_timedelta
 from distributed import Client
 from distributed.core import Status
+from distributed.security import Security
 
 import pyama_dask.workflow.clusters as clusters
 from pyama_dask.workflow.clusters import (
@@ -29,6 +32,7 @@ from pyama_dask.workflow.clusters import (
     walltime_seconds,
     worker_memory_limit,
 )
+from pyama_dask.workflow.security import CERT_FILE, FOLDER_PREFIX, KEY_FILE, RunCredentials
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
 SLURM_JOB = dict(cores=1, memory="2GB", walltime="00:30:00")
@@ -79,11 +83,13 @@ def test_a_bad_request_is_refused(values, message) -> None:
 
 
 def test_values_a_request_does_not_use_are_named_in_warnings(caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         ClusterRequest("slurm", scheduler_address="tcp://host:8786", dashboard_address=":9999",
                        settings={"queue": "q"})
         ClusterRequest(settings={"queue": "q", "cores": 2})
-    assert [record.getMessage() for record in caplog.records] == [
+    open_scheduler, *messages = [record.getMessage() for record in caplog.records]
+    assert open_scheduler.startswith("the scheduler at tcp://host:8786 takes plain TCP connections")
+    assert messages == [
         "dashboard_address ':9999' ignored: the scheduler at tcp://host:8786 serves its own dashboard",
         "cluster kind 'slurm' and settings queue ignored: the run uses the running scheduler at tcp://host:8786",
         "cluster settings queue, cores ignored: they are for batch-queue jobs, and the cluster is local",
@@ -91,7 +97,7 @@ def test_values_a_request_does_not_use_are_named_in_warnings(caplog) -> None:
 
 
 def test_connect_passes_a_given_client_through_untouched(dask_client, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger=clusters.__name__):
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
         with connect(dask_client, dashboard_address=":9999") as client:
             assert client is dask_client
     assert dask_client.status == "running"
@@ -183,6 +189,22 @@ def test_local_dashboard_moves_to_a_free_port_when_taken() -> None:
             assert not cluster.dashboard_link.endswith(f":{port}/status")
 
 
+def test_a_dashboard_is_served_on_loopback_unless_asked_otherwise_with_a_warning(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
+        with make_cluster("local", n_workers=0) as cluster:
+            default = cluster.dashboard_link
+        assert caplog.records == []
+        # Allowed, with a warning.
+        with make_cluster("local", n_workers=0, dashboard_address="0.0.0.0:0") as cluster:
+            assert cluster.dashboard_link
+    assert default.startswith("http://127.0.0.1:")
+    assert [record.getMessage() for record in caplog.records] == [
+        "the dashboard (dashboard_address '0.0.0.0:0') is served on a network interface: anyone who can reach it "
+        "sees the run's tasks, workers and logs. The default, 127.0.0.1:8787, keeps it on this machine; reach it "
+        "through an SSH tunnel (see deploy/README.md)"
+    ]
+
+
 def test_unknown_kind_names_the_known_ones() -> None:
     expected = "unknown cluster kind 'kubernetes': expected one of local, slurm, pbs, sge, lsf"
     with pytest.raises(ValueError, match=expected):
@@ -219,6 +241,12 @@ def test_slurm_job_script_has_the_directives_and_retires_workers_before_the_wall
     assert lifetime - stagger > 0.8 * walltime
     assert worker_option(script, "--preload") == "pyama_dask.workflow.preload"
     assert "export MALLOC_ARENA_MAX=1" in lines
+    # The workers present the run's credentials, from its private folder, to a TLS scheduler.
+    assert "dask_worker tls://<scheduler-address>:8786 " in script
+    assert worker_option(script, "--protocol") == "tls://"
+    assert worker_option(script, "--tls-ca-file") == f"<credentials-folder>/{CERT_FILE}"
+    assert worker_option(script, "--tls-cert") == f"<credentials-folder>/{CERT_FILE}"
+    assert worker_option(script, "--tls-key") == f"<credentials-folder>/{KEY_FILE}"
 
 
 def test_settings_come_from_dask_config_and_keywords_win() -> None:
@@ -324,15 +352,84 @@ def test_worker_memory_limit_follows_the_job_memory() -> None:
     assert worker_memory_limit("local", memory_limit="1GB") == 1_000_000_000
 
 
-def test_slurm_cluster_starts_its_scheduler_without_submitting_jobs() -> None:
+def test_slurm_cluster_starts_its_scheduler_without_submitting_jobs(tmp_path, caplog) -> None:
     port = free_port()
-    with make_cluster(
-        "slurm", n_workers=0, interface="lo", dashboard_address=f":{port}", **SLURM_JOB
-    ) as cluster:
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
+        cluster = make_cluster("slurm", n_workers=0, interface="lo", dashboard_address=f":{port}",
+                               shared_temp_directory=str(tmp_path), **SLURM_JOB)
+    with cluster:
         assert cluster.dashboard_link.endswith(f":{port}/status")
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
         assert "--lifetime" in cluster.job_script()
         assert cluster.workers == {}
+        [folder] = tmp_path.iterdir()
+        assert f"--tls-key {folder / KEY_FILE}" in cluster.job_script()
+    # A dashboard on every interface is allowed, and named in a warning.
+    assert f"the dashboard (dashboard_address ':{port}') is served on a network interface" in caplog.text
+    # Credentials made by make_cluster go with the cluster.
+    del cluster
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_queue_run_takes_only_clients_with_its_credentials_and_removes_them_at_the_end(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(clusters, "scale_for", lambda *args, **kwargs: None)  # no batch system here
+    settings = {"interface": "lo", "shared_temp_directory": str(tmp_path), **SLURM_JOB}
+    with connect(ClusterRequest("slurm", settings=settings)) as client:
+        address = client.scheduler.address
+        dashboard = client.dashboard_link
+        [folder] = tmp_path.iterdir()
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in [folder, *folder.iterdir()]}
+        assert client.run_on_scheduler(lambda: 6 * 7) == 42
+        # Someone else's credentials, and none at all, are refused.
+        for intruder in (dict(address=address, security=Security.temporary()),
+                         dict(address=address.replace("tls://", "tcp://"), security=Security())):
+            with pytest.raises(OSError):
+                Client(**intruder, timeout="2s")
+    assert address.startswith("tls://127.0.0.1:")
+    assert dashboard.startswith("http://127.0.0.1:")
+    assert folder.name.startswith(FOLDER_PREFIX)
+    assert modes == {folder.name: 0o700, CERT_FILE: 0o600, KEY_FILE: 0o600}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_credentials_in_a_missing_folder_are_refused_naming_it(tmp_path) -> None:
+    with pytest.raises(OSError, match=f"cannot make the run's TLS credentials folder in {tmp_path / 'gone'}"):
+        RunCredentials(tmp_path / "gone")
+
+
+@pytest.mark.parametrize(("address", "exposed"), [
+    ("tcp://10.1.2.3:8786", True),
+    ("node042:8786", True),
+    ("tcp://127.0.0.1:8786", False),
+    ("tcp://localhost:8786", False),
+])
+def test_a_plain_tcp_scheduler_off_this_machine_gets_a_warning_saying_what_is_exposed(
+        address, exposed, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="pyama_dask"):
+        ClusterRequest(scheduler_address=address)
+    warned = f"the scheduler at {address} takes plain TCP connections without credentials: anyone who" in caplog.text
+    assert warned == exposed
+    assert ("give a tls:// address (see deploy/README.md)" in caplog.text) == exposed
+
+
+def test_a_tls_scheduler_without_certificates_in_dask_config_is_refused() -> None:
+    with dask.config.set({"distributed.comm.tls.ca-file": None, "distributed.comm.tls.client.cert": None}):
+        with pytest.raises(ValueError, match=r"scheduler tls://node042:8786 speaks TLS, but dask's config has no "
+                                             r"client certificate for it: set distributed.comm.tls.ca-file"):
+            ClusterRequest(scheduler_address="tls://node042:8786")
+
+
+def test_a_tls_scheduler_is_reached_with_the_certificates_of_dask_config(tmp_path) -> None:
+    with RunCredentials(tmp_path) as credentials:
+        cert, key = str(credentials.folder / CERT_FILE), str(credentials.folder / KEY_FILE)
+        with make_cluster("local", n_workers=1, dashboard_address=":0", protocol="tls://",
+                          security=credentials.security) as cluster:
+            tls_config = {"distributed.comm.tls.ca-file": cert, "distributed.comm.tls.client.cert": cert,
+                          "distributed.comm.tls.client.key": key, "distributed.comm.require-encryption": True}
+            with dask.config.set(tls_config), connect(cluster.scheduler_address) as client:
+                assert client.submit(pow, 2, 10).result() == 1024
 
 
 def test_scale_for_checks_its_arguments() -> None:

@@ -101,6 +101,7 @@ def test_run_log_holds_every_task_and_the_failure(failed_run, dask_client):
     assert start["fovs"] == [0, 1] and start["n_tasks"] == 2 * TASKS_PER_FOV
     assert "series" in start["input_file"]
     assert start["dashboard"] == dask_client.dashboard_link
+    assert start["scheduler"] == dask_client.scheduler.address
     assert end["ok"] is False and end["failed_fovs"] == [1]
     assert [r["event"] for r in tasks] == ["task"] * 2 * TASKS_PER_FOV
     assert {r["status"] for r in tasks if r["fov"] == 0} == {"done"}
