@@ -12,6 +12,7 @@ from pathlib import Path
 from distributed import Client, performance_report
 
 from pyama_dask.rundir.atomic import TEMPORARY_SUFFIX
+from pyama_dask.rundir.private import PRIVATE_MODE
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ PERFORMANCE_REPORT = "performance_report.html"
 def saved_performance_report(client: Client, path: Path) -> Iterator[None]:
     """Record the dashboard's plots (task stream, worker profiles, ...) while the block runs.
 
-    The report is written to ``path`` when the block ends normally, through
+    The report is written to ``path``, readable by its owner only (it names
+    the cluster's addresses), when the block ends normally, through
     a temporary file, so that a full disk never leaves half a report. It is a
     by-product: when the scheduler cannot make it, a warning is logged and the
     run goes on. ``client`` is made current for the report, so another default
@@ -43,6 +45,8 @@ def saved_performance_report(client: Client, path: Path) -> Iterator[None]:
         yield
         try:
             report.__exit__(None, None, None)
+            # The report names the scheduler's and workers' addresses.
+            os.chmod(partial, PRIVATE_MODE)
             os.replace(partial, path)
             logger.info("performance report: %s", path)
         except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import threading
 from importlib.metadata import version
@@ -15,6 +16,7 @@ from distributed import Client, get_client
 
 from pyama_dask.rundir import provenance
 from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
+from pyama_dask.rundir.private import PRIVATE_MODE
 from pyama_dask.rundir.provenance import RECORDED_PACKAGES, InputChecksum, input_checksum
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.report import saved_performance_report
@@ -28,6 +30,7 @@ def _provenance(out):
 def test_run_saves_the_performance_report(tiny_run):
     html = (tiny_run / "performance_report.html").read_text()
     assert "Dask Performance Report" in html
+    assert stat.S_IMODE((tiny_run / "performance_report.html").stat().st_mode) == PRIVATE_MODE
     assert _provenance(tiny_run)["performance_report"] == "performance_report.html"
 
 
