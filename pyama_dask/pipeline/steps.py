@@ -27,9 +27,9 @@ shows how.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -200,7 +200,12 @@ def fit_step(settings: FitParams) -> Step:
                 recount=_fitted_in)
 
 
-@contextmanager
+def fit_registered(settings: FitParams | None) -> contextlib.AbstractContextManager[None]:
+    """The table with the fit step of ``settings`` after extraction, for a block; unchanged when None."""
+    return registered(None if settings is None else fit_step(settings), after="extract")
+
+
+@contextlib.contextmanager
 def registered(step: Step | None, after: str | None = None) -> Iterator[None]:
     """The table with ``step`` (after ``after``) for the duration of the block; unchanged when ``step`` is None.
 

@@ -34,7 +34,7 @@ from pyama_dask.io.fits import write_run_fits
 from pyama_dask.io.traces import write_run_traces
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
-from pyama_dask.pipeline.steps import STEPS, StepResult, fit_step, registered
+from pyama_dask.pipeline.steps import STEPS, StepResult, fit_registered
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
@@ -155,7 +155,7 @@ def run_complete_workflow(
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
                                  n_workers if client is None else 1, fovs=fovs)
     fit = None if context.fit is None else FitParams.from_mapping(context.fit)
-    with registered(None if fit is None else fit_step(fit), after="extract"):
+    with fit_registered(fit):
         return _run_planned(metadata, context, fovs, params, fit, batch_size, n_workers, client, progress,
                             dashboard_address)
 
