@@ -75,6 +75,10 @@ class KineticsModel:
     start_grid
         Parameter name -> number of starting values spread over its bounds;
         the fitter starts from every combination (the robust start).
+    jacobian
+        Optional ``jacobian(t, **parameters) -> {name: d model / d name}``
+        for every parameter (arrays broadcasting against ``t``); without it
+        the fitter takes central differences.
     """
 
     name: str
@@ -83,6 +87,7 @@ class KineticsModel:
     gain: str | None = None
     level: str | None = None
     start_grid: Mapping[str, int] = ()  # type: ignore[assignment]
+    jacobian: Callable[..., dict[str, np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.parameters]
@@ -143,6 +148,29 @@ def maturation(t: np.ndarray, t0, ktl, delta, km, beta, scale, offset) -> np.nda
     return scale * (np.where(started, g, 0.0) + offset)
 
 
+def maturation_jacobian(t: np.ndarray, t0, ktl, delta, km, beta, scale, offset) -> dict[str, np.ndarray]:
+    """The derivatives of :func:`maturation` by each of its parameters (0 before the onset but for scale and offset)."""
+    dt, started = _after_onset(t, t0)
+    b = beta - delta
+    c = b + km
+    a_term, b_term, c_term = np.exp(-(beta + km) * dt), np.exp(-beta * dt), np.exp(-delta * dt)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        bc = b * c
+        shape = a_term / c - b_term / b + km * c_term / bc
+        by = {
+            "ktl": shape,
+            "t0": -ktl * (-(beta + km) * a_term / c + beta * b_term / b - km * delta * c_term / bc),
+            "delta": ktl * (a_term / c**2 - b_term / b**2 + km * c_term * ((b + c) / bc**2 - dt / bc)),
+            "km": ktl * (-dt * a_term / c - a_term / c**2 + c_term / bc - km * c_term / (b * c**2)),
+            "beta": ktl * (-dt * a_term / c - a_term / c**2 + dt * b_term / b + b_term / b**2
+                           - km * c_term * (b + c) / bc**2),
+        }
+    jacobian = {name: scale * np.where(started, value, 0.0) for name, value in by.items()}
+    jacobian["offset"] = np.broadcast_to(np.asarray(scale, float), np.shape(dt))
+    jacobian["scale"] = np.where(started, ktl * shape, 0.0) + offset
+    return jacobian
+
+
 def trivial(t: np.ndarray, t0, ktl, delta, beta, offset) -> np.ndarray:
     """Expression without maturation: ``offset + ktl / (delta - beta) * (1 - exp(-(delta - beta) dt)) * exp(-beta dt)``."""
     dt, started = _after_onset(t, t0)
@@ -170,7 +198,7 @@ MODELS: dict[str, KineticsModel] = {
             ParameterSpec("beta", 5.22e-3, 1e-5, 10.0, fixed=True),
             ParameterSpec("scale", 1.0, 1e-6, 1e6, fixed=True),
             ParameterSpec("offset", 0.0, -1e6, 1e6),
-        ), gain="ktl", level="offset", start_grid={"t0": 7, "delta": 5}),
+        ), gain="ktl", level="offset", start_grid={"t0": 5, "delta": 4}, jacobian=maturation_jacobian),
         KineticsModel("trivial", trivial, (
             ParameterSpec("t0", 2.0, 0.0, 30.0),
             ParameterSpec("ktl", 20.0, 1.0, 1e6),

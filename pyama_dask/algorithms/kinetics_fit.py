@@ -2,8 +2,9 @@
 
 Every cell is one row of ``(cells, points)`` arrays of times (hours) and
 values, NaN where a cell has no point. All rows iterate together: residuals
-and their Jacobian (central differences, each parameter shifted for every
-row at once) are numpy arrays over the rows, and each row's damped normal
+and their Jacobian (the model's analytic one when it has it, else central
+differences, each parameter shifted for every row at once) are numpy
+arrays over the rows, and each row's damped normal
 equations are solved in one batched ``numpy.linalg.solve``. Bounds hold by
 projection: a step is clipped into the box, and a parameter at a bound whose
 gradient points out of the box is held there for the step (so the others
@@ -68,17 +69,21 @@ class _Problem:
     y: np.ndarray  # idem
     w: np.ndarray  # 1 where a point, else 0
 
-    def residuals(self, free: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Weighted residuals (model - data) of parameter rows ``free`` (rows x free) for the cells ``rows``."""
-        values = {p.name: p.initial for p in self.model.parameters}
+    def values(self, free: np.ndarray) -> dict[str, np.ndarray | float]:
+        """Every parameter of the model for parameter rows ``free`` (rows x free), fixed ones at their value."""
+        values: dict[str, np.ndarray | float] = {p.name: p.initial for p in self.model.parameters}
         for j, p in enumerate(self.model.free):
             values[p.name] = free[:, j:j + 1]
+        return values
+
+    def residuals(self, free: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Weighted residuals (model - data) of parameter rows ``free`` (rows x free) for the cells ``rows``."""
         with np.errstate(all="ignore"):
-            return self.w[rows] * (self.model.evaluate(self.t[rows], values) - self.y[rows])
+            return self.w[rows] * (self.model.evaluate(self.t[rows], self.values(free)) - self.y[rows])
 
 
 def fit_cells(model: KineticsModel, t: np.ndarray, y: np.ndarray, *, min_points: int = 5,
-              chunk_size: int = 256, refine: int = 3, max_iterations: int = 200) -> CellFits:
+              chunk_size: int = 256, refine: int = 2, max_iterations: int = 200) -> CellFits:
     """Fit ``model`` to every row (cell) of times ``t`` (hours) and values ``y``, NaN where no point.
 
     Parameters
@@ -154,8 +159,12 @@ def _fit_chunk(problem: _Problem, refine: int, max_iterations: int) -> np.ndarra
     candidates = _candidates(problem.model)
     n_cells, n_candidates = len(problem.t), len(candidates)
     cells = np.repeat(np.arange(n_cells), n_candidates)
-    starts = _scaled_starts(problem, np.tile(candidates, (n_cells, 1)), cells, lower, upper)
-    cost = _cost(problem.residuals(starts, cells))
+    axis = _shared_axis(problem)
+    if axis is not None:
+        starts, cost = _starts_on_shared_axis(problem, axis, candidates, lower, upper)
+    else:
+        starts = _scaled_starts(problem, np.tile(candidates, (n_cells, 1)), cells, lower, upper)
+        cost = _cost(problem.residuals(starts, cells))
     cost = np.where(np.isfinite(cost), cost, np.inf).reshape(n_cells, n_candidates)
     keep = min(refine, n_candidates)
     best = np.argsort(cost, axis=1)[:, :keep]
@@ -168,6 +177,61 @@ def _fit_chunk(problem: _Problem, refine: int, max_iterations: int) -> np.ndarra
     return out
 
 
+def _linear(model: KineticsModel) -> list[int]:
+    """Indices among the free parameters of the model's gain and level, those free."""
+    names = [p.name for p in model.free]
+    return [names.index(n) for n in (model.gain, model.level) if n in names]
+
+
+def _shared_axis(problem: _Problem) -> np.ndarray | None:
+    """The time axis every cell's points lie on (the frames of one FOV), or None when the cells' times differ."""
+    axis = np.max(np.where(problem.w > 0, problem.t, -np.inf), axis=0)
+    shared = (problem.w == 0) | (problem.t == axis)
+    return np.where(np.isfinite(axis), axis, 0.0) if shared.all() else None
+
+
+def _starts_on_shared_axis(problem: _Problem, axis: np.ndarray, candidates: np.ndarray, lower: np.ndarray,
+                           upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The starts of :func:`_scaled_starts` and their costs, with the model evaluated once per candidate.
+
+    On a shared time axis the candidates' curves are the same for every
+    cell: the gain and level are solved, and the costs summed, from
+    products of those curves with each cell's (weighted) points.
+    """
+    linear = _linear(problem.model)
+    w, wy = problem.w, problem.w * problem.y
+
+    def curves(rows: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return problem.model.evaluate(np.broadcast_to(axis, (len(rows), axis.size)), problem.values(rows))
+
+    zeroed = candidates.copy()
+    zeroed[:, linear] = 0.0
+    base = curves(zeroed)
+    columns = []
+    for j in linear:
+        unit = zeroed.copy()
+        unit[:, j] = 1.0
+        columns.append(curves(unit) - base)
+    with np.errstate(all="ignore"):
+        residual_sq = (wy * problem.y).sum(axis=1)[:, None] - 2 * wy @ base.T + w @ (base * base).T
+        cross = [wy @ col.T - w @ (base * col).T for col in columns]  # sum of w (y - base) col, (cells, candidates)
+        products = [[w @ (a * b).T for b in columns] for a in columns]
+        starts = np.broadcast_to(candidates, (len(w), *candidates.shape)).copy()
+        cost = 0.5 * residual_sq
+        if linear:
+            normal = np.stack([np.stack(row, axis=-1) for row in products], axis=-2)
+            rhs = np.stack(cross, axis=-1)
+            ridge = 1e-12 * np.trace(normal, axis1=-2, axis2=-1)[..., None, None] * np.eye(len(linear)) + 1e-300
+            solved = np.linalg.solve(np.nan_to_num(normal) + ridge, np.nan_to_num(rhs)[..., None])[..., 0]
+            coefficients = np.where(np.isfinite(solved), solved, candidates[:, linear])
+            coefficients = np.clip(coefficients, lower[linear], upper[linear])
+            starts[..., linear] = coefficients
+            cost = cost - np.sum(coefficients * rhs, axis=-1) + 0.5 * np.einsum("csq,csqp,csp->cs", coefficients,
+                                                                                 normal, coefficients)
+    return starts.reshape(-1, candidates.shape[1]), cost
+
+
 def _scaled_starts(problem: _Problem, starts: np.ndarray, cells: np.ndarray,
                    lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """``starts`` with the model's gain and level (those free) solved linearly from each cell's trace, within bounds.
@@ -175,8 +239,7 @@ def _scaled_starts(problem: _Problem, starts: np.ndarray, cells: np.ndarray,
     The model is taken as ``base + gain * g + level * l``, its columns read off
     three evaluations; a start the solve cannot place keeps its values.
     """
-    names = [p.name for p in problem.model.free]
-    linear = [names.index(n) for n in (problem.model.gain, problem.model.level) if n in names]
+    linear = _linear(problem.model)
     if not linear:
         return starts
     zeroed = starts.copy()
@@ -190,8 +253,9 @@ def _scaled_starts(problem: _Problem, starts: np.ndarray, cells: np.ndarray,
     design = np.stack(columns, axis=2)  # (rows, points, q), weighted already
     target = problem.w[cells] * problem.y[cells] - base
     with np.errstate(all="ignore"):
-        normal = np.einsum("rnq,rnp->rqp", design, design)
-        rhs = np.einsum("rnq,rn->rq", design, target)
+        transposed = design.transpose(0, 2, 1)
+        normal = transposed @ design
+        rhs = (transposed @ target[..., None])[..., 0]
         ridge = 1e-12 * np.trace(normal, axis1=1, axis2=2)[:, None, None] * np.eye(len(linear)) + 1e-300
         solved = np.linalg.solve(np.nan_to_num(normal) + ridge, np.nan_to_num(rhs)[..., None])[..., 0]
     placed = starts.copy()
@@ -206,7 +270,13 @@ def _cost(residuals: np.ndarray) -> np.ndarray:
 
 
 def _jacobian(problem: _Problem, free: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Central-difference Jacobian of the residuals, (rows, points, free), non-finite entries 0."""
+    """Jacobian of the residuals, (rows, points, free), non-finite entries 0: the model's own, else central differences."""
+    if problem.model.jacobian is not None:
+        with np.errstate(all="ignore"):
+            by = problem.model.jacobian(problem.t[cells], **problem.values(free))
+        weights = problem.w[cells]
+        columns = [weights * np.broadcast_to(by[p.name], weights.shape) for p in problem.model.free]
+        return np.nan_to_num(np.stack(columns, axis=2), nan=0.0, posinf=0.0, neginf=0.0)
     columns = []
     for j in range(free.shape[1]):
         h = _DIFF_STEP * np.maximum(np.abs(free[:, j]), 1e-2)
@@ -249,8 +319,9 @@ def _levenberg_marquardt(problem: _Problem, free: np.ndarray, cells: np.ndarray,
 def _damped_step(jac: np.ndarray, residual: np.ndarray, free: np.ndarray, damping: np.ndarray,
                  lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Each row's Levenberg-Marquardt step, parameters pinned at a bound (gradient pointing out) held."""
-    gradient = np.einsum("rnk,rn->rk", jac, residual)
-    normal = np.einsum("rnk,rnl->rkl", jac, jac)
+    transposed = jac.transpose(0, 2, 1)
+    gradient = (transposed @ residual[..., None])[..., 0]
+    normal = transposed @ jac
     pinned = ((free <= lower) & (gradient > 0)) | ((free >= upper) & (gradient < 0))
     diagonal = np.diagonal(normal, axis1=1, axis2=2)
     floor = np.maximum(1e-12 * diagonal.max(axis=1, initial=0.0), 1e-30)[:, None]

@@ -147,3 +147,18 @@ def test_fit_quality():
     np.testing.assert_allclose(r_squared([1.0, 20.0, 0.0], [10.0, 10.0, 0.0]), [0.9, 0.0, 0.0])
     np.testing.assert_allclose(rmse([8.0, 1.0], [2, 0]), [2.0, np.nan])
     assert grade([0.95, 0.9, 0.8, 0.7, 0.1]).tolist() == ["good", "fair", "fair", "poor", "poor"]
+
+
+def test_maturation_jacobian_matches_central_differences():
+    model = MODELS["maturation"]
+    values = dict(t0=0.4, ktl=800.0, delta=0.3, km=1.1, beta=0.02, scale=1.5, offset=12.0)
+    t = np.linspace(0, 20, 81)
+    analytic = model.jacobian(t, **values)
+    assert set(analytic) == set(model.names)
+    for name in model.names:
+        h = 1e-6 * max(abs(values[name]), 1.0)
+        numeric = (model.evaluate(t, values | {name: values[name] + h})
+                   - model.evaluate(t, values | {name: values[name] - h})) / (2 * h)
+        # G and its slope are 0 at the onset: the derivatives are continuous there, differences valid
+        np.testing.assert_allclose(np.broadcast_to(analytic[name], t.shape), numeric, rtol=1e-5,
+                                   atol=1e-6 * np.abs(numeric).max(), err_msg=name)

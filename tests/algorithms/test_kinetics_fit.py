@@ -145,3 +145,17 @@ def test_fits_with_a_model_from_an_installed_package(tmp_path, monkeypatch):
     for cell in range(3):
         reference = least_squares_fit(model, t[cell], y[cell], [truth[k][cell] for k in model.names])
         np.testing.assert_allclose([fits.values[k][cell] for k in model.names], reference.x, rtol=1e-3, atol=1e-3)
+
+
+def test_cells_on_different_time_axes_fit_as_each_alone():
+    """Cells of one chunk sampled at different times (no shared axis) fit as when each is fitted on its own axis."""
+    t, y, truth = maturation_traces(6, seed=8)
+    rng = np.random.default_rng(8)
+    t = t + rng.uniform(0, 0.1, (len(t), 1))  # each cell its own offset in time
+    fixed = {p.name: p.initial for p in MATURATION.parameters if p.fixed}
+    y = MATURATION.evaluate(t, fixed | {k: v[:, None] for k, v in truth.items()}) + rng.normal(0, 5, t.shape)
+    together = fit_cells(MATURATION, t, y)
+    for cell in range(len(t)):
+        alone = fit_cells(MATURATION, t[cell:cell + 1], y[cell:cell + 1])
+        for name in FREE:
+            np.testing.assert_allclose(together.values[name][cell], alone.values[name][0], rtol=1e-4, atol=1e-4)
