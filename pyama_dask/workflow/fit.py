@@ -4,8 +4,9 @@ The fit step's task runs once per FOV and fluorescence channel whose traces
 the results file lists, in this process, with the fingerprint a run with
 ``--fit`` gives it: an output fitted with the same settings from the same
 traces is skipped (by the command or by a run), anything else is fitted
-again. The results file then lists the fits and records the fit settings,
-and ``fits.parquet`` merges them.
+again. The results file then lists the fits made with these settings (fits
+of other channels made with other settings are no longer listed) and
+records the settings, and ``fits.parquet`` merges them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pyama_dask.io.completion import completed_fingerprint
 from pyama_dask.io.fits import fits_beside, write_run_fits
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.plan import fingerprint
-from pyama_dask.pipeline.steps import StepResult, fit_step, run_job
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.steps import Step, StepResult, fit_step, run_job
 from pyama_dask.pipeline.tasks import FovSource, TaskJob
 from pyama_dask.rundir.lock import run_lock
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs, write_results_yaml
@@ -47,18 +49,18 @@ def fit_output_folder(output_dir: Path, settings: FitParams, channels: Iterable[
         for fov, fov_outputs in sorted(outputs.items()):
             fits = []
             for channel, traces in sorted((fov_outputs or {}).get("traces_csv") or []):
-                traces_fingerprint = completed_fingerprint(Path(traces))
-                if (wanted is not None and channel not in wanted) or traces_fingerprint is None:
+                job = _job(step, document, fov, int(channel), Path(traces))
+                if job is None:
                     continue
-                source = _source(document, fov)
-                facts = step.facts(source, channel, {}) if step.facts is not None else {}
-                job = TaskJob("fit", source, int(channel), {"traces": Path(traces)}, fits_beside(Path(traces)),
-                              None,  # type: ignore[arg-type]  # the fit task reads no Params
-                              fingerprint("fit", traces=traces_fingerprint, **facts))
-                results.append(run_job(step.task, job))
+                if wanted is None or channel in wanted:
+                    results.append(run_job(step.task, job))
+                elif completed_fingerprint(job.output) != job.fingerprint:
+                    continue  # fitted with other settings (or not at all): no longer listed
                 fits.append([int(channel), str(job.output)])
-            if fits:
-                fov_outputs["fits_csv"] = fits
+            if fov_outputs is not None:
+                fov_outputs.pop("fits_csv", None)
+                if fits:
+                    fov_outputs["fits_csv"] = fits
         if not results:
             which = "" if wanted is None else f" of channel(s) {', '.join(map(str, sorted(wanted)))}"
             raise ValueError(f"{output_dir / RESULTS_FILE} lists no complete trace file{which} to fit")
@@ -68,6 +70,13 @@ def fit_output_folder(output_dir: Path, settings: FitParams, channels: Iterable[
     return results
 
 
-def _source(document: dict, fov: int) -> FovSource:
-    """The FOV as the fit task needs it: its index (the task reads traces, not images)."""
-    return FovSource(Path(document.get("input_file", "")), fov, (0, 0, 0), (1.0, 1.0, 1.0), None, (), ())
+def _job(step: Step, document: dict, fov: int, channel: int, traces: Path) -> TaskJob | None:
+    """The fit task of one trace file, with the fingerprint a run gives it; None when the traces are not complete."""
+    traces_fingerprint = completed_fingerprint(traces)
+    if traces_fingerprint is None:
+        return None
+    # The FOV as the fit task needs it: its index (the task reads traces, not images).
+    source = FovSource(Path(document.get("input_file", "")), fov, (0, 0, 0), (1.0, 1.0, 1.0), None, (), ())
+    facts = step.facts(source, channel, {}) if step.facts is not None else {}
+    return TaskJob("fit", source, channel, {"traces": traces}, fits_beside(traces), Params(),
+                   fingerprint("fit", traces=traces_fingerprint, **facts))

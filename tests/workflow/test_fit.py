@@ -99,3 +99,15 @@ def test_fitting_an_existing_output_folder_resumes(tiny_run, tmp_path):
 def test_fitting_a_folder_without_traces_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds no processing_results.yaml"):
         fit_output_folder(tmp_path, FitParams.from_mapping(FIT))
+
+
+def test_fits_of_other_settings_are_no_longer_listed(tiny_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(tiny_run, out)
+    fit_output_folder(out, FitParams.from_mapping(FIT), channels=[2])
+    fit_output_folder(out, FitParams.from_mapping({"model": "trivial", "min_points": 4}), channels=[1])
+    fits = pd.read_parquet(out / RUN_FITS_FILE)
+    assert set(fits["model"]) == {"trivial"} and set(fits["channel"]) == {1}
+    results = yaml.safe_load((out / "processing_results.yaml").read_text())
+    assert [channel for channel, _ in results["results_paths"]["0"]["fits_csv"]] == [1]
+    assert results["fit"]["model"] == "trivial"
