@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
 from pyama_dask.algorithms.kinetics import (
-    ENTRY_POINT_GROUP,
     MODELS,
     KineticsModel,
     ParameterSpec,
@@ -98,47 +95,16 @@ def test_get_model_names_the_models_available():
         get_model("logistic")
 
 
-def install_model_package(root, monkeypatch, module_body: str, entry: str = "rise") -> None:
-    """A tiny installed distribution (a module and its dist-info on ``sys.path``) declaring one model.
-
-    The module is named after the entry point, so that no test imports another test's module.
-    """
-    module = f"kinetics_{entry}"
-    (root / f"{module}.py").write_text(textwrap.dedent(module_body))
-    info = root / "kinetics_extra-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kinetics-extra\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry} = {module}:MODEL\n")
-    monkeypatch.syspath_prepend(str(root))
-
-
-EXPONENTIAL_RISE = """
-    import numpy as np
-    from pyama_dask.algorithms.kinetics import KineticsModel, ParameterSpec
-
-    def exponential_rise(t, t0, amplitude, rate, offset):
-        dt = np.maximum(t - t0, 0.0)
-        return offset + amplitude * (1 - np.exp(-rate * dt))
-
-    MODEL = KineticsModel("exponential_rise", exponential_rise, (
-        ParameterSpec("t0", 1.0, 0.0, 5.0),
-        ParameterSpec("amplitude", 1.0, 0.0, 1e6),
-        ParameterSpec("rate", 0.5, 1e-3, 10.0),
-        ParameterSpec("offset", 0.0, -1e3, 1e3),
-    ), gain="amplitude", level="offset", start_grid={"t0": 5})
-"""
-
-
-def test_a_package_adds_a_model_by_entry_point(tmp_path, monkeypatch):
-    install_model_package(tmp_path, monkeypatch, EXPONENTIAL_RISE)
+def test_a_package_adds_a_model_by_entry_point(install_model_package):
+    install_model_package()
     model = available_models()["exponential_rise"]
     assert model.names == ["t0", "amplitude", "rate", "offset"]
     assert get_model("exponential_rise") is model
     assert "maturation" in available_models()
 
 
-def test_a_package_entry_point_must_load_a_model(tmp_path, monkeypatch):
-    install_model_package(tmp_path, monkeypatch, "MODEL = 42\n", entry="broken")
+def test_a_package_entry_point_must_load_a_model(install_model_package):
+    install_model_package("MODEL = 42\n", entry="broken")
     with pytest.raises(TypeError, match="entry point 'broken' .* loads int, not a KineticsModel"):
         available_models()
 

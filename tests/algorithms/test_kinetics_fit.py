@@ -8,7 +8,6 @@ from scipy.optimize import least_squares
 
 from pyama_dask.algorithms.kinetics import MODELS, available_models
 from pyama_dask.algorithms.kinetics_fit import fit_cells
-from tests.algorithms.test_kinetics import EXPONENTIAL_RISE, install_model_package
 
 MATURATION = MODELS["maturation"]
 FREE = ["t0", "ktl", "delta", "offset"]
@@ -131,8 +130,8 @@ def test_no_cells():
     assert len(fits) == 0 and fits.values["ktl"].shape == (0,)
 
 
-def test_fits_with_a_model_from_an_installed_package(tmp_path, monkeypatch):
-    install_model_package(tmp_path, monkeypatch, EXPONENTIAL_RISE)
+def test_fits_with_a_model_from_an_installed_package(install_model_package):
+    install_model_package()
     model = available_models()["exponential_rise"]
     rng = np.random.default_rng(7)
     t = np.tile(np.linspace(0, 12, 60), (20, 1))
