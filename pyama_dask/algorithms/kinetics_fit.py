@@ -122,7 +122,8 @@ def fit_cells(model: KineticsModel, t: np.ndarray, y: np.ndarray, *, min_points:
 def _screen(y: np.ndarray, valid: np.ndarray, min_points: int) -> np.ndarray:
     """Each cell's reason not to be fitted, ``""`` where it is fitted."""
     n = valid.sum(axis=1)
-    constant = np.max(np.where(valid, y, -np.inf), axis=1) == np.min(np.where(valid, y, np.inf), axis=1)
+    highest = np.max(np.where(valid, y, -np.inf), axis=1, initial=-np.inf)
+    constant = highest == np.min(np.where(valid, y, np.inf), axis=1, initial=np.inf)
     reason = np.full(len(y), "", dtype=object)
     reason[constant] = "constant"
     reason[n < max(min_points, 1)] = "too_short"

@@ -125,8 +125,9 @@ def test_a_model_that_cannot_be_evaluated_fails_its_cells():
     assert fits.reason.tolist() == ["fit_failed"] * 3
 
 
-def test_no_cells():
-    fits = fit_cells(MATURATION, np.empty((0, 5)), np.empty((0, 5)))
+@pytest.mark.parametrize("shape", [(0, 5), (0, 0)])
+def test_no_cells(shape):
+    fits = fit_cells(MATURATION, np.empty(shape), np.empty(shape))
     assert len(fits) == 0 and fits.values["ktl"].shape == (0,)
 
 

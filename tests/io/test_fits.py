@@ -37,3 +37,15 @@ def test_fit_files_round_trip_and_pyama_layout(tmp_path):
     assert layout["success"].tolist() == [True, False] and layout["model_type"].eq("trivial").all()
     assert table.loc[1, "reason"] == "too_short" and table.loc[0, "r_squared"] > 0.999
     pd.testing.assert_frame_equal(layout, pyama_layout(table, model), check_dtype=False, check_exact=False)
+
+
+def test_a_fov_without_traces_gets_an_empty_fit_table(tmp_path):
+    traces = pd.DataFrame(columns=["fov", "cell", "frame", "time", "good", "intensity_total"])
+    cells, t, y = cell_series(traces)
+    model = MODELS["maturation"]
+    table = fits_table(fit_cells(model, t, y), model, fov=0, channel=1, cells=cells)
+    csv = fits_path(tmp_path, "movie", 0, 1)
+    write_fits(table, model, csv, {})
+    assert read_fits(csv).empty
+    assert pd.read_csv(csv).columns.tolist() == ["fov", "cell", "model_type", "success", "r_squared", "t0", "ktl",
+                                                 "delta", "offset"]
