@@ -11,10 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pyama_dask.algorithms.kinetics import available_models
-from pyama_dask.io.fits import RUN_FITS_FILE
-from pyama_dask.pipeline.fit_params import FitParams
-from pyama_dask.rundir.config import load_run_config
+# The heavier modules are imported where used: building the parser stays quick.
 
 
 def add_fit_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,6 +40,8 @@ def fit_request(config: dict[str, Any], model: str | None) -> dict[str, Any] | N
     ParameterError
         When the settings are invalid (checked here, before any work starts).
     """
+    from pyama_dask.pipeline.fit_params import FitParams
+
     mapping = dict(config.get("fit") or {})
     if model is None and "model" not in mapping:
         return None
@@ -53,6 +52,10 @@ def fit_request(config: dict[str, Any], model: str | None) -> dict[str, Any] | N
 
 def fit_command(args: argparse.Namespace) -> int:
     """Fit the traces of an existing output directory and say what was done."""
+    from pyama_dask.algorithms.kinetics import available_models
+    from pyama_dask.io.fits import RUN_FITS_FILE
+    from pyama_dask.pipeline.fit_params import FitParams
+    from pyama_dask.rundir.config import load_run_config
     from pyama_dask.workflow.fit import fit_output_folder
 
     config = load_run_config(Path(args.config)) if args.config else {}
