@@ -91,7 +91,7 @@ def correct_background(
     numpy.ndarray
         float32 frame minus background (negative values kept).
     """
-    image = np.asarray(frame).astype(np.float32, copy=False)  # once, for both steps
+    image = np.asarray(frame)  # integer frames have their medians counted, not sorted
     support = background_support(
         image, mask, tile_size=tile_size, dilation_size=dilation_size, frame_name=frame_name
     )
