@@ -254,9 +254,10 @@ def test_a_real_3_frame_movie_by_channel_names_says_why_no_trace_is_kept_and_dra
 
 # Libraries that the command line loads only for the commands that use them.
 _HEAVY_MODULES = ("dask", "distributed", "zarr", "ome_zarr", "pydantic", "skimage", "scipy", "pandas", "tqdm", "bioio")
-# The workflow's own stack, which ``info`` does not use (its readers use dask, zarr and pydantic).
-_WORKFLOW_MODULES = ("distributed", "ome_zarr", "skimage", "tqdm", "pyama_dask.workflow.run", "pyama_dask.io.store",
-                     "pyama_dask.algorithms")
+# The workflow's own stack and the readers of other formats, which ``info`` on a TIFF does not use
+# (its reader uses dask and pydantic).
+_WORKFLOW_MODULES = ("distributed", "zarr", "ome_zarr", "skimage", "tqdm", "pyama_dask.workflow.run",
+                     "pyama_dask.io.store", "pyama_dask.algorithms", "bioio_ome_zarr", "s3fs")
 
 
 def _imported_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
