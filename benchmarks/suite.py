@@ -10,6 +10,10 @@ the results as JSON (``<output-dir>/results/<time>.json`` and
 ``<output-dir>/latest.json``); ``--update-readme`` copies the report into
 README's "Performance" section.
 
+It also times whole commands as a user does, from process start to exit,
+next to PyAMA-core's workflow when given its Python (:mod:`benchmarks.commands`;
+``--no-commands`` skips them).
+
 Scaling sweeps (each point one run on the largest worker count, off by
 default because they take long):
 
@@ -31,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.commands import add_arguments as add_command_arguments
+from benchmarks.commands import commands_markdown, measure_commands
 from benchmarks.datasets import cached_dataset, megapixels
 from benchmarks.machine import machine_record
 from benchmarks.report import markdown, summarise, update_readme
@@ -62,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         results = run_suite(args)
         _save(results, args.output_dir)
     report = markdown(results)
+    if results.get("commands"):
+        report += "\n" + commands_markdown(results["commands"]) + "\n"
     print(report)
     if args.update_readme:
         update_readme(REPO / "README.md", report)
@@ -89,6 +97,8 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     results["rounds"] = rounds
     results["summary"] = summarise(rounds, results["dataset"]["megapixels"], results["dataset"]["input_bytes"])
     results["sweeps"] = {name: _sweep(spec, name, args) for name in args.sweep}
+    if args.commands:
+        results["commands"] = measure_commands(args.output_dir, args.repeat, args.pyama_core_python)
     results["load_after"] = list(os.getloadavg())
     return results
 
@@ -170,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="memory limit of each worker, e.g. 2GB (default: distributed's share of this machine)")
     runs.add_argument("--repeat", type=int, default=1, help="alternating rounds (default 1)")
     runs.add_argument("--no-serial", dest="serial", action="store_false", help="skip the serial floors")
+    runs.add_argument("--no-commands", dest="commands", action="store_false",
+                      help="skip the whole commands timed from process start to exit (benchmarks.commands)")
+    add_command_arguments(runs)
     runs.add_argument("--sweep", choices=sorted(SWEEPS), action="append", default=[],
                       help="add a scaling sweep (repeatable)")
     output = parser.add_argument_group("output")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,34 @@ def test_report_names_machine_dataset_and_targets() -> None:
     assert "| storage + Dask over the algorithms floor / workers | <= 10% | -12% | yes |" in text
     assert "| tasks floor (1 process, no Dask, same store) | 44.0 |" in text
     assert "| 300 (idle 60, limit 2,000) |" in text
+
+
+def test_whole_commands_are_timed_from_process_start_to_exit(tmp_path: Path) -> None:
+    from benchmarks.commands import commands_markdown, measure_commands
+    from pyama_dask.synthetic import SyntheticSpec
+
+    runs = {"small run": SyntheticSpec(n_fovs=1, n_frames=8, size=256, n_cells=9, n_fluorescence=1, seed=7)}
+    measured = measure_commands(tmp_path, repeat=1, pyama_core_python=sys.executable, runs=runs)
+    timings = {timing["name"]: timing for timing in measured["rounds"][0]}
+    assert set(timings) == {"pyama-dask --help", "pyama-dask info", "small run"}
+    run = timings["small run"]
+    # The first task starts after the process does, and the process exits after the last task ends.
+    assert 0 < run["start_s"] < run["wall_s"] and 0 < run["tail_s"] < run["wall_s"]
+    assert timings["pyama-dask --help"]["start_s"] is None
+    assert (tmp_path / "runs" / "commands-small-run" / "processing_results.yaml").is_file()
+    assert measured["pyama_core"].startswith(f"skipped: {sys.executable} cannot import pyama_core")
+    report = commands_markdown(measured)
+    assert "| small run |" in report and "PyAMA-core: skipped" in report
+
+
+def test_pyama_core_ratio_is_the_median_of_each_rounds_pair() -> None:
+    from benchmarks.commands import PYAMA_CORE_RUN, commands_markdown
+
+    def timing(name: str, wall: float) -> dict:
+        return {"name": name, "wall_s": wall, "load": 1.0, "start_s": None, "tail_s": None}
+
+    rounds = [[timing("full run", 10.0), timing(PYAMA_CORE_RUN, 80.0)],
+              [timing(PYAMA_CORE_RUN, 90.0), timing("full run", 30.0)],
+              [timing("full run", 20.0), timing(PYAMA_CORE_RUN, 100.0)]]
+    measured = {"rounds": rounds, "pyama_core": "ran", "compared_with": "full run", "datasets": {"full run": "x"}}
+    assert f"{PYAMA_CORE_RUN} / full run: 5.0x (median of 3 alternating pair(s))" in commands_markdown(measured)

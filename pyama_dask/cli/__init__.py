@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
-from pyama_dask.cli.clusters import add_cluster_options
-from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
-from pyama_dask.cli.fit import add_fit_option, add_fit_parser, fit_command
-from pyama_dask.cli.results import export_command, qc_command, traces_command
-from pyama_dask.cli.score import add_score_parser, score_command
+from pyama_dask.cli.fit import add_fit_arguments, add_fit_option
 from pyama_dask.rundir.lock import RunLockedError
-from pyama_dask.pipeline.params import PROFILE_NAMES
 
 logger = logging.getLogger("pyama_dask")
+
+# Subcommand -> the module and function that run it. A command imports only its own
+# module (and only its own parser's), so that ``--help`` and ``info`` load no Dask,
+# Zarr or algorithms.
+_HANDLERS = {
+    "info": ("pyama_dask.cli.info", "info_command"),
+    "run": ("pyama_dask.cli.commands", "run_command"),
+    "demo": ("pyama_dask.cli.commands", "demo_command"),
+    "status": ("pyama_dask.cli.commands", "status_command"),
+    "qc": ("pyama_dask.cli.results", "qc_command"),
+    "traces": ("pyama_dask.cli.results", "traces_command"),
+    "export": ("pyama_dask.cli.results", "export_command"),
+    "score": ("pyama_dask.cli.score", "score_command"),
+    "fit": ("pyama_dask.cli.fit", "fit_command"),
+}
 
 
 # More FOVs than any file holds: a range this long is a typing error, and is not built.
@@ -52,17 +63,41 @@ def _z_choice(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"--z takes a Z plane index or 'max', got {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser.
+
+    Parameters
+    ----------
+    commands : collection of str, optional
+        Subcommands whose arguments to add (default: all). The others are
+        listed with their help line only, which needs no imports.
+    """
     parser = argparse.ArgumentParser(prog="pyama-dask", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    commands = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (help_line, add_arguments) in _SUBCOMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help_line)
+        if commands is None or name in commands:
+            add_arguments(subparser)
+    return parser
 
-    info = commands.add_parser("info", help="print a microscopy file's metadata")
+
+def _chosen_command(argv: Sequence[str]) -> list[str]:
+    """The subcommand named in ``argv`` (its first word that is no option), as a list of at most one."""
+    return [word for word in argv if not word.startswith("-")][:1]
+
+
+def _add_info_arguments(info: argparse.ArgumentParser) -> None:
     info.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     info.add_argument("--json", action="store_true", help="print JSON with the MicroscopyMetadata field names")
     info.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
 
-    run = commands.add_parser("run", help="run the workflow on a microscopy file")
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    # Imported here: the cluster options and profiles load Dask and the algorithms.
+    from pyama_dask.cli.clusters import add_cluster_options
+    from pyama_dask.pipeline.params import PROFILE_NAMES
+
     run.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--pc", default="0", metavar="CHANNEL",
@@ -85,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="defaults of the algorithm parameters: PyAMA-core's (default) or the robust profile")
     add_fit_option(run)
 
-    demo = commands.add_parser("demo", help="generate a realistic dataset and process it end to end")
+
+def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
+    from pyama_dask.cli.clusters import add_cluster_options  # loads Dask: see _add_run_arguments
+
     demo.add_argument("--out", default="demo-output", help="folder for the dataset and results (default demo-output)")
     demo.add_argument("--n-fovs", type=int, default=4)
     demo.add_argument("--frames", type=int, default=40)
@@ -95,26 +133,47 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(demo, "OUT/results")
 
-    status = commands.add_parser("status", help="summarise the last run of an output directory from its run log")
+
+def _add_status_arguments(status: argparse.ArgumentParser) -> None:
     status.add_argument("out", help="output directory of a run (holding run.log.jsonl)")
 
-    qc = commands.add_parser("qc", help="draw QC figures (a frame with the tracked cells, the traces) per FOV")
+
+def _add_qc_arguments(qc: argparse.ArgumentParser) -> None:
     qc.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     qc.add_argument("--frame", type=int, help="frame to draw the cells of (default: the middle frame)")
     qc.add_argument("--fovs", type=_fov_list, help="FOVs, e.g. 0-3 or 0,2 (default: every processed FOV)")
 
-    traces = commands.add_parser("traces", help="merge a run's trace files into one table")
+
+def _add_traces_arguments(traces: argparse.ArgumentParser) -> None:
     traces.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     traces.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
     traces.add_argument("-o", "--output", help="file to write (default OUT/traces.<format>)")
 
-    export = commands.add_parser("export", help="write a run's results in the layout of another tool")
+
+def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument("layout", choices=["pyama"], help="pyama: that of PyAMA's current tools (merge, fitting)")
     export.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     export.add_argument("--to", help="folder to write (default OUT/pyama)")
-    add_score_parser(commands)
-    add_fit_parser(commands)
-    return parser
+
+
+def _add_score_arguments(score: argparse.ArgumentParser) -> None:
+    from pyama_dask.cli.score import add_score_arguments  # loads the store and the CTC metrics
+
+    add_score_arguments(score)
+
+
+# Subcommand -> its help line and the function adding its arguments, in the order of --help.
+_SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "info": ("print a microscopy file's metadata", _add_info_arguments),
+    "run": ("run the workflow on a microscopy file", _add_run_arguments),
+    "demo": ("generate a realistic dataset and process it end to end", _add_demo_arguments),
+    "status": ("summarise the last run of an output directory from its run log", _add_status_arguments),
+    "qc": ("draw QC figures (a frame with the tracked cells, the traces) per FOV", _add_qc_arguments),
+    "traces": ("merge a run's trace files into one table", _add_traces_arguments),
+    "export": ("write a run's results in the layout of another tool", _add_export_arguments),
+    "score": ("Cell Tracking Challenge metrics against a ground-truth folder", _add_score_arguments),
+    "fit": ("fit a kinetics model to every cell of a run's traces (resumable)", add_fit_arguments),
+}
 
 
 def _add_qc_option(parser: argparse.ArgumentParser, out: str) -> None:
@@ -130,7 +189,8 @@ def _message(exc: Exception) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pyama-dask``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_chosen_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -138,11 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # A taken dashboard port is no news: the run logs the address the dashboard got ("Dask dashboard: ...").
     warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
-    handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
-                "qc": qc_command, "traces": traces_command, "export": export_command,
-                "score": score_command, "fit": fit_command}
+    module, function = _HANDLERS[args.command]
+    handler = getattr(importlib.import_module(module), function)
     try:
-        code = handlers[args.command](args)
+        code = handler(args)
         sys.stdout.flush()  # here, so that a reader gone away (| head) is handled below
         return code
     except BrokenPipeError:

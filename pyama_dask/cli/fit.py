@@ -14,9 +14,8 @@ from typing import Any
 # The heavier modules are imported where used: building the parser stays quick.
 
 
-def add_fit_parser(commands: argparse._SubParsersAction) -> None:
+def add_fit_arguments(fit: argparse.ArgumentParser) -> None:
     """The ``fit`` subcommand's arguments."""
-    fit = commands.add_parser("fit", help="fit a kinetics model to every cell of a run's traces (resumable)")
     fit.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     fit.add_argument("--model", help="kinetics model, e.g. maturation (default: 'model' of the config's 'fit')")
     fit.add_argument("--channel", type=int, action="append", metavar="CHANNEL",

@@ -24,9 +24,8 @@ from pyama_dask.evaluation.scoring import score_ctc
 HEADLINE = ("DET", "SEG", "TRA", "LNK", "CT", "TF", "IDF1", "MOTA")
 
 
-def add_score_parser(commands: argparse._SubParsersAction) -> None:
+def add_score_arguments(score: argparse.ArgumentParser) -> None:
     """The ``score`` subcommand's arguments."""
-    score = commands.add_parser("score", help="Cell Tracking Challenge metrics against a ground-truth folder")
     score.add_argument("results", help="a run's output directory, a TIFF label stack, or a CTC result folder")
     score.add_argument("truth", help="ground truth in CTC layout (TRA/man_track.txt, TRA/ and SEG/ masks)")
     score.add_argument("--fov", type=int, default=0, help="FOV of a run's output directory (default 0)")

@@ -63,6 +63,26 @@ def test_median_equals_numpy(values):
     assert median(values.copy()) == expected
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+@pytest.mark.parametrize("seed", range(4))
+def test_tile_medians_of_integer_frames_are_numpys_medians(dtype, seed):
+    rng = np.random.default_rng(seed)
+    # A range of 201 values over 25 tiles: few enough counts for them to be counted.
+    image = rng.integers(-100 if dtype == np.int16 else 0, 101 if dtype == np.int16 else 201, (70, 90)).astype(dtype)
+    background = rng.random(image.shape) < rng.uniform(0.05, 0.95)
+    background[:30, :40] = False  # the first tile has no background pixel: the frame's median
+    background[-1, -1] = True
+    edges_y, edges_x = tile_edges(70, 32), tile_edges(90, 32)
+    counted = tile_medians(image, background, edges_y, edges_x)
+    as_float = image.astype(np.float32)
+    for i in range(counted.shape[0]):
+        for j in range(counted.shape[1]):
+            tile = (slice(edges_y[i], edges_y[i + 2]), slice(edges_x[j], edges_x[j + 2]))
+            values = as_float[tile][background[tile]]
+            expected = np.median(values) if values.size else np.median(as_float[background])
+            assert counted[i, j].tobytes() == np.float32(expected).tobytes(), (i, j)
+
+
 def test_median_of_an_even_count_rounds_like_numpy():
     values = np.array([16777216.0, 16777218.0, 1.0, 3e7], dtype=np.float32)
     assert median(values.copy()) == np.median(values)

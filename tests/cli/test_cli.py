@@ -250,3 +250,31 @@ def test_a_real_3_frame_movie_by_channel_names_says_why_no_trace_is_kept_and_dra
             f"{folder} has 3 frame(s); set 'min_trace_length: 3'") in text
     with Image.open(out / "qc" / "fov_000_frame.png") as frame:
         assert frame.width >= 1392 and frame.height >= 1040
+
+
+# Libraries that the command line loads only for the commands that use them.
+_HEAVY_MODULES = ("dask", "distributed", "zarr", "ome_zarr", "pydantic", "skimage", "scipy", "pandas", "tqdm", "bioio")
+# The workflow's own stack and the readers of other formats, which ``info`` on a TIFF does not use
+# (its reader uses dask and pydantic).
+_WORKFLOW_MODULES = ("distributed", "zarr", "ome_zarr", "skimage", "tqdm", "pyama_dask.workflow.run",
+                     "pyama_dask.io.store", "pyama_dask.algorithms", "bioio_ome_zarr", "s3fs")
+
+
+def _imported_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
+    """The ``modules`` that ``pyama-dask ARGV`` has imported when it exits."""
+    code = ("import sys\nfrom pyama_dask.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print(' '.join(name for name in {modules!r} if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()[-1].split()
+
+
+def test_help_imports_no_heavy_module():
+    assert _imported_by(["--help"], _HEAVY_MODULES) == []
+
+
+def test_info_imports_no_workflow_module(tiny_dataset):
+    assert _imported_by(["info", str(tiny_dataset.image_path)], _WORKFLOW_MODULES) == []
+
+
+def test_run_help_imports_what_its_options_need():
+    assert {"dask", "distributed", "pydantic"} <= set(_imported_by(["run", "--help"], _HEAVY_MODULES))
