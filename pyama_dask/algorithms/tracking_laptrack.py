@@ -17,6 +17,9 @@ whole movie is solved at once by :class:`laptrack.LapTrack`:
   both daughters get new ids.
 - Tracks start and end in any frame. Starting and ending costs are
   laptrack's (from the 90th percentile of the link costs).
+- A frame of more than ``max_objects_per_frame`` regions (a noise frame,
+  which would stall the solver) takes no part: its links are refused with
+  a logged warning and it is left unlabelled; gap closing bridges it.
 
 Ids are stable: tracks are numbered from 1 in the order of their first
 frame, then of their first region's label (raster order) in that frame.
@@ -36,7 +39,7 @@ import numpy as np
 from skimage.measure import label
 
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
-from pyama_dask.algorithms.tracking import MAX_TRACKS
+from pyama_dask.algorithms.tracking import MAX_OBJECTS_PER_FRAME, MAX_TRACKS, refuse_links
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -75,6 +78,7 @@ def track_laptrack(
     max_link_distance: float | None = None,
     max_gap_frames: int = 2,
     track_divisions: bool = False,
+    max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
 ) -> int:
     """Track the cells of a mask stack into a label stack with laptrack.
 
@@ -95,6 +99,8 @@ def track_laptrack(
         Frames a cell may be missing inside its track (0: no gap closing).
     track_divisions : bool
         Allow a track to split into two daughters.
+    max_objects_per_frame : int
+        Frames of more regions (after the size filter) are not linked.
 
     Returns
     -------
@@ -111,6 +117,10 @@ def track_laptrack(
     if max_gap_frames < 0:
         raise ValueError(f"max_gap_frames must be >= 0, got {max_gap_frames}")
     regions = [frame_regions(mask, min_size, max_size) for _, block in frame_blocks(masks, "masks") for mask in block]
+    regions = [
+        without_regions(frame) if refuse_links(t, frame.ids.size, max_objects_per_frame) else frame
+        for t, frame in enumerate(regions)
+    ]
     distance = max_link_distance if max_link_distance is not None else typical_diameter(regions)
     cells = link_regions(regions, distance, max_gap_frames=max_gap_frames, track_divisions=track_divisions)
     for frames, block in frame_blocks(masks, "masks"):
@@ -141,6 +151,11 @@ def frame_regions(mask: np.ndarray, min_size: int | None = None, max_size: int |
     ids = np.flatnonzero(keep) + 1
     centroids = np.column_stack([centroid_rows[keep], centroid_columns[keep]])
     return FrameRegions(n_regions, ids, centroids, areas[keep])
+
+
+def without_regions(frame: FrameRegions) -> FrameRegions:
+    """The frame with none of its regions trackable (labelled 0)."""
+    return FrameRegions(frame.n_regions, np.empty(0, dtype=np.int64), np.empty((0, 2)), np.empty(0, dtype=np.int64))
 
 
 def typical_diameter(regions: list[FrameRegions]) -> float:
