@@ -77,7 +77,7 @@ def test_the_robust_profile_drops_the_noise_frames_and_tracks_the_cells_of_the_o
                for record in caplog.records) == len(LOW_CONTRAST)
     good = [t for t in range(len(ORDER)) if t not in LOW_CONTRAST]
     score = detection_scores(truth[good], labels[good])
-    assert score.f1 >= 0.8, score  # measured 0.86
+    assert score.f1 >= 0.85, score  # measured 0.92
     # Every cell of the sound frames is tracked (carries a cell id), and
     # tracks of the first sound frames run through all of them.
     assert np.array_equal(labels[good] > 0, masks[good])
@@ -85,7 +85,7 @@ def test_the_robust_profile_drops_the_noise_frames_and_tracks_the_cells_of_the_o
     through = set(np.unique(first_run[0])) - {0}
     for frame in first_run[1:]:
         through &= set(np.unique(frame))
-    assert len(through) >= 25, len(through)  # of 33-46 nuclei per frame
+    assert len(through) >= 20, len(through)  # measured 25 (0 without the guard), of 33-46 nuclei per frame
 
 
 def test_noise_like_masks_and_object_explosions_are_named():
