@@ -18,7 +18,7 @@ from skimage.measure import label
 
 from pyama_dask.algorithms.segmentation_guard import FrameGuard, MaskStats, segment_guarded_stack
 from pyama_dask.algorithms.tracking import track_iou
-from pyama_dask.algorithms.tracking_laptrack import track_laptrack
+from pyama_dask.algorithms.tracking_laptrack import segment_pairs, track_laptrack
 from pyama_dask.evaluation.scoring import detection_scores
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.serial import segment_and_track
@@ -144,3 +144,31 @@ def test_a_frame_of_5000_objects_has_its_links_refused(track, caplog):
     # The sound frames are tracked, each disc with one id in both.
     assert len(np.unique(labels[0])) == 11
     assert np.array_equal(labels[0], labels[2])
+
+
+def test_laptrack_skips_gap_closing_on_noise_and_says_why(caplog):
+    rng = np.random.default_rng(1)
+    masks = np.zeros((5, 600, 600), dtype=bool)
+    for frame in masks:  # 1,500 grains drawn anew in every frame: nothing links, every grain is a segment
+        for row, column in rng.integers(0, 597, size=(1500, 2)):
+            frame[row : row + 3, column : column + 3] = True
+    with_gaps, frame_to_frame = np.zeros(masks.shape, dtype=np.uint16), np.zeros(masks.shape, dtype=np.uint16)
+    with caplog.at_level(logging.WARNING):
+        track_laptrack(masks, with_gaps, max_gap_frames=2)
+    assert "gap closing and divisions skipped, frame-to-frame links kept" in caplog.text
+    track_laptrack(masks, frame_to_frame, max_gap_frames=0)
+    assert np.array_equal(with_gaps, frame_to_frame)
+
+
+def test_segment_pairs_count_what_gap_closing_and_divisions_weigh():
+    import networkx as nx
+
+    links = nx.DiGraph()  # frames of 2, 2, 1, 2 and 1 regions
+    links.add_nodes_from([(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (3, 0), (3, 1), (4, 0)])
+    links.add_edges_from([((0, 0), (1, 0)), ((1, 0), (2, 0)), ((2, 0), (3, 0)), ((0, 1), (1, 1))])
+    counts = [2, 2, 1, 2, 1]
+    # Segment ends before the last frame: (1, 1), (3, 0), (3, 1); starts after frame 0: (3, 1), (4, 0).
+    assert segment_pairs(links, counts, 0, False) == 0
+    assert segment_pairs(links, counts, 1, False) == 1 + 2  # (1, 1) sees frames 2-3, frame 3's ends frame 4
+    assert segment_pairs(links, counts, 2, False) == 2 + 2  # (1, 1) sees frames 2-4
+    assert segment_pairs(links, counts, 0, True) == 1 * 1 + 1 * 2  # each start against the frame before
