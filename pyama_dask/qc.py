@@ -37,6 +37,7 @@ from pyama_dask.io.store import (
     open_image,
 )
 from pyama_dask.io.traces import collect_traces
+from pyama_dask.qc_fits import write_fit_figures
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def traces_figure(
 
 
 def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame: int | None = None) -> list[Path]:
-    """Write each FOV's frame and traces figures into ``<output_dir>/qc``.
+    """Write each FOV's frame and traces figures into ``<output_dir>/qc``, and the fit figures of a run that fitted.
 
     Parameters
     ----------
@@ -280,7 +281,7 @@ def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame:
     written = []
     for fov in fovs:
         written += _write_fov_figures(output_dir, results, fov, frame, qc_dir)
-    return written
+    return written + write_fit_figures(output_dir, results, fovs, qc_dir)
 
 
 def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | None, qc_dir: Path) -> list[Path]:

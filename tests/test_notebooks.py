@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -28,7 +29,9 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert sorted(p.name for p in (results / "qc").iterdir()) == [
         "fov_000_frame.png", "fov_000_traces.png", "fov_001_frame.png", "fov_001_traces.png"]
     images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2, "the traces plot and the frame with the tracked cells"
+    assert len(images) == 3, "the traces plot, the frame with the tracked cells and the fitted cells"
+    fits = pd.read_parquet(results / "fits.parquet")
+    assert set(fits["model"]) == {"trivial"} and set(fits["channel"]) == {1} and fits["success"].any()
 
 
 def test_hpc_notebook_is_valid_and_uses_a_slurm_cluster():

@@ -1,4 +1,4 @@
-"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces``, ``export`` and ``score``."""
+"""The ``pyama-dask`` command: ``info``, ``run``, ``demo``, ``status``, ``qc``, ``traces``, ``export``, ``score`` and ``fit``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pyama_dask.cli.clusters import add_cluster_options
 from pyama_dask.cli.commands import demo_command, info_command, run_command, status_command
+from pyama_dask.cli.fit import add_fit_option, add_fit_parser, fit_command
 from pyama_dask.cli.results import export_command, qc_command, traces_command
 from pyama_dask.cli.score import add_score_parser, score_command
 from pyama_dask.rundir.lock import RunLockedError
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "--fovs) into FILE (.png, .svg or .pdf; needs graphviz)")
     run.add_argument("--profile", choices=PROFILE_NAMES,
                      help="defaults of the algorithm parameters: PyAMA-core's (default) or the robust profile")
+    add_fit_option(run)
 
     demo = commands.add_parser("demo", help="generate a realistic dataset and process it end to end")
     demo.add_argument("--out", default="demo-output", help="folder for the dataset and results (default demo-output)")
@@ -111,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", help="output directory of a run (holding processing_results.yaml)")
     export.add_argument("--to", help="folder to write (default OUT/pyama)")
     add_score_parser(commands)
+    add_fit_parser(commands)
     return parser
 
 
@@ -137,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     handlers = {"info": info_command, "run": run_command, "demo": demo_command, "status": status_command,
                 "qc": qc_command, "traces": traces_command, "export": export_command,
-                "score": score_command}
+                "score": score_command, "fit": fit_command}
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()  # here, so that a reader gone away (| head) is handled below

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pyama_dask.cli.clusters import dry_run, request_from_args
+from pyama_dask.cli.fit import fit_request
 from pyama_dask.cli.progress import RunProgress, on_terminal
 from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
@@ -20,6 +21,8 @@ from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity, 
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.pipeline.fit_params import FitParams
+from pyama_dask.pipeline.steps import fit_registered
 from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
@@ -70,10 +73,12 @@ def run_command(args: argparse.Namespace) -> int:
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
     channels = Channels(pc=resolve_channel(meta, args.pc, "segmented"),
                         fl=[resolve_channel(meta, channel, "fluorescence") for channel in args.fl])
-    context = ProcessingContext(Path(args.out), channels, params=params, z=args.z)
-    if args.dry_run:
-        return dry_run_command(meta, context, args, config)
-    return process(meta, context, args, args.fovs, config)
+    context = ProcessingContext(Path(args.out), channels, params=params, z=args.z,
+                                fit=fit_request(config, args.fit))
+    with fit_registered(None if context.fit is None else FitParams.from_mapping(context.fit)):
+        if args.dry_run:
+            return dry_run_command(meta, context, args, config)
+        return process(meta, context, args, args.fovs, config)
 
 
 def dry_run_command(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse.Namespace,

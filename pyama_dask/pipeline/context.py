@@ -110,6 +110,10 @@ class ProcessingContext:
     z
         Of a file with Z: the Z plane processed, or ``"max"`` for each
         frame's maximum projection over Z; None for plane 0.
+    fit
+        The fit step's settings (:class:`pyama_dask.pipeline.fit_params.FitParams`:
+        ``model``, ``min_points``, changes to the model's parameters by name);
+        None fits nothing.
     """
 
     output_dir: Path
@@ -118,3 +122,4 @@ class ProcessingContext:
     params: dict[str, Any] = field(default_factory=dict)
     time_units: str = "min"
     z: int | str | None = None
+    fit: dict[str, Any] | None = None

@@ -27,19 +27,23 @@ shows how.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pyama_dask.io.completion import Output, clear_complete, completed_fingerprint, mark_complete
+from pyama_dask.io.fits import fits_path, read_fits
 from pyama_dask.io.store import open_image
 from pyama_dask.io.traces import read_traces_csv, traces_path
 from pyama_dask.pipeline import tasks
 from pyama_dask.pipeline.context import Channels
+from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.memory import MemoryModel
 from pyama_dask.pipeline.tasks import FovSource, TaskJob
 
@@ -169,6 +173,58 @@ _TABLE = (
 
 #: Every step by name, in an order where each step comes after the steps it reads.
 STEPS: dict[str, Step] = {step.name: step for step in _TABLE}
+
+
+def _fit_facts(settings: FitParams, source: FovSource, channel: int, identity: dict) -> dict[str, Any]:
+    return {"fit": settings.record()}
+
+
+def _fitted_in(fits: Output) -> int:
+    """Cells fitted successfully in a complete fits output."""
+    return int(read_fits(fits)["success"].sum())
+
+
+def fit_step(settings: FitParams) -> Step:
+    """The record of the fit step for ``settings``, after extraction, per FOV and fluorescence channel.
+
+    It is in the table only in runs that ask for a model (:func:`registered`),
+    so other runs keep their plan and fingerprints. The settings' record
+    (model, every parameter's initial value, bounds and fixed flag,
+    ``min_points``) enters its fingerprint: changing a bound refits, and
+    nothing else is made again. Memory: the cells of a FOV are fitted in
+    chunks whatever the frame size.
+    """
+    return Step("fit", partial(tasks.fit_fov, settings=settings), writes={FLUORESCENCE: "fits_csv"},
+                inputs={"traces": "extract"}, memory=MemoryModel(0, 0), params=False, file=fits_path,
+                facts=partial(_fit_facts, settings), summary="fitted", summary_label="cells fitted",
+                recount=_fitted_in)
+
+
+def fit_registered(settings: FitParams | None) -> contextlib.AbstractContextManager[None]:
+    """The table with the fit step of ``settings`` after extraction, for a block; unchanged when None."""
+    return registered(None if settings is None else fit_step(settings), after="extract")
+
+
+@contextlib.contextmanager
+def registered(step: Step | None, after: str | None = None) -> Iterator[None]:
+    """The table with ``step`` (after ``after``) for the duration of the block; unchanged when ``step`` is None.
+
+    A step of that name registered already (by an enclosing block) is
+    replaced for the block and put back after it.
+    """
+    if step is None:
+        yield
+        return
+    previous = STEPS.get(step.name)
+    if previous is not None:
+        unregister_step(step.name)
+    register_step(step, after=after)
+    try:
+        yield
+    finally:
+        unregister_step(step.name)
+        if previous is not None:
+            register_step(previous, after=after)
 
 
 def register_step(step: Step, after: str | None = None) -> None:

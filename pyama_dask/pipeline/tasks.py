@@ -19,8 +19,10 @@ import numpy as np
 
 from pyama_dask.algorithms.background import background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
+from pyama_dask.algorithms.kinetics_fit import fit_cells
 from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
+from pyama_dask.io.fits import cell_series, fits_table, write_fits
 from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import open_fov_reader
 from pyama_dask.io.ngff import MICROMETER
@@ -35,8 +37,9 @@ from pyama_dask.io.store import (
     record_image_qc,
     update_contrast_limits,
 )
-from pyama_dask.io.traces import write_traces_csv
+from pyama_dask.io.traces import read_traces_csv, write_traces_csv
 from pyama_dask.pipeline.choices import segment_stack, track_stack
+from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
 
 
@@ -172,6 +175,20 @@ def extract_fov(job: TaskJob) -> dict:
     )
     write_traces_csv(table, job.output)
     return {"cells": int(table["cell"].nunique()), "rows": len(table)}
+
+
+def fit_fov(job: TaskJob, settings: FitParams) -> dict:
+    """Fit the kinetics model of ``settings`` to every cell of one fluorescence channel's traces of a FOV.
+
+    Good rows only, time in hours from the traces' ``time`` column; cells
+    that cannot be fitted are kept with ``success`` False and their reason.
+    """
+    model = settings.kinetics_model()
+    cells, t, y = cell_series(read_traces_csv(job.inputs["traces"]))
+    fits = fit_cells(model, t, y, min_points=settings.min_points)
+    table = fits_table(fits, model, job.fov, job.channel, cells)
+    write_fits(table, model, job.output, {"fit": settings.record()})
+    return {"fitted": int(fits.success.sum())}
 
 
 class _LastBlockKept:

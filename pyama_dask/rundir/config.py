@@ -1,8 +1,10 @@
 """The run configuration file (YAML): algorithm parameters and cluster settings.
 
 ``RunConfig`` is the file's pydantic model: the optional keys ``params``
-(algorithm parameters by name, validated by the ``Params`` model) and
-``cluster`` (cluster settings, checked when the cluster is made), no other.
+(algorithm parameters by name, validated by the ``Params`` model),
+``cluster`` (cluster settings, checked when the cluster is made) and ``fit``
+(the fit step's settings, validated by ``FitParams``; once the model is
+known when the file does not name it), no other.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import ParameterError, Params
 
 
@@ -25,6 +28,13 @@ def _empty_if_none(value: Any) -> Any:
 def _valid_params(values: dict[Any, Any]) -> dict[Any, Any]:
     """``values`` unchanged once ``Params`` takes them (raises ParameterError otherwise)."""
     Params.from_mapping(values)
+    return values
+
+
+def _valid_fit(values: dict[Any, Any]) -> dict[Any, Any]:
+    """``values`` unchanged once ``FitParams`` takes them, when they name the model (raises ParameterError otherwise)."""
+    if "model" in values:
+        FitParams.from_mapping(values)
     return values
 
 
@@ -42,12 +52,16 @@ class RunConfig(BaseModel):
         line may still choose the profile.
     cluster : dict
         Cluster settings.
+    fit : dict
+        The fit step's settings (``model``, ``min_points``, parameter
+        changes by name), as the file gives them.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     params: Annotated[_Section, AfterValidator(_valid_params)] = Field(default_factory=dict)
     cluster: _Section = Field(default_factory=dict)
+    fit: Annotated[_Section, AfterValidator(_valid_fit)] = Field(default_factory=dict)
 
 
 CONFIG_KEYS = tuple(RunConfig.model_fields)
@@ -59,7 +73,7 @@ def load_run_config(path: Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"params": ..., "cluster": ...}``: each a mapping (empty when the
+        ``{"params": ..., "cluster": ..., "fit": ...}``: each a mapping (empty when the
         file leaves it out), the parameters as the file gives them.
 
     Raises

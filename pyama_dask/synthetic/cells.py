@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from pyama_dask.synthetic.kinetics import kinetic_expression
 from pyama_dask.synthetic.spec import (
     MAX_ASPECT,
     MAX_CELL_JITTER_PX,
@@ -69,6 +70,10 @@ class CellPopulation:
     fluorescence : numpy.ndarray
         True total signal of each cell above background, per fluorescence
         channel, shape (n_fluorescence, n_cells, n_frames); 0 where absent.
+    kinetic_parameters : numpy.ndarray
+        With ``spec.kinetics``: each cell's parameters of the model its
+        fluorescence follows, shape (n_fluorescence, n_parameters, n_cells)
+        in the model's parameter order; else empty.
     """
 
     y: np.ndarray
@@ -80,11 +85,12 @@ class CellPopulation:
     angle: np.ndarray
     present: np.ndarray
     fluorescence: np.ndarray
+    kinetic_parameters: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0)))
 
     def __post_init__(self) -> None:
         # Populations are cached and shared: nobody may change them.
-        for field in fields(self):
-            getattr(self, field.name).flags.writeable = False
+        for attribute in fields(self):
+            getattr(self, attribute.name).flags.writeable = False
 
     @property
     def n_cells(self) -> int:
@@ -148,9 +154,15 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
     present = _presence(rng, n, n_frames)
     semi_major, semi_minor = radius * aspect, radius / aspect
     nominal_area = math.pi * semi_major * semi_minor
-    fluorescence = np.array(
-        [_expression(spec, rng, nominal_area) for _ in range(spec.n_fluorescence)], dtype=float
-    ).reshape(spec.n_fluorescence, n, n_frames)
+    if spec.kinetics is None:
+        fluorescence = np.array(
+            [_expression(spec, rng, nominal_area) for _ in range(spec.n_fluorescence)], dtype=float
+        ).reshape(spec.n_fluorescence, n, n_frames)
+        kinetic_parameters = np.empty((0, 0, 0))
+    else:
+        drawn = [kinetic_expression(spec, rng, nominal_area) for _ in range(spec.n_fluorescence)]
+        fluorescence = np.array([values for values, _ in drawn], dtype=float).reshape(spec.n_fluorescence, n, n_frames)
+        kinetic_parameters = np.array([parameters for _, parameters in drawn], dtype=float)
     return CellPopulation(
         y=site_y[:, None] + drift[0] + jitter[0],
         x=site_x[:, None] + drift[1] + jitter[1],
@@ -161,6 +173,7 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
         angle=angle,
         present=present,
         fluorescence=fluorescence * present,
+        kinetic_parameters=kinetic_parameters,
     )
 
 

@@ -19,7 +19,7 @@ from pyama_dask.rundir.atomic import replace_atomically, write_text_atomic
 from pyama_dask.synthetic.cells import simulate_cells
 from pyama_dask.synthetic.render import FovRenderer
 from pyama_dask.synthetic.spec import SyntheticSpec
-from pyama_dask.synthetic.truth import truth_table
+from pyama_dask.synthetic.truth import kinetics_table, truth_table
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,16 @@ class SyntheticDataset:
         JSON with the spec (key ``spec``) and derived facts.
     spec : SyntheticSpec
         The parameters.
+    kinetics_path : Path or None
+        With ``spec.kinetics``: each cell's true kinetics parameters
+        (Parquet), see :func:`~pyama_dask.synthetic.truth.kinetics_table`.
     """
 
     image_path: Path
     truth_path: Path
     params_path: Path
     spec: SyntheticSpec
+    kinetics_path: Path | None = None
 
 
 def generate_dataset(
@@ -96,11 +100,16 @@ def generate_dataset(
         truth_path=out_dir / f"{name}_truth.parquet",
         params_path=out_dir / f"{name}_params.json",
         spec=spec,
+        kinetics_path=None if spec.kinetics is None else out_dir / f"{name}_kinetics.parquet",
     )
     # Until the new parameter file is written, the old files do not form a dataset.
     dataset.params_path.unlink(missing_ok=True)
     truth = _write_image(dataset, progress, compression)
     replace_atomically(dataset.truth_path, lambda tmp: truth.to_parquet(tmp, index=False))
+    if dataset.kinetics_path is not None:
+        kinetics = pd.concat([kinetics_table(spec, fov, simulate_cells(spec, fov)) for fov in range(spec.n_fovs)],
+                             ignore_index=True)
+        replace_atomically(dataset.kinetics_path, lambda tmp: kinetics.to_parquet(tmp, index=False))
     write_text_atomic(dataset.params_path, json.dumps(_params(dataset), indent=2))
     logger.info("wrote synthetic dataset %s (%d FOVs)", dataset.image_path, spec.n_fovs)
     return dataset
@@ -212,4 +221,5 @@ def _params(dataset: SyntheticDataset) -> dict[str, Any]:
         "channel_names": list(spec.channel_names),
         "image": dataset.image_path.name,
         "truth": dataset.truth_path.name,
+        **({"kinetics": dataset.kinetics_path.name} if dataset.kinetics_path is not None else {}),
     }

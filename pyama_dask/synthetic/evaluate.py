@@ -199,3 +199,66 @@ def score_tracking(
         id_switches=switches,
         fragmented_cells=len(fragmented),
     )
+
+
+@dataclass(frozen=True)
+class FitRecovery:
+    """How well fits recover the kinetics parameters a synthetic dataset's cells follow.
+
+    Attributes
+    ----------
+    matched_cells : int
+        Fitted cells (``success``) whose trace follows a true cell.
+    median_t0_error_min : float
+        Median of ``|t0 - true t0|``, in minutes.
+    median_relative_error : dict
+        Parameter -> median of ``|value / true value - 1|``, for the fitted
+        parameters other than ``t0`` and the offset.
+    share_r2_above_0_9 : float
+        Share of the matched cells whose fit has R^2 > 0.9.
+    """
+
+    matched_cells: int
+    median_t0_error_min: float
+    median_relative_error: dict[str, float]
+    share_r2_above_0_9: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_fits(fits: pd.DataFrame, traces: pd.DataFrame, truth: pd.DataFrame, kinetics: pd.DataFrame,
+               parameters: tuple[str, ...] = ("ktl", "delta"), max_distance: float = 8.0) -> FitRecovery:
+    """Match each fitted cell to the true cell its trace follows and compare parameters.
+
+    Parameters
+    ----------
+    fits
+        Fit table (``fits.parquet``): ``fov``, ``channel``, ``cell``, the parameters, ``success``, ``r_squared``.
+    traces
+        The traces the fits were made from (``traces.parquet``, with ``channel``).
+    truth, kinetics
+        The dataset's truth table and true kinetics table.
+    parameters
+        The parameters compared by relative error.
+    """
+    pairs = []
+    for fov, rows in traces.groupby("fov"):
+        truth_fov = truth[(truth["fov"] == fov) & truth["present"]]
+        matched = _match_rows(rows, truth_fov, max_distance).dropna(subset=["true_cell"])
+        follows = matched.groupby(["channel", "cell"])["true_cell"].agg(lambda s: s.mode().iloc[0])
+        pairs.append(follows.rename("true_cell").reset_index().assign(fov=fov))
+    links = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=["fov", "channel", "cell",
+                                                                                     "true_cell"])
+    links["true_cell"] = links["true_cell"].astype(int)
+    fitted = fits[fits["success"]].merge(links, on=["fov", "channel", "cell"])
+    both = fitted.merge(kinetics, left_on=["fov", "channel", "true_cell"], right_on=["fov", "channel", "cell"],
+                        suffixes=("", "_true"))
+    relative = {name: float(np.median(np.abs(both[name] / both[f"{name}_true"] - 1))) if len(both) else float("nan")
+                for name in parameters}
+    return FitRecovery(
+        matched_cells=len(both),
+        median_t0_error_min=float(np.median(np.abs(both["t0"] - both["t0_true"])) * 60) if len(both) else float("nan"),
+        median_relative_error=relative,
+        share_r2_above_0_9=float(np.mean(both["r_squared"] > 0.9)) if len(both) else float("nan"),
+    )

@@ -58,6 +58,11 @@ class SyntheticSpec:
         about 19 px.
     seed : int
         Seed of every random choice; equal specs give equal data.
+    kinetics : str or None
+        A kinetics model (e.g. ``"maturation"``) every cell's fluorescence
+        follows, with per-cell parameters written to ``<name>_kinetics.parquet``
+        (:mod:`pyama_dask.synthetic.kinetics`); None: the built-in
+        expression curve.
     """
 
     n_fovs: int = 4
@@ -70,6 +75,7 @@ class SyntheticSpec:
     pixel_size_um: float = 0.65
     cell_radius_px: float = 14.0
     seed: int = 0
+    kinetics: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_fovs", "n_frames", "size"):
@@ -93,6 +99,10 @@ class SyntheticSpec:
             "must be between 12 and 100 (smaller cells vanish in the segmentation's opening)",
         )
         self._check_cells_fit()
+        if self.kinetics is not None:
+            from pyama_dask.synthetic.kinetics import kinetics_model  # it reads the spec: imported when needed
+
+            kinetics_model(self)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -139,8 +149,11 @@ class SyntheticSpec:
         return np.random.default_rng([self.seed, fov, stream, *key])
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as JSON-ready values."""
-        return asdict(self)
+        """The parameters as JSON-ready values (``kinetics`` only when set: older specs keep their form)."""
+        values = asdict(self)
+        if values["kinetics"] is None:
+            del values["kinetics"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SyntheticSpec:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pyama_dask.synthetic.cells import CellPopulation, footprint, simulate_cells
+from pyama_dask.synthetic.kinetics import kinetics_model
 from pyama_dask.synthetic.spec import SyntheticSpec
 
 
@@ -56,6 +57,23 @@ def truth_table(spec: SyntheticSpec, fov: int, cells: CellPopulation, areas: np.
     for c in range(spec.n_fluorescence):
         table[fluorescence_column(c + 1)] = np.where(present, cells.fluorescence[c].T.ravel(), np.nan)
     return pd.DataFrame(table)
+
+
+def kinetics_table(spec: SyntheticSpec, fov: int, cells: CellPopulation) -> pd.DataFrame:
+    """One row per fluorescence channel and cell of one FOV: the model and the parameters its fluorescence follows.
+
+    Columns ``fov``, ``channel`` (index in the image), ``cell``, ``model``,
+    then every parameter of the model (times in hours, rates per hour).
+    """
+    model = kinetics_model(spec)
+    tables = []
+    for c, parameters in enumerate(cells.kinetic_parameters):
+        table = pd.DataFrame({"fov": fov, "channel": c + 1, "cell": np.arange(1, cells.n_cells + 1),
+                              "model": model.name})
+        for name, values in zip(model.names, parameters):
+            table[name] = values
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def true_labels(spec: SyntheticSpec, fov: int, frame: int) -> np.ndarray:

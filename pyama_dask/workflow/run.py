@@ -30,9 +30,11 @@ from pyama_dask.rundir.provenance import InputChecksum, provenance_record
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, write_results_yaml
 from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.io.store import ImageRef, fov_group_name, remove_stale_partials
+from pyama_dask.io.fits import write_run_fits
 from pyama_dask.io.traces import write_run_traces
+from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
-from pyama_dask.pipeline.steps import STEPS, StepResult
+from pyama_dask.pipeline.steps import STEPS, StepResult, fit_registered
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
@@ -152,6 +154,16 @@ def run_complete_workflow(
     """
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
                                  n_workers if client is None else 1, fovs=fovs)
+    fit = None if context.fit is None else FitParams.from_mapping(context.fit)
+    with fit_registered(fit):
+        return _run_planned(metadata, context, fovs, params, fit, batch_size, n_workers, client, progress,
+                            dashboard_address)
+
+
+def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs: list[int], params: Params,
+                 fit: FitParams | None, batch_size: int, n_workers: int, client: Client | ClusterRequest | str | None,
+                 progress: ProgressCallback | None, dashboard_address: str | None) -> bool:
+    """The run once its request is checked and the step table set (see :func:`run_complete_workflow`)."""
     # Absolute: workers may run in another working directory than this process.
     output_dir = Path(context.output_dir).absolute()
     ensure_writable_dir(output_dir)
@@ -183,6 +195,8 @@ def run_complete_workflow(
             if plan.fov not in failed:
                 context.results_paths[plan.fov] = plan.paths
         document = _results_document(context, params, metadata)
+        if fit is not None:
+            document["fit"] = fit.record()
         document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
                                                    performance_report=PERFORMANCE_REPORT)
         # The storage that stopped a run may well refuse these few small files too.
@@ -212,6 +226,8 @@ def _record_run(output_dir: Path, document: dict, log_path: Path, failed: dict[i
 
     # The merged table is made from the files the results file lists.
     attempt(lambda: write_results_yaml(output_dir / RESULTS_FILE, document), lambda: write_run_traces(output_dir))
+    if "fit" in document:
+        attempt(lambda: write_run_fits(output_dir, {"fit": document["fit"], "input_file": document["input_file"]}))
     attempt(lambda: append_record(log_path, "run-end", ok=not failed, failed_fovs=sorted(failed)))
 
 

@@ -11,7 +11,7 @@ from pyama_dask.rundir.config import load_run_config
 def test_reads_params_and_cluster(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("params:\n  min_trace_length: 3\ncluster:\n  kind: local\n")
-    assert load_run_config(path) == {"params": {"min_trace_length": 3}, "cluster": {"kind": "local"}}
+    assert load_run_config(path) == {"params": {"min_trace_length": 3}, "cluster": {"kind": "local"}, "fit": {}}
 
 
 @pytest.mark.parametrize(
@@ -61,12 +61,12 @@ def test_bad_parameter_is_refused_naming_the_file_and_the_parameter(tmp_path, te
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("params: {}\n1: x\nnull: y\n", "has unknown key(s) 1, None; allowed: params, cluster"),
+        ("params: {}\n1: x\nnull: y\n", "has unknown key(s) 1, None; allowed: params, cluster, fit"),
         ("cluster: local\n", "'cluster' must be a mapping, got str"),
         ("params:\n  window: 4\ncluster: local\n", "'cluster' must be a mapping, got str"),
         ("params: 3\ncluster: [1]\n", "'params' must be a mapping, got int"),
-        ("params:\n  windw: 5\nkind: local\n", "has unknown key(s) kind; allowed: params, cluster"),
-        ("just text\n", "must hold a mapping with keys params, cluster"),
+        ("params:\n  windw: 5\nkind: local\n", "has unknown key(s) kind; allowed: params, cluster, fit"),
+        ("just text\n", "must hold a mapping with keys params, cluster, fit"),
     ],
 )
 def test_the_file_s_shape_is_checked_before_the_parameters(tmp_path, text, message):
@@ -82,7 +82,7 @@ def test_the_file_s_shape_is_checked_before_the_parameters(tmp_path, text, messa
 def test_sections_left_out_are_empty(tmp_path, text):
     path = tmp_path / "run.yaml"
     path.write_text(text)
-    assert load_run_config(path) == {"params": {}, "cluster": {}}
+    assert load_run_config(path) == {"params": {}, "cluster": {}, "fit": {}}
 
 
 def test_parameters_are_returned_as_given_so_the_command_line_may_choose_the_profile(tmp_path):
@@ -99,3 +99,12 @@ def test_a_file_may_set_both_trackers_options_and_choose_one(tmp_path):
     params = Params.from_mapping(load_run_config(path)["params"])
     assert params.tracking_kwargs() == {"min_size": None, "max_size": None, "max_gap_frames": 1}
     assert {name: params.to_dict()[name] for name in ("min_iou", "new_tracks")} == {"min_iou": 0.3, "new_tracks": True}
+
+
+def test_the_fit_mapping_is_checked_when_it_names_its_model(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("fit:\n  t0: {upper: 5}\n")  # the model comes from the command line: checked then
+    assert load_run_config(path)["fit"] == {"t0": {"upper": 5}}
+    path.write_text("fit:\n  model: maturation\n  t0: {upper: x}\n")
+    with pytest.raises(ParameterError, match=r"run.yaml: fit parameter 't0': 'upper' must be a finite number, got 'x'"):
+        load_run_config(path)
