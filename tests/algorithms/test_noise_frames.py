@@ -113,14 +113,16 @@ def test_noise_like_masks_and_object_explosions_are_named():
 def test_smoothing_before_the_threshold_is_a_segmentation_switch(low_contrast_movie):
     movie, _ = low_contrast_movie
     params = Params(smoothing_sigma=2.0, threshold_method="otsu")
-    assert params.segmentation_kwargs()["smoothing_sigma"] == 2.0 and "smoothing_sigma" not in Params().for_step("segment")
+    assert params.segmentation_kwargs()["smoothing_sigma"] == 2.0
+    assert "smoothing_sigma" not in Params().for_step("segment")
     frames = movie[list(LOW_CONTRAST)]
     plain, smoothed = np.zeros(frames.shape, dtype=bool), np.zeros(frames.shape, dtype=bool)
     fluorescence = {**ROBUST_SEGMENTATION, "image_kind": "fluorescence"}
     segment_guarded_stack(frames, plain, **fluorescence)
     segment_guarded_stack(frames, smoothed, **fluorescence, smoothing_sigma=2.0)
     # Averaging the noise leaves far fewer grains.
-    assert max(_object_counts(smoothed)) < min(_object_counts(plain)) / 2, (_object_counts(smoothed), _object_counts(plain))
+    counts_plain, counts_smoothed = _object_counts(plain), _object_counts(smoothed)
+    assert max(counts_smoothed) < min(counts_plain) / 2, (counts_smoothed, counts_plain)
 
 
 def _dense_frame_between_sound_ones():
