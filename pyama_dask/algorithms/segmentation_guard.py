@@ -23,8 +23,16 @@ frame as one object. This module adds, each selectable on its own:
   method (Otsu, or Li when Otsu was the first choice), and left empty when
   that mask is degenerate too. A mask ``NEIGHBOUR_AREA_RATIO`` times smaller
   than the recent frames' (a dim frame) is replaced by the fallback only
-  when that one is like the neighbours' masks. Every fallback is logged and
-  returned per frame.
+  when that one is like the neighbours' masks. Noise is caught too: a mask
+  of ``OBJECT_COUNT_RATIO`` times more objects than the recent frames', or
+  a noise-like mask (at least ``NOISE_MIN_OBJECTS`` objects whose median
+  area is within ``NOISE_AREA_RATIO`` of the smallest object the cleanup
+  leaves: the threshold cut the frame's own noise, as in very low-contrast
+  frames) falls back in the same way; a noise-like mask does not count
+  among the recent frames' masks. Every fallback is logged and returned
+  per frame.
+- ``smoothing_sigma``: a Gaussian smoothing of the frame (sigma in px)
+  before its threshold, off (0) by default.
 - ``min_object_area``: objects of fewer pixels are dropped.
 - ``watershed``: touching cells (objects larger than ``SPLIT_AREA_RATIO``
   times the frame's median object) are split along the watershed of the
@@ -84,6 +92,20 @@ NEIGHBOUR_SLACK = 0.02
 #: radius (from that median area) apart.
 SPLIT_AREA_RATIO = 1.5
 SEED_DISTANCE_SHARE = 0.7
+#: A mask with more than OBJECT_COUNT_RATIO times the median object count of
+#: the recent frames' first masks (plus OBJECT_COUNT_SLACK, so that nearly
+#: empty frames do not trip it) is an explosion of objects: noise.
+OBJECT_COUNT_RATIO = 10.0
+OBJECT_COUNT_SLACK = 20
+#: A mask of at least NOISE_MIN_OBJECTS objects whose median area is at most
+#: NOISE_AREA_RATIO times the smallest object the cleanup leaves is noise
+#: grains, not cells. Measured on a real nuclei movie brought to 3 grey
+#: levels of contrast: 1,100-1,600 objects of median area 1.1-1.5 times the
+#: smallest; its sound frames: 35-46 objects of 13 times the smallest. Few
+#: real frames hold 500 cells, fewer of them of nearly the smallest size
+#: the cleanup leaves (PyAMA-core's opening leaves 361 px).
+NOISE_MIN_OBJECTS = 500
+NOISE_AREA_RATIO = 2.0
 
 
 @dataclass
@@ -123,6 +145,7 @@ def segment_guarded_stack(
     max_mask_fraction: float = 0.7,
     watershed: bool = False,
     min_object_area: int = 0,
+    smoothing_sigma: float = 0.0,
     fov: int | None = None,
 ) -> SegmentationQC:
     """Segment every frame of a (T, H, W) stack into ``out``, checking each frame.
@@ -149,6 +172,9 @@ def segment_guarded_stack(
         Split touching cells.
     min_object_area : int
         Drop objects of fewer pixels (0: keep all).
+    smoothing_sigma : float
+        Gaussian sigma (px) of a smoothing of every frame before its
+        threshold (0: none).
     fov : int, optional
         Field of view, named in the log messages.
 
@@ -177,8 +203,9 @@ def segment_guarded_stack(
         morph_iterations=morph_iterations,
         watershed=watershed,
         min_object_area=min_object_area,
+        smoothing_sigma=smoothing_sigma,
     )
-    guard = FrameGuard(max_mask_fraction) if segmentation_guard else None
+    guard = FrameGuard(max_mask_fraction, segmenter.smallest_object_area) if segmentation_guard else None
     qc = SegmentationQC(kind)
     for frames, block in frame_blocks(stack):
         masks = []
@@ -211,47 +238,96 @@ def detect_image_kind(stack: Any) -> str:
     return "fluorescence" if np.median(ratios) >= FLUORESCENCE_TAIL_RATIO else "transmitted"
 
 
+@dataclass(frozen=True)
+class MaskStats:
+    """What the guard looks at in a mask.
+
+    Attributes
+    ----------
+    fraction : float
+        Share of the frame the mask covers.
+    n_objects : int
+        Its 4-connected objects.
+    median_area : float
+        Their median area (px; 0 without objects).
+    """
+
+    fraction: float
+    n_objects: int
+    median_area: float
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> MaskStats:
+        """Measure a boolean mask."""
+        objects, n_objects = label(mask, connectivity=1, return_num=True)
+        areas = np.bincount(objects.ravel())[1:]
+        return cls(float(mask.mean()), int(n_objects), float(np.median(areas)) if n_objects else 0.0)
+
+
 class FrameGuard:
-    """Judges a frame's mask against a bound and against the recent frames' masks.
+    """Judges a frame's mask against bounds and against the recent frames' masks.
 
     The neighbour checks compare with the first masks of the recent frames,
     whatever became of them, so a lasting change (cells filling the field,
     or leaving it) is accepted after a few frames while a single odd frame
-    is not.
+    is not. Noise-like masks are not among them: a run of noise frames,
+    however long, is no lasting change of the cells. The object counts
+    compared with are those of the recent sound first masks only (a mask
+    covering the frame is one object).
 
     Parameters
     ----------
     max_mask_fraction : float
         Largest share of the frame a non-degenerate mask covers.
+    smallest_object_area : int
+        Area (px) of the smallest object the segmentation's cleanup leaves.
     """
 
-    def __init__(self, max_mask_fraction: float) -> None:
+    def __init__(self, max_mask_fraction: float, smallest_object_area: int = 1) -> None:
         self.max_mask_fraction = max_mask_fraction
-        self._recent: deque[float] = deque(maxlen=NEIGHBOUR_FRAMES)
+        self.smallest_object_area = smallest_object_area
+        self._recent_fractions: deque[float] = deque(maxlen=NEIGHBOUR_FRAMES)
+        self._recent_counts: deque[int] = deque(maxlen=NEIGHBOUR_FRAMES)
 
-    def observe(self, mask: np.ndarray) -> None:
-        """Add a frame's first mask to the recent ones (after judging it)."""
-        self._recent.append(float(mask.mean()))
+    def observe(self, stats: MaskStats) -> None:
+        """Add a frame's first mask to the recent ones (after judging it), unless it is noise."""
+        if self.noise(stats) is not None:
+            return
+        if self.degenerate(stats) is None:
+            self._recent_counts.append(stats.n_objects)
+        self._recent_fractions.append(stats.fraction)
 
-    def degenerate(self, mask: np.ndarray) -> str | None:
-        """Why ``mask`` is no segmentation (too large, or far larger than the recent ones), or None."""
-        fraction = float(mask.mean())
-        if fraction > self.max_mask_fraction:
-            return f"mask covers {fraction:.0%} of the frame (bound {self.max_mask_fraction:.0%})"
-        usual = self._usual()
-        if usual is not None and fraction > NEIGHBOUR_AREA_RATIO * usual + NEIGHBOUR_SLACK:
-            return f"mask covers {fraction:.1%} of the frame, the recent frames' {usual:.1%}"
+    def degenerate(self, stats: MaskStats) -> str | None:
+        """Why a mask is no segmentation (too large, far larger than the recent ones, noise), or None."""
+        if stats.fraction > self.max_mask_fraction:
+            return f"mask covers {stats.fraction:.0%} of the frame (bound {self.max_mask_fraction:.0%})"
+        usual = self._usual_fraction()
+        if usual is not None and stats.fraction > NEIGHBOUR_AREA_RATIO * usual + NEIGHBOUR_SLACK:
+            return f"mask covers {stats.fraction:.1%} of the frame, the recent frames' {usual:.1%}"
+        return self.noise(stats)
+
+    def noise(self, stats: MaskStats) -> str | None:
+        """Why a mask looks like noise (an explosion of objects, or noise grains), or None."""
+        if stats.n_objects >= NOISE_MIN_OBJECTS and stats.median_area <= NOISE_AREA_RATIO * self.smallest_object_area:
+            return (
+                f"noise-like mask: {stats.n_objects} objects of median area {stats.median_area:.0f} px, "
+                f"near the smallest the cleanup leaves ({self.smallest_object_area} px)"
+            )
+        if self._recent_counts:
+            usual = float(np.median(self._recent_counts))
+            if stats.n_objects > OBJECT_COUNT_RATIO * usual + OBJECT_COUNT_SLACK:
+                return f"object count exploded: {stats.n_objects} objects, the recent frames' {usual:.0f}"
         return None
 
-    def too_small(self, mask: np.ndarray) -> str | None:
-        """Why ``mask`` is suspiciously smaller than the recent ones, or None."""
-        fraction, usual = float(mask.mean()), self._usual()
-        if usual is not None and fraction < (usual - NEIGHBOUR_SLACK) / NEIGHBOUR_AREA_RATIO:
-            return f"mask covers {fraction:.1%} of the frame, the recent frames' {usual:.1%}"
+    def too_small(self, stats: MaskStats) -> str | None:
+        """Why a mask is suspiciously smaller than the recent ones, or None."""
+        usual = self._usual_fraction()
+        if usual is not None and stats.fraction < (usual - NEIGHBOUR_SLACK) / NEIGHBOUR_AREA_RATIO:
+            return f"mask covers {stats.fraction:.1%} of the frame, the recent frames' {usual:.1%}"
         return None
 
-    def _usual(self) -> float | None:
-        return float(np.median(self._recent)) if self._recent else None
+    def _usual_fraction(self) -> float | None:
+        return float(np.median(self._recent_fractions)) if self._recent_fractions else None
 
 
 class FrameSegmenter:
@@ -263,7 +339,7 @@ class FrameSegmenter:
         ``"transmitted"`` or ``"fluorescence"``.
     method : str
         One of ``THRESHOLD_METHODS``.
-    window, bins, sigma_factor, morph_size, morph_iterations, watershed, min_object_area
+    window, bins, sigma_factor, morph_size, morph_iterations, watershed, min_object_area, smoothing_sigma
         As in :func:`segment_guarded_stack`.
     """
 
@@ -279,6 +355,7 @@ class FrameSegmenter:
         morph_iterations: int,
         watershed: bool,
         min_object_area: int,
+        smoothing_sigma: float = 0.0,
     ) -> None:
         self.kind = kind
         self.method = method
@@ -286,32 +363,43 @@ class FrameSegmenter:
         self.window, self.bins, self.sigma_factor = window, bins, sigma_factor
         self.morph_size, self.morph_iterations = morph_size, morph_iterations
         self.watershed, self.min_object_area = watershed, min_object_area
+        self.smoothing_sigma = smoothing_sigma
+
+    @property
+    def smallest_object_area(self) -> int:
+        """Area (px) of the smallest object the cleanup leaves: the opening's square, or min_object_area."""
+        width = self.morph_iterations * (self.morph_size - 1) + 1
+        return max(width * width, self.min_object_area)
 
     def segment(self, image: np.ndarray, guard: FrameGuard | None) -> tuple[np.ndarray, dict | None]:
         """The mask of one frame and, when the first one was degenerate, the fallback record."""
         image = np.asarray(image)
         if image.ndim != 2:
             raise ValueError(f"frame must be 2-D, got shape {image.shape}")
+        if self.smoothing_sigma > 0:
+            image = gaussian(image.astype(np.float32), self.smoothing_sigma, preserve_range=True)
         raw, threshold_problem = self.foreground(image, self.method)
         mask = self.finish(raw)
         if guard is None:
             return mask, None
-        degenerate = threshold_problem or guard.degenerate(mask)
-        too_small = None if degenerate else guard.too_small(mask)
+        stats = MaskStats.of(mask)
+        degenerate = threshold_problem or guard.degenerate(stats)
+        too_small = None if degenerate else guard.too_small(stats)
         if not (degenerate or too_small):
-            guard.observe(mask)
+            guard.observe(stats)
             return mask, None
         raw, fallback_problem = self.foreground(image, self.fallback)
         fallback = self.finish(raw)
-        usable = fallback_problem is None and guard.degenerate(fallback) is None
-        guard.observe(mask)
+        fallback_stats = MaskStats.of(fallback)
+        usable = fallback_problem is None and guard.degenerate(fallback_stats) is None
+        guard.observe(stats)
         if degenerate:
             if usable:
                 return fallback, {"reason": degenerate, "fallback": self.fallback}
             return np.zeros(image.shape, dtype=bool), {"reason": degenerate, "fallback": "empty"}
         # Merely small (cells may leave, a frame may be dim): a fallback like
         # the neighbours' masks replaces it, else it stays.
-        if usable and guard.too_small(fallback) is None:
+        if usable and guard.too_small(fallback_stats) is None:
             return fallback, {"reason": too_small, "fallback": self.fallback}
         return mask, None
 

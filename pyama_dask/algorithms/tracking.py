@@ -10,6 +10,12 @@ regions matched in the previous one, in track order. With
 ``new_tracks=True`` unmatched regions of later frames start new tracks,
 numbered after the last track (off by default: it changes results).
 
+A frame of more than ``max_objects_per_frame`` regions (a noise frame: the
+dense IoU matrix and the assignment grow with the square and the cube of
+the count) is not linked: its links are refused with a logged warning, it
+is labelled empty, and the next frame is matched against the last frame
+linked. Tracks start in the first frame linked (frame 0 unless refused).
+
 Only the previous frame's boxes are kept, so the label stack is written
 while the masks are read, one chunk of frames at a time.
 """
@@ -29,6 +35,23 @@ from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 logger = logging.getLogger(__name__)
 
 MAX_TRACKS = int(np.iinfo(np.uint16).max)
+#: Default of ``max_objects_per_frame`` of both trackers: real frames hold a
+#: few hundred cells at most, noise frames thousands of grains.
+MAX_OBJECTS_PER_FRAME = 2000
+
+
+def refuse_links(frame: int, n_objects: int, max_objects: int) -> bool:
+    """Whether a frame of ``n_objects`` trackable regions is left unlinked (logged with the reason)."""
+    if n_objects <= max_objects:
+        return False
+    logger.warning(
+        "frame %d: %d objects exceed max_objects_per_frame (%d): its links are refused and it is left unlabelled "
+        "(a noise frame; segmentation_guard catches those)",
+        frame,
+        n_objects,
+        max_objects,
+    )
+    return True
 
 
 def track_iou(
@@ -39,6 +62,7 @@ def track_iou(
     min_size: int | None = None,
     max_size: int | None = None,
     new_tracks: bool = False,
+    max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
 ) -> int:
     """Track the cells of a mask stack into a label stack.
 
@@ -56,6 +80,8 @@ def track_iou(
         Regions with fewer or more pixels are ignored.
     new_tracks : bool
         Start tracks for unmatched regions after frame 0.
+    max_objects_per_frame : int
+        Frames of more regions (after the size filter) are not linked.
 
     Returns
     -------
@@ -69,7 +95,13 @@ def track_iou(
     """
     check_stack(masks, "masks")
     check_stack(out, "out", like=masks)
-    tracker = IouTracker(min_iou=min_iou, min_size=min_size, max_size=max_size, new_tracks=new_tracks)
+    tracker = IouTracker(
+        min_iou=min_iou,
+        min_size=min_size,
+        max_size=max_size,
+        new_tracks=new_tracks,
+        max_objects_per_frame=max_objects_per_frame,
+    )
     for frames, block in frame_blocks(masks, "masks"):
         out[frames] = np.stack([tracker.step(mask) for mask in block])
     logger.debug("tracked %d cells over %d frames", tracker.n_tracks, masks.shape[0])
@@ -81,7 +113,7 @@ class IouTracker:
 
     Parameters
     ----------
-    min_iou, min_size, max_size, new_tracks
+    min_iou, min_size, max_size, new_tracks, max_objects_per_frame
         As in :func:`track_iou`.
     """
 
@@ -92,13 +124,16 @@ class IouTracker:
         min_size: int | None = None,
         max_size: int | None = None,
         new_tracks: bool = False,
+        max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
     ) -> None:
         self.min_iou = min_iou
         self.min_size = min_size
         self.max_size = max_size
         self.new_tracks = new_tracks
+        self.max_objects_per_frame = max_objects_per_frame
         self.n_tracks = 0
         self.frame = 0
+        self._started = False
         # Boxes (y0, x0, y1, x1) and cell ids of the regions matched in the
         # previous frame, in track order.
         self._boxes = np.empty((0, 4), dtype=np.int64)
@@ -119,8 +154,12 @@ class IouTracker:
         """
         labelled, n_regions = label(np.asarray(mask, dtype=bool), connectivity=1, return_num=True)
         region_ids, boxes = self._regions(labelled, n_regions)
-        if self.frame == 0:
+        if refuse_links(self.frame, len(region_ids), self.max_objects_per_frame):
+            self.frame += 1
+            return np.zeros(labelled.shape, dtype=np.uint16)
+        if not self._started:
             cells = self._start_tracks(len(region_ids))
+            self._started = True
         else:
             cells = self._match(boxes)
         # The next candidates are this frame's tracked regions in track order

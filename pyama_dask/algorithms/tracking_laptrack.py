@@ -17,6 +17,9 @@ whole movie is solved at once by :class:`laptrack.LapTrack`:
   both daughters get new ids.
 - Tracks start and end in any frame. Starting and ending costs are
   laptrack's (from the 90th percentile of the link costs).
+- A frame of more than ``max_objects_per_frame`` regions (a noise frame,
+  which would stall the solver) takes no part: its links are refused with
+  a logged warning and it is left unlabelled; gap closing bridges it.
 
 Ids are stable: tracks are numbered from 1 in the order of their first
 frame, then of their first region's label (raster order) in that frame.
@@ -36,12 +39,17 @@ import numpy as np
 from skimage.measure import label
 
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
-from pyama_dask.algorithms.tracking import MAX_TRACKS
+from pyama_dask.algorithms.tracking import MAX_OBJECTS_PER_FRAME, MAX_TRACKS, refuse_links
 
 if TYPE_CHECKING:
     import networkx as nx
 
 logger = logging.getLogger(__name__)
+
+#: Most candidate pairs of segments laptrack may weigh for gap closing and
+#: divisions (about 8 us each: ~8 s). Real movies need far fewer: every
+#: cell that links frame to frame is no segment end.
+SEGMENT_PAIR_BUDGET = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ def track_laptrack(
     max_link_distance: float | None = None,
     max_gap_frames: int = 2,
     track_divisions: bool = False,
+    max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
 ) -> int:
     """Track the cells of a mask stack into a label stack with laptrack.
 
@@ -95,6 +104,8 @@ def track_laptrack(
         Frames a cell may be missing inside its track (0: no gap closing).
     track_divisions : bool
         Allow a track to split into two daughters.
+    max_objects_per_frame : int
+        Frames of more regions (after the size filter) are not linked.
 
     Returns
     -------
@@ -111,6 +122,10 @@ def track_laptrack(
     if max_gap_frames < 0:
         raise ValueError(f"max_gap_frames must be >= 0, got {max_gap_frames}")
     regions = [frame_regions(mask, min_size, max_size) for _, block in frame_blocks(masks, "masks") for mask in block]
+    regions = [
+        without_regions(frame) if refuse_links(t, frame.ids.size, max_objects_per_frame) else frame
+        for t, frame in enumerate(regions)
+    ]
     distance = max_link_distance if max_link_distance is not None else typical_diameter(regions)
     cells = link_regions(regions, distance, max_gap_frames=max_gap_frames, track_divisions=track_divisions)
     for frames, block in frame_blocks(masks, "masks"):
@@ -143,6 +158,11 @@ def frame_regions(mask: np.ndarray, min_size: int | None = None, max_size: int |
     return FrameRegions(n_regions, ids, centroids, areas[keep])
 
 
+def without_regions(frame: FrameRegions) -> FrameRegions:
+    """The frame with none of its regions trackable (labelled 0)."""
+    return FrameRegions(frame.n_regions, np.empty(0, dtype=np.int64), np.empty((0, 2)), np.empty(0, dtype=np.int64))
+
+
 def typical_diameter(regions: list[FrameRegions]) -> float:
     """Median equivalent diameter (px) of all regions; 1 when there are none."""
     areas = np.concatenate([frame.areas for frame in regions]) if regions else np.empty(0)
@@ -169,16 +189,11 @@ def link_regions(
     if not any(frame.ids.size for frame in regions):
         return cells
     cutoff = float(max_distance) ** 2
-    tracker = LapTrack(
-        metric="sqeuclidean",
-        cutoff=cutoff,
-        gap_closing_metric="sqeuclidean",
-        gap_closing_cutoff=cutoff if max_gap_frames > 0 else False,
-        gap_closing_max_frame_count=max_gap_frames + 1,
-        splitting_metric="sqeuclidean",
-        splitting_cutoff=cutoff if track_divisions else False,
-    )
-    tree = tracker.predict([frame.centroids for frame in regions])
+    centroids = [frame.centroids for frame in regions]
+    if max_gap_frames == 0 and not track_divisions:
+        tree = LapTrack(metric="sqeuclidean", cutoff=cutoff, gap_closing_cutoff=False).predict(centroids)
+    else:
+        tree = _link_with_gaps_and_divisions(centroids, cutoff, max_gap_frames, track_divisions)
     # A track is a chain of nodes (frame, index) with one link in and out;
     # it starts where a node has no single predecessor of its own (a first
     # frame, or a division). Numbered by its first node: stable ids.
@@ -193,6 +208,66 @@ def link_regions(
                 break
             node = successors[0]
     return cells
+
+
+def _link_with_gaps_and_divisions(
+    centroids: list[np.ndarray], cutoff: float, max_gap_frames: int, track_divisions: bool
+) -> nx.DiGraph:
+    """laptrack's tracks with gap closing and/or divisions, unless their candidate pairs exceed the budget.
+
+    laptrack weighs every segment end against every segment start of the
+    gap-closing window (and, for divisions, every start against the
+    previous frame's regions) one pair at a time in Python, so on noise
+    frames, where nearly every region is a segment of one frame, the cost
+    grows with the square of the regions (minutes for a few frames of a few
+    thousand). The frame-to-frame links are computed first (cheap); when
+    the pairs they leave exceed ``SEGMENT_PAIR_BUDGET`` those links are kept
+    without gap closing and divisions, with a logged warning.
+    """
+    from laptrack import LapTrack
+
+    frame_links = LapTrack(metric="sqeuclidean", cutoff=cutoff, gap_closing_cutoff=False).predict(centroids)
+    pairs = segment_pairs(frame_links, [len(frame) for frame in centroids], max_gap_frames, track_divisions)
+    if pairs > SEGMENT_PAIR_BUDGET:
+        logger.warning(
+            "laptrack: %d candidate pairs of segments exceed the budget (%d): gap closing and divisions skipped, "
+            "frame-to-frame links kept (noise frames? segmentation_guard catches those)",
+            pairs,
+            SEGMENT_PAIR_BUDGET,
+        )
+        return frame_links
+    tracker = LapTrack(
+        metric="sqeuclidean",
+        cutoff=cutoff,
+        gap_closing_metric="sqeuclidean",
+        gap_closing_cutoff=cutoff if max_gap_frames > 0 else False,
+        gap_closing_max_frame_count=max_gap_frames + 1,
+        splitting_metric="sqeuclidean",
+        splitting_cutoff=cutoff if track_divisions else False,
+    )
+    return tracker.predict(centroids)
+
+
+def segment_pairs(frame_links: nx.DiGraph, counts: list[int], max_gap_frames: int, track_divisions: bool) -> int:
+    """The pairs laptrack weighs for gap closing and divisions, from the frame-to-frame links.
+
+    Gap closing: each segment end against the segment starts of the
+    ``max_gap_frames + 1`` next frames; divisions: each segment start
+    against the regions of the frame before.
+    """
+    n_frames = len(counts)
+    ends, starts = np.zeros(n_frames, dtype=np.int64), np.zeros(n_frames, dtype=np.int64)
+    for node in frame_links.nodes:
+        ends[node[0]] += frame_links.out_degree(node) == 0
+        starts[node[0]] += frame_links.in_degree(node) == 0
+    pairs = 0
+    if max_gap_frames > 0:
+        # window[t + max_gap_frames + 1] = starts[t + 1] + ... + starts[t + max_gap_frames + 1]
+        window = np.convolve(starts, np.ones(max_gap_frames + 1, dtype=np.int64))
+        pairs += int(sum(ends[t] * window[t + max_gap_frames + 1] for t in range(n_frames - 1)))
+    if track_divisions:
+        pairs += int(np.dot(starts[1:], np.asarray(counts[:-1], dtype=np.int64)))
+    return pairs
 
 
 def _continues(tree: nx.DiGraph, node: tuple[int, int]) -> bool:

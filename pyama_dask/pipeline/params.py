@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 from pyama_dask.algorithms.segmentation_guard import IMAGE_KINDS, THRESHOLD_METHODS
+from pyama_dask.algorithms.tracking import MAX_OBJECTS_PER_FRAME
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -170,6 +171,9 @@ class TrackingOptions(BaseModel):
         function, so it is no argument of it.
     min_size, max_size : int or None
         Regions with fewer / more pixels are not tracked (None: no limit).
+    max_objects_per_frame : int
+        A frame with more regions is not linked (its links are refused,
+        with a logged reason): it is noise, and would stall the tracker.
     """
 
     model_config = _STRICT
@@ -177,6 +181,9 @@ class TrackingOptions(BaseModel):
     tracker: Annotated[Tracker, _Role("track", _one_of(TRACKERS), switch=True)]
     min_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
     max_size: Annotated[Annotated[_Int, Field(ge=0)] | None, _Role("track", "null or an integer >= 0")] = None
+    max_objects_per_frame: Annotated[
+        _Int, Field(ge=1), _Role("track", "an integer >= 1", switch=True)
+    ] = MAX_OBJECTS_PER_FRAME
 
     @model_validator(mode="after")
     def _sizes_in_order(self) -> TrackingOptions:
@@ -271,6 +278,9 @@ class Params(BaseModel):
         Split touching cells along the watershed of the distance transform.
     min_object_area : int
         Drop segmented objects of fewer pixels (>= 0; 0 keeps all).
+    smoothing_sigma : float
+        Gaussian sigma (px) of a smoothing of every frame before its
+        threshold (>= 0; 0: none).
     dilation_size : int
         Side of the square that grows the mask before background medians
         (odd, >= 1).
@@ -308,6 +318,7 @@ class Params(BaseModel):
     max_mask_fraction: Annotated[_Float, Field(gt=0, le=1), _Role("segment", "a number in (0, 1]", switch=True)] = 0.7
     watershed: Annotated[bool, _Role("segment", _TRUE_OR_FALSE, switch=True)] = False
     min_object_area: Annotated[_Int, Field(ge=0), _Role("segment", "an integer >= 0", switch=True)] = 0
+    smoothing_sigma: Annotated[_Float, Field(ge=0), _Role("segment", "a finite number >= 0", switch=True)] = 0.0
     dilation_size: Annotated[_Int, Field(ge=1), _Odd, _Role("correct", "an odd integer >= 1")] = 21
     tile_size: Annotated[_Int, Field(ge=16), _Role("correct", "an integer >= 16")] = 256
     tracking: Tracking = IouTracking()

@@ -14,6 +14,7 @@ from pyama_dask.algorithms.segmentation_guard import (
     IMAGE_KINDS,
     THRESHOLD_METHODS,
     FrameGuard,
+    MaskStats,
     detect_image_kind,
     segment_guarded_stack,
     split_touching,
@@ -81,14 +82,15 @@ def test_a_frame_unlike_its_neighbours_is_caught():
     usual = np.zeros((100, 100), dtype=bool)
     usual[:10] = True  # 10 %
     for _ in range(3):
-        assert guard.degenerate(usual) is None and guard.too_small(usual) is None
-        guard.observe(usual)
+        assert guard.degenerate(MaskStats.of(usual)) is None and guard.too_small(MaskStats.of(usual)) is None
+        guard.observe(MaskStats.of(usual))
     large = np.zeros((100, 100), dtype=bool)
     large[:40] = True  # 40 %: more than 3 x 10 % + 2 %
-    assert guard.degenerate(large) == "mask covers 40.0% of the frame, the recent frames' 10.0%"
+    assert guard.degenerate(MaskStats.of(large)) == "mask covers 40.0% of the frame, the recent frames' 10.0%"
     empty = np.zeros((100, 100), dtype=bool)
-    assert guard.too_small(empty) == "mask covers 0.0% of the frame, the recent frames' 10.0%"
-    assert guard.degenerate(np.ones((100, 100), dtype=bool)) == "mask covers 100% of the frame (bound 70%)"
+    assert guard.too_small(MaskStats.of(empty)) == "mask covers 0.0% of the frame, the recent frames' 10.0%"
+    full = MaskStats.of(np.ones((100, 100), dtype=bool))
+    assert guard.degenerate(full) == "mask covers 100% of the frame (bound 70%)"
 
 
 def test_a_fallback_that_is_degenerate_too_leaves_the_frame_empty():

@@ -278,10 +278,11 @@ def test_an_unknown_step_is_refused():
 def test_each_tracker_s_options_are_declared_once_with_the_common_ones_shared():
     common = set(TrackingOptions.model_fields)
     own = {tag: set(model.model_fields) - common for tag, model in TRACKING_MODELS.items()}
-    assert tuple(TRACKING_MODELS) == TRACKERS and common == {"tracker", "min_size", "max_size"}
+    assert tuple(TRACKING_MODELS) == TRACKERS
+    assert common == {"tracker", "min_size", "max_size", "max_objects_per_frame"}
     assert own == {"iou": {"min_iou", "new_tracks"}, "laptrack": {"max_link_distance", "max_gap_frames", "track_divisions"}}
-    assert Params.step_names("track") == ["tracker", "min_size", "max_size", "min_iou", "new_tracks",
-                                          "max_link_distance", "max_gap_frames", "track_divisions"]
+    assert Params.step_names("track") == ["tracker", "min_size", "max_size", "max_objects_per_frame", "min_iou",
+                                          "new_tracks", "max_link_distance", "max_gap_frames", "track_divisions"]
 
 
 @pytest.mark.parametrize(("tracker", "model", "function"), [("iou", IouTracking, track_iou),
