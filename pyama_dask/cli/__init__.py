@@ -22,7 +22,7 @@ _HANDLERS = {
     "info": ("pyama_dask.cli.info", "info_command"),
     "run": ("pyama_dask.cli.commands", "run_command"),
     "demo": ("pyama_dask.cli.commands", "demo_command"),
-    "status": ("pyama_dask.cli.commands", "status_command"),
+    "status": ("pyama_dask.cli.status", "status_command"),
     "qc": ("pyama_dask.cli.results", "qc_command"),
     "traces": ("pyama_dask.cli.results", "traces_command"),
     "export": ("pyama_dask.cli.results", "export_command"),
