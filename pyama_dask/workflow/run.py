@@ -196,14 +196,16 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
             with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
                 runner = _Runner(connected, plans, batch_size, _recording(log_path, progress))
                 failed = runner.run()
-            # The tasks are over: the cluster closes (its workers' processes end) while the results are written.
+            # The tasks are over: the results are written while the cluster closes (its workers' processes
+            # end). The closing stays in this thread: the client must leave the context it entered here.
             closing = connection.pop_all()
-        with ThreadPoolExecutor(1, thread_name_prefix="closing-cluster") as closer:
-            closed = closer.submit(closing.close)
+        with ThreadPoolExecutor(1, thread_name_prefix="recording-run") as recorder:
+            recorded = recorder.submit(_record_results, context, params, metadata, fit, checksum, plans, failed,
+                                       output_dir, runner)
             try:
-                _record_results(context, params, metadata, fit, checksum, plans, failed, output_dir, runner)
+                closing.close()
             finally:
-                closed.result()
+                recorded.result()
     if failed:
         logger.error("%d of %d FOVs failed: %s", len(failed), len(plans), sorted(failed))
     return not failed
