@@ -14,6 +14,9 @@ It also times whole commands as a user does, from process start to exit,
 next to PyAMA-core's workflow when given its Python (:mod:`benchmarks.commands`;
 ``--no-commands`` skips them).
 
+Many small FOVs (what orchestration costs per FOV, from 10 to 1,000 FOVs)
+run apart: ``python -m benchmarks.many_fovs`` (:mod:`benchmarks.many_fovs`).
+
 Scaling sweeps (each point one run on the largest worker count, off by
 default because they take long):
 

@@ -125,3 +125,15 @@ def test_pyama_core_ratio_is_the_median_of_each_rounds_pair() -> None:
               [timing("full run", 20.0), timing(PYAMA_CORE_RUN, 100.0)]]
     measured = {"rounds": rounds, "pyama_core": "ran", "compared_with": "full run", "datasets": {"full run": "x"}}
     assert f"{PYAMA_CORE_RUN} / full run: 5.0x (median of 3 alternating pair(s))" in commands_markdown(measured)
+
+
+def test_many_small_fovs_all_complete_and_status_reads_them(tmp_path: Path) -> None:
+    from benchmarks.many_fovs import many_fovs_markdown, run_many_fovs, small_fovs_spec
+
+    run = run_many_fovs(tmp_path, small_fovs_spec(30, n_frames=4, size=96))
+    assert run.ok and run.fovs_done == 30
+    assert run.status_fovs.startswith("FOVs:       30 done, 0 running, 0 failed, 0 waiting (of 30)")
+    out = tmp_path / "runs" / "many-fovs-30"
+    assert run.results_bytes == (out / "processing_results.yaml").stat().st_size
+    assert run.task_s > 0 and run.driver_peak_rss > 0
+    assert "| 30 | 30 |" in many_fovs_markdown([run])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -22,7 +23,7 @@ _HANDLERS = {
     "info": ("pyama_dask.cli.info", "info_command"),
     "run": ("pyama_dask.cli.commands", "run_command"),
     "demo": ("pyama_dask.cli.commands", "demo_command"),
-    "status": ("pyama_dask.cli.commands", "status_command"),
+    "status": ("pyama_dask.cli.status", "status_command"),
     "qc": ("pyama_dask.cli.results", "qc_command"),
     "traces": ("pyama_dask.cli.results", "traces_command"),
     "export": ("pyama_dask.cli.results", "export_command"),
@@ -203,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = handler(args)
         sys.stdout.flush()  # here, so that a reader gone away (| head) is handled below
+        # The command is done: the interpreter's teardown need not walk every object Dask left (about a second).
+        gc.freeze()
         return code
     except BrokenPipeError:
         # The reader of our output stopped reading: nothing left to say. Python's own

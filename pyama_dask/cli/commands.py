@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,9 +14,7 @@ from pyama_dask.cli.fit import fit_request
 from pyama_dask.cli.progress import RunProgress, on_terminal
 from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
-from pyama_dask.rundir.lock import is_locked
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity, read_metadata
-from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.fit_params import FitParams
@@ -25,7 +22,6 @@ from pyama_dask.pipeline.steps import fit_registered
 from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
-from pyama_dask.workflow.status import describe_status, summarise_run
 from pyama_dask.workflow.validate import check_request, movies_too_short, resolve_channel
 
 logger = logging.getLogger(__name__)
@@ -115,13 +111,3 @@ def demo_command(args: argparse.Namespace) -> int:
     code = process(meta, context, args)
     print(f"traces: {out / 'results'}/fov_*/{meta.base_name}_fov_*_traces_ch_*.csv")
     return code
-
-
-def status_command(args: argparse.Namespace) -> int:
-    """Summarise the last run of an output directory from its run log, while it runs or after."""
-    path = run_log_path(args.out)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no run log there; no run has been started with --out {args.out}")
-    status = summarise_run(read_records(path))
-    print(describe_status(status, datetime.now(UTC), live=is_locked(Path(args.out))))
-    return 0

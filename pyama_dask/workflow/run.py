@@ -16,7 +16,10 @@ import logging
 import os
 import traceback as tb
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,7 +184,9 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
         checksum = InputChecksum(identity, _recorded_checksum(output_dir))
         plans = [plan_fov(metadata, output_dir, fov, context.channels, params, identity, context.z) for fov in fovs]
         log_path = run_log_path(output_dir)
-        with connect(client, n_workers=n_workers, dashboard_address=dashboard_address) as connected:
+        with ExitStack() as connection:
+            connected = connection.enter_context(
+                connect(client, n_workers=n_workers, dashboard_address=dashboard_address))
             dashboard = connected.dashboard_link
             logger.info("Dask dashboard: %s", dashboard or "none (the scheduler serves no dashboard)")
             append_record(log_path, "run-start", input_file=str(metadata.file_path), fovs=fovs,
@@ -191,21 +196,43 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
             with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
                 runner = _Runner(connected, plans, batch_size, _recording(log_path, progress))
                 failed = runner.run()
-        for plan in plans:
-            if plan.fov not in failed:
-                context.results_paths[plan.fov] = plan.paths
-        document = _results_document(context, params, metadata)
-        if fit is not None:
-            document["fit"] = fit.record()
-        document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
-                                                   performance_report=PERFORMANCE_REPORT)
-        # The storage that stopped a run may well refuse these few small files too.
-        _record_run(output_dir, document, log_path, failed, best_effort=runner.storage_error is not None)
-        if runner.storage_error is not None:
-            raise _stopped_run_error(runner.storage_error, output_dir, len(plans) - len(failed), len(plans))
+            # The tasks are over: the results are written while the cluster closes (its workers' processes
+            # end). The closing stays in this thread: the client must leave the context it entered here.
+            closing = connection.pop_all()
+        with ThreadPoolExecutor(1, thread_name_prefix="recording-run") as recorder:
+            recorded = recorder.submit(_record_results, context, params, metadata, fit, checksum, plans, failed,
+                                       output_dir, runner)
+            try:
+                closing.close()
+            finally:
+                recorded.result()
     if failed:
         logger.error("%d of %d FOVs failed: %s", len(failed), len(plans), sorted(failed))
     return not failed
+
+
+def _record_results(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata, fit: FitParams | None,
+                    checksum: InputChecksum, plans: list[FovPlan], failed: dict[int, str], output_dir: Path,
+                    runner: _Runner) -> None:
+    """Fill ``context.results_paths``, write the results file, merged tables and ``run-end`` (see `_record_run`).
+
+    Raises
+    ------
+    OutputStorageError
+        When the output location stopped the run.
+    """
+    for plan in plans:
+        if plan.fov not in failed:
+            context.results_paths[plan.fov] = plan.paths
+    document = _results_document(context, params, metadata)
+    if fit is not None:
+        document["fit"] = fit.record()
+    document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
+                                               performance_report=PERFORMANCE_REPORT)
+    # The storage that stopped a run may well refuse these few small files too.
+    _record_run(output_dir, document, run_log_path(output_dir), failed, best_effort=runner.storage_error is not None)
+    if runner.storage_error is not None:
+        raise _stopped_run_error(runner.storage_error, output_dir, len(plans) - len(failed), len(plans))
 
 
 def _record_run(output_dir: Path, document: dict, log_path: Path, failed: dict[int, str], *,
@@ -299,7 +326,7 @@ class _Runner:
 
     def __init__(self, client: Client, plans: list[FovPlan], batch_size: int, progress: ProgressCallback | None):
         self.client = client
-        self.queue = list(plans)
+        self.queue = deque(plans)
         self.batch_size = batch_size
         self.progress = progress
         self.run_id = uuid.uuid4().hex[:8]
@@ -324,7 +351,7 @@ class _Runner:
 
     def _fill(self, pending: as_completed) -> None:
         while self.queue and len(self.open_tasks) < self.batch_size:
-            plan = self.queue.pop(0)
+            plan = self.queue.popleft()
             for task in plan.tasks:
                 if task.done:
                     self._emit(ProgressEvent(task.step, task.fov, task.channel, "skipped", output=task.job.output))

@@ -278,3 +278,16 @@ def test_info_imports_no_workflow_module(tiny_dataset):
 
 def test_run_help_imports_what_its_options_need():
     assert {"dask", "distributed", "pydantic"} <= set(_imported_by(["run", "--help"], _HEAVY_MODULES))
+
+
+def test_status_imports_no_heavy_module(tmp_path):
+    from pyama_dask.rundir.runlog import append_record, run_log_path
+
+    log = run_log_path(tmp_path)
+    append_record(log, "run-start", input_file="in.tif", fovs=[0], n_tasks=1, fov_tasks={0: 1})
+    append_record(log, "task", step="copy", fov=0, channel=0, status="done", seconds=0.1, error=None)
+    append_record(log, "run-end", ok=True, failed_fovs=[])
+    assert _imported_by(["status", str(tmp_path)], _HEAVY_MODULES) == []
+    done = subprocess.run([sys.executable, "-m", "pyama_dask", "status", str(tmp_path)], capture_output=True,
+                          text=True, check=True)
+    assert "FOVs:       1 done, 0 running, 0 failed, 0 waiting (of 1)" in done.stdout

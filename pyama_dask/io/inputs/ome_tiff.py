@@ -9,11 +9,19 @@ where both libraries see the same planes: one file holding every plane,
 axes among T, C, Z, Y, X, one sample per pixel. For anything else (several
 files, modulo axes, RGB samples, missing planes, images without data) it
 returns None and the caller goes through bioio.
+
+Mapping the series costs time in proportion to the file's FOVs (over a
+second for a thousand), and every task of a run opens one FOV of the same
+file: each process keeps its last few files open, mapped (:func:`_mapped_tiff`),
+so that a run costs the mapping once per worker rather than once per task.
+A file changed since (another size, time or inode) is opened afresh.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -25,6 +33,21 @@ from pyama_dask.io.inputs.common import Z_MAX, ZChoice, check_uint16_dtype, chec
 logger = logging.getLogger(__name__)
 
 _PLANE_AXES = set("TCZ")
+#: Files each process keeps open and mapped (the inputs of the runs it serves).
+_KEPT_OPEN = 2
+
+
+@dataclass
+class _MappedTiff:
+    """An open OME-TIFF, whether tifffile reads it plane for plane as bioio does, and the lock of its reads."""
+
+    tiff: tifffile.TiffFile
+    plain: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_mapped_files: dict[tuple, _MappedTiff] = {}
+_mapped_files_lock = threading.Lock()
 
 
 class OmeTiffFov:
@@ -38,8 +61,9 @@ class OmeTiffFov:
         Sizes of T, C and Z (1 for an axis the image lacks).
     """
 
-    def __init__(self, tiff: tifffile.TiffFile, path: Path, fov: int) -> None:
+    def __init__(self, tiff: tifffile.TiffFile, path: Path, fov: int, lock: threading.Lock | None = None) -> None:
         self._tiff = tiff
+        self._lock = lock
         self._path = path
         self._fov = fov
         series = tiff.series[fov]
@@ -71,11 +95,17 @@ class OmeTiffFov:
     def _planes(self, frames_and_z: list[tuple[int, int]], channel: int) -> np.ndarray:
         """The planes of ``channel`` at each (frame, Z), read in one call."""
         keys = [self._page_index(t, channel, z) for t, z in frames_and_z]
-        planes = self._tiff.asarray(key=keys, series=self._fov, maxworkers=1)
+        if self._lock is None:
+            planes = self._tiff.asarray(key=keys, series=self._fov, maxworkers=1)
+        else:
+            with self._lock:  # the file is shared by the threads of this process
+                planes = self._tiff.asarray(key=keys, series=self._fov, maxworkers=1)
         return planes.reshape(len(keys), *self.frame_shape)
 
     def close(self) -> None:
-        self._tiff.close()
+        """Close the file, unless it is kept open for this process's next tasks (:func:`open_ome_tiff_fov`)."""
+        if self._lock is None:
+            self._tiff.close()
 
     def __enter__(self) -> OmeTiffFov:
         return self
@@ -93,16 +123,36 @@ def open_ome_tiff_fov(path: Path, fov: int) -> OmeTiffFov | None:
 
     None also when ``path`` is no OME-TIFF or ``fov`` is out of range (bioio
     then gives the error). Errors of tifffile on a damaged file propagate.
+    The file stays open for the next FOV this process reads from it.
     """
+    mapped = _mapped_tiff(path)
+    if mapped.plain and 0 <= fov < len(mapped.tiff.series):
+        return OmeTiffFov(mapped.tiff, path, fov, mapped.lock)
+    return None
+
+
+def _mapped_tiff(path: Path) -> _MappedTiff:
+    """``path`` open and mapped, from this process's last files when it has not changed since."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _mapped_files_lock:
+        mapped = _mapped_files.get(key)
+        if mapped is None:
+            mapped = _mapped_files[key] = _map(path)
+            while len(_mapped_files) > _KEPT_OPEN:
+                oldest = _mapped_files.pop(next(iter(_mapped_files)))
+                with oldest.lock:  # not while a thread reads it
+                    oldest.tiff.close()
+        return mapped
+
+
+def _map(path: Path) -> _MappedTiff:
     tiff = tifffile.TiffFile(path)
     try:
-        if tiff.is_ome and 0 <= fov < len(tiff.series) and _plain_ome(tiff):
-            return OmeTiffFov(tiff, path, fov)
+        return _MappedTiff(tiff, tiff.is_ome and _plain_ome(tiff))
     except Exception:
         tiff.close()
         raise
-    tiff.close()
-    return None
 
 
 def ome_tiff_fov_shapes(path: Path) -> list[tuple[int, int, int]] | None:

@@ -140,3 +140,24 @@ def test_multi_file_ome_tiff_equals_bioio(tmp_path: Path) -> None:
     path = tmp_path / names[0]
     for channel in (0, 1):
         np.testing.assert_array_equal(read_frames(path, 0, channel), _bioio_stack(path, 0, channel))
+
+
+def test_a_file_is_mapped_once_per_process_and_afresh_once_rewritten(
+        tmp_path: Path, bioio_forbidden: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyama_dask.io.inputs import ome_tiff
+
+    path = tmp_path / "scenes.ome.tiff"
+    first, second = _values((2, 4, 8, 8), seed=1), _values((2, 4, 8, 8), seed=2)
+    _write(path, first, "TCYX")
+    mapped = []
+    monkeypatch.setattr(ome_tiff, "_map", lambda p: mapped.append(p) or ome_tiff._MappedTiff(
+        tifffile.TiffFile(p), True))
+    for _ in range(3):
+        with open_fov_reader(path, 0) as reader:
+            np.testing.assert_array_equal(reader.read(1), first[:, 1])
+    assert mapped == [path]
+    path.unlink()
+    _write(path, np.concatenate([second, second]), "TCYX")  # another file, another size
+    with open_fov_reader(path, 0) as reader:
+        np.testing.assert_array_equal(reader.read(3), np.concatenate([second, second])[:, 3])
+    assert mapped == [path, path]
