@@ -1,0 +1,93 @@
+"""Stage drift of a movie by phase cross-correlation (docs/algorithms.md, drift correction).
+
+Stage drift moves every cell of a frame at once. Its displacement is found by
+``skimage.registration.phase_cross_correlation`` of the segmented channel's
+frames: each frame against the previous one, the displacements summed along
+the movie (``reference="previous"``: follows slow changes of the cells), or
+each frame against the first (``reference="first"``: no accumulated error,
+but the cells must still look alike).
+
+The result is the *drift* of every frame: the (row, column) displacement of
+its content relative to frame 0, float pixels, ``(0, 0)`` for frame 0. A
+position ``p`` of frame ``t`` in raw coordinates is ``p - drift[t]`` in
+drift-corrected coordinates (those of frame 0).
+
+Frames are read one chunk at a time; only the previous frame is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+from skimage.registration import phase_cross_correlation
+
+from pyama_dask.algorithms.stacks import check_stack, frame_blocks
+
+logger = logging.getLogger(__name__)
+
+Reference = Literal["previous", "first"]
+REFERENCES: tuple[str, ...] = ("previous", "first")
+
+
+def frame_drift(reference: np.ndarray, moving: np.ndarray, *, upsample_factor: int = 10) -> np.ndarray:
+    """Displacement (row, column) of the content of ``moving`` relative to ``reference``, float pixels.
+
+    Parameters
+    ----------
+    reference, moving : numpy.ndarray
+        2-D frames of the same shape.
+    upsample_factor : int
+        Sub-pixel precision: 1 / ``upsample_factor`` pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        (2,) float64; ``(0, 0)`` when a frame is flat (nothing to correlate).
+    """
+    reference, moving = np.asarray(reference, dtype=np.float64), np.asarray(moving, dtype=np.float64)
+    if np.ptp(reference) == 0 or np.ptp(moving) == 0:
+        return np.zeros(2)
+    # The shift returned registers ``moving`` onto ``reference``: minus the content's displacement.
+    shift, _, _ = phase_cross_correlation(reference, moving, upsample_factor=upsample_factor)
+    return -np.asarray(shift, dtype=np.float64)
+
+
+def drift_stack(frames: Any, *, reference: Reference = "previous", upsample_factor: int = 10) -> np.ndarray:
+    """The drift of every frame of a movie relative to frame 0.
+
+    Parameters
+    ----------
+    frames : array-like
+        (T, H, W) frames (numpy or Zarr), read one chunk at a time.
+    reference : {"previous", "first"}
+        Register each frame on the previous one (displacements summed) or
+        on frame 0.
+    upsample_factor : int
+        Sub-pixel precision: 1 / ``upsample_factor`` pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, 2) float64 drift (row, column) of each frame; row 0 is zero.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``reference``, or frames that are no (T, H, W) stack.
+    """
+    if reference not in REFERENCES:
+        raise ValueError(f"reference {reference!r} is none of {', '.join(REFERENCES)}")
+    check_stack(frames, "frames")
+    drift = np.zeros((frames.shape[0], 2))
+    anchor: np.ndarray | None = None  # the frame registered against, and its drift
+    anchor_drift = np.zeros(2)
+    for selection, block in frame_blocks(frames, "frames"):
+        for t, frame in enumerate(block, start=selection.start):
+            if anchor is not None:
+                drift[t] = anchor_drift + frame_drift(anchor, frame, upsample_factor=upsample_factor)
+            if anchor is None or reference == "previous":
+                anchor, anchor_drift = frame, drift[t]
+    logger.debug("drift over %d frames: largest %.1f px", len(drift), float(np.abs(drift).max(initial=0)))
+    return drift

@@ -1,0 +1,48 @@
+"""Drift by phase cross-correlation: known shifts of real frames are recovered within a pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from pyama_dask.algorithms.registration import drift_stack, frame_drift
+
+#: Content displacement (row, column) of each frame relative to frame 0, px: integer and sub-pixel steps.
+KNOWN_DRIFT = np.array([[0.0, 0.0], [3.0, -2.0], [7.5, -4.25], [12.0, 1.5], [9.0, 8.0], [15.25, 14.0]])
+SIDE = 384
+
+
+def _drifted_movie(image: np.ndarray, drift: np.ndarray) -> np.ndarray:
+    """A (T, SIDE, SIDE) movie of crops of ``image`` whose content moves by ``drift`` (sub-pixel by spline shift)."""
+    margin = 32
+    window = image[:SIDE + 2 * margin, :SIDE + 2 * margin].astype(np.float64)
+    frames = [ndimage.shift(window, shift, order=3, mode="nearest")[margin:-margin, margin:-margin] for shift in drift]
+    return np.stack(frames).astype(np.uint16)
+
+
+@pytest.mark.parametrize("reference", ["previous", "first"])
+def test_known_drift_of_real_brightfield_recovered_within_a_pixel(
+    brightfield_frames: list[np.ndarray], reference: str
+) -> None:
+    movie = _drifted_movie(brightfield_frames[0], KNOWN_DRIFT)
+    drift = drift_stack(movie, reference=reference)
+    assert drift.shape == KNOWN_DRIFT.shape
+    np.testing.assert_array_equal(drift[0], [0.0, 0.0])
+    np.testing.assert_array_less(np.abs(drift - KNOWN_DRIFT), 1.0)
+
+
+def test_real_nuclei_frame_shift_recovered(nuclei_movie: tuple[np.ndarray, np.ndarray]) -> None:
+    image = nuclei_movie[0][0].astype(np.float64)
+    moved = np.roll(image, (6, -9), axis=(0, 1))
+    np.testing.assert_allclose(frame_drift(image, moved), [6.0, -9.0], atol=0.5)
+
+
+def test_flat_frame_has_no_drift() -> None:
+    movie = np.zeros((3, 32, 32), dtype=np.uint16)
+    np.testing.assert_array_equal(drift_stack(movie), np.zeros((3, 2)))
+
+
+def test_unknown_reference_refused() -> None:
+    with pytest.raises(ValueError, match="reference 'last'"):
+        drift_stack(np.zeros((2, 8, 8)), reference="last")  # type: ignore[arg-type]
