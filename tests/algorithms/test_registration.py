@@ -26,7 +26,7 @@ def test_known_drift_of_real_brightfield_recovered_within_a_pixel(
     brightfield_frames: list[np.ndarray], reference: str
 ) -> None:
     movie = _drifted_movie(brightfield_frames[0], KNOWN_DRIFT)
-    drift = drift_stack(movie, reference=reference)
+    drift = drift_stack(movie, drift_reference=reference)
     assert drift.shape == KNOWN_DRIFT.shape
     np.testing.assert_array_equal(drift[0], [0.0, 0.0])
     np.testing.assert_array_less(np.abs(drift - KNOWN_DRIFT), 1.0)
@@ -44,5 +44,5 @@ def test_flat_frame_has_no_drift() -> None:
 
 
 def test_unknown_reference_refused() -> None:
-    with pytest.raises(ValueError, match="reference 'last'"):
-        drift_stack(np.zeros((2, 8, 8)), reference="last")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="drift_reference .last."):
+        drift_stack(np.zeros((2, 8, 8)), drift_reference="last")  # type: ignore[arg-type]
