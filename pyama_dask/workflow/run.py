@@ -34,7 +34,7 @@ from pyama_dask.io.fits import write_run_fits
 from pyama_dask.io.traces import write_run_traces
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
-from pyama_dask.pipeline.steps import STEPS, StepResult, fit_registered
+from pyama_dask.pipeline.steps import STEPS, StepResult, drift_registered, fit_registered
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
@@ -155,7 +155,7 @@ def run_complete_workflow(
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
                                  n_workers if client is None else 1, fovs=fovs)
     fit = None if context.fit is None else FitParams.from_mapping(context.fit)
-    with fit_registered(fit):
+    with fit_registered(fit), drift_registered(context.drift_reference):
         return _run_planned(metadata, context, fovs, params, fit, batch_size, n_workers, client, progress,
                             dashboard_address)
 
@@ -197,6 +197,8 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
         document = _results_document(context, params, metadata)
         if fit is not None:
             document["fit"] = fit.record()
+        if context.drift_reference is not None:
+            document["drift_reference"] = context.drift_reference
         document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
                                                    performance_report=PERFORMANCE_REPORT)
         # The storage that stopped a run may well refuse these few small files too.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import ndimage
 
-from pyama_dask.algorithms.registration import drift_stack, frame_drift
+from pyama_dask.algorithms.registration import drift_stack, frame_drift, with_corrected_positions
 
 #: Content displacement (row, column) of each frame relative to frame 0, px: integer and sub-pixel steps.
 KNOWN_DRIFT = np.array([[0.0, 0.0], [3.0, -2.0], [7.5, -4.25], [12.0, 1.5], [9.0, 8.0], [15.25, 14.0]])
@@ -46,3 +47,20 @@ def test_flat_frame_has_no_drift() -> None:
 def test_unknown_reference_refused() -> None:
     with pytest.raises(ValueError, match="drift_reference .last."):
         drift_stack(np.zeros((2, 8, 8)), drift_reference="last")  # type: ignore[arg-type]
+
+
+def test_trace_positions_gain_their_drift_corrected_twins() -> None:
+    drift = np.array([[0.0, 0.0], [10.0, -4.0], [2.5, 3.0]])
+    traces = pd.DataFrame({"cell": [1, 1, 2], "frame": [0, 2, 1], "position_x": [5.0, 8.0, 20.0],
+                           "position_y": [7.0, 9.5, 30.0]})
+    corrected = with_corrected_positions(traces, drift)
+    assert list(corrected.columns) == [*traces.columns, "position_x_corrected", "position_y_corrected"]
+    np.testing.assert_allclose(corrected["position_x_corrected"], [5.0, 5.0, 24.0])
+    np.testing.assert_allclose(corrected["position_y_corrected"], [7.0, 7.0, 20.0])
+    pd.testing.assert_frame_equal(corrected[traces.columns], traces)
+
+
+def test_trace_rows_beyond_the_drift_refused() -> None:
+    traces = pd.DataFrame({"cell": [1], "frame": [3], "position_x": [1.0], "position_y": [1.0]})
+    with pytest.raises(ValueError, match="frames up to 3, drift of 2 frames"):
+        with_corrected_positions(traces, np.zeros((2, 2)))
