@@ -157,7 +157,7 @@ class SyntheticSpec:
         return np.random.default_rng([self.seed, fov, stream, *key])
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as JSON-ready values (``kinetics`` and ``stage_drift_px`` only when set: older specs keep their form)."""
+        """The parameters as JSON-ready values (``kinetics``, ``stage_drift_px`` only when set: older specs keep their form)."""
         values = asdict(self)
         if values["kinetics"] is None:
             del values["kinetics"]
