@@ -1,4 +1,4 @@
-"""Drift by phase cross-correlation: known shifts of real frames are recovered within a pixel."""
+"""Drift by phase cross-correlation: known shifts of real frames recovered; real movies without drift tracked as well."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import pytest
 from scipy import ndimage
 
 from pyama_dask.algorithms.registration import drift_stack, frame_drift, with_corrected_positions
+from pyama_dask.evaluation.ctc import write_ctc_result, write_ctc_truth
+from pyama_dask.evaluation.scoring import link_by_overlap, score_ctc
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.serial import segment_and_track
 
 #: Content displacement (row, column) of each frame relative to frame 0, px: integer and sub-pixel steps.
 KNOWN_DRIFT = np.array([[0.0, 0.0], [3.0, -2.0], [7.5, -4.25], [12.0, 1.5], [9.0, 8.0], [15.25, 14.0]])
@@ -64,3 +68,18 @@ def test_trace_rows_beyond_the_drift_refused() -> None:
     traces = pd.DataFrame({"cell": [1], "frame": [3], "position_x": [1.0], "position_y": [1.0]})
     with pytest.raises(ValueError, match="frames up to 3, drift of 2 frames"):
         with_corrected_positions(traces, np.zeros((2, 2)))
+
+
+def test_registration_leaves_tracking_of_real_movies_without_stage_drift_as_good(laptrack_movie, nuclei_movie,
+                                                                                  tmp_path) -> None:
+    # Measured: drift <= 1.3 px; DET / TRA 0.716 / 0.700 and 0.864 / 0.819 with and without.
+    for name, (images, truth) in {"transmitted": laptrack_movie, "nuclei": nuclei_movie}.items():
+        write_ctc_truth(link_by_overlap(truth), tmp_path / name / "GT", segmentation=truth)
+        drift = drift_stack(images)
+        assert np.abs(drift).max() <= 2.0, name
+        tra = {}
+        for registered in (False, True):
+            _, labels, _ = segment_and_track(images, Params(profile="robust"), drift=drift if registered else None)
+            write_ctc_result(labels, tmp_path / name / str(registered))
+            tra[registered] = score_ctc(tmp_path / name / str(registered), tmp_path / name / "GT")["TRA"]
+        assert tra[True] >= tra[False] - 0.01, (name, tra)
