@@ -155,7 +155,7 @@ def register_fov(job: TaskJob, drift_reference: str) -> dict:
 def track_fov(job: TaskJob) -> dict:
     """Tracking (IoU, or laptrack by ``params.tracker``) of a FOV's masks into a uint16 label stack.
 
-    With the ``register`` step planned (``params.drift_correction``), its
+    With the ``register`` step planned (a run's ``drift_reference``), its
     drift table (input ``drift``) makes the tracker match drift-corrected
     positions.
     """

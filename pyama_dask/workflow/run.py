@@ -197,8 +197,6 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
         document = _results_document(context, params, metadata)
         if fit is not None:
             document["fit"] = fit.record()
-        if context.drift_reference is not None:
-            document["drift_reference"] = context.drift_reference
         document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
                                                    performance_report=PERFORMANCE_REPORT)
         # The storage that stopped a run may well refuse these few small files too.
@@ -262,6 +260,8 @@ def _results_document(context: ProcessingContext, params: Params, metadata: Micr
         "results_paths": {fov: paths.to_dict() for fov, paths in context.results_paths.items()},
         "params": params.to_dict(),
         "time_units": context.time_units,
+        # Only with the register step: results of other runs keep their keys.
+        **({} if context.drift_reference is None else {"drift_reference": context.drift_reference}),
     }
 
 
