@@ -16,6 +16,12 @@ the count) is not linked: its links are refused with a logged warning, it
 is labelled empty, and the next frame is matched against the last frame
 linked. Tracks start in the first frame linked (frame 0 unless refused).
 
+With a ``drift`` (the per-frame drift of the register step,
+:mod:`pyama_dask.algorithms.registration`), every frame's boxes are moved
+back by its drift, rounded to whole pixels, before matching: boxes are
+compared in the coordinates of frame 0, so stage drift larger than a cell
+does not end its track.
+
 Only the previous frame's boxes are kept, so the label stack is written
 while the masks are read, one chunk of frames at a time.
 """
@@ -63,6 +69,7 @@ def track_iou(
     max_size: int | None = None,
     new_tracks: bool = False,
     max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
+    drift: np.ndarray | None = None,
 ) -> int:
     """Track the cells of a mask stack into a label stack.
 
@@ -82,6 +89,9 @@ def track_iou(
         Start tracks for unmatched regions after frame 0.
     max_objects_per_frame : int
         Frames of more regions (after the size filter) are not linked.
+    drift : numpy.ndarray, optional
+        (T, 2) drift (row, column) of each frame's content relative to
+        frame 0: boxes are matched in drift-corrected coordinates.
 
     Returns
     -------
@@ -91,10 +101,12 @@ def track_iou(
     Raises
     ------
     ValueError
-        When more than 65535 tracks would be needed for the uint16 labels.
+        When more than 65535 tracks would be needed for the uint16 labels,
+        or ``drift`` is not one (row, column) pair per frame.
     """
     check_stack(masks, "masks")
     check_stack(out, "out", like=masks)
+    offsets = frame_offsets(drift, masks.shape[0])
     tracker = IouTracker(
         min_iou=min_iou,
         min_size=min_size,
@@ -103,7 +115,7 @@ def track_iou(
         max_objects_per_frame=max_objects_per_frame,
     )
     for frames, block in frame_blocks(masks, "masks"):
-        out[frames] = np.stack([tracker.step(mask) for mask in block])
+        out[frames] = np.stack([tracker.step(mask, offsets[t]) for t, mask in enumerate(block, start=frames.start)])
     logger.debug("tracked %d cells over %d frames", tracker.n_tracks, masks.shape[0])
     return tracker.n_tracks
 
@@ -139,13 +151,16 @@ class IouTracker:
         self._boxes = np.empty((0, 4), dtype=np.int64)
         self._cells = np.empty(0, dtype=np.int64)
 
-    def step(self, mask: np.ndarray) -> np.ndarray:
+    def step(self, mask: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
         """Label the next frame.
 
         Parameters
         ----------
         mask : numpy.ndarray
             2-D mask of the frame.
+        offset : numpy.ndarray, optional
+            Whole-pixel (row, column) drift of the frame: its boxes are
+            moved back by it before matching.
 
         Returns
         -------
@@ -154,6 +169,8 @@ class IouTracker:
         """
         labelled, n_regions = label(np.asarray(mask, dtype=bool), connectivity=1, return_num=True)
         region_ids, boxes = self._regions(labelled, n_regions)
+        if offset is not None:
+            boxes = boxes - np.tile(offset, 2)
         if refuse_links(self.frame, len(region_ids), self.max_objects_per_frame):
             self.frame += 1
             return np.zeros(labelled.shape, dtype=np.uint16)
@@ -211,6 +228,27 @@ class IouTracker:
         cells = np.arange(self.n_tracks + 1, self.n_tracks + count + 1, dtype=np.int64)
         self.n_tracks += count
         return cells
+
+
+def checked_drift(drift: np.ndarray | None, n_frames: int) -> np.ndarray:
+    """``drift`` as (n_frames, 2) float64, zeros when None.
+
+    Raises
+    ------
+    ValueError
+        When ``drift`` is not one (row, column) pair per frame.
+    """
+    if drift is None:
+        return np.zeros((n_frames, 2))
+    drift = np.asarray(drift, dtype=np.float64)
+    if drift.shape != (n_frames, 2):
+        raise ValueError(f"drift has shape {drift.shape}: one (row, column) pair per frame, ({n_frames}, 2), expected")
+    return drift
+
+
+def frame_offsets(drift: np.ndarray | None, n_frames: int) -> np.ndarray:
+    """Each frame's drift rounded to whole pixels, (n_frames, 2) int64 (see :func:`checked_drift`)."""
+    return np.rint(checked_drift(drift, n_frames)).astype(np.int64)
 
 
 def bbox_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:

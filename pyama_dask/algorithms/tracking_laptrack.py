@@ -17,6 +17,8 @@ whole movie is solved at once by :class:`laptrack.LapTrack`:
   both daughters get new ids.
 - Tracks start and end in any frame. Starting and ending costs are
   laptrack's (from the 90th percentile of the link costs).
+- With a ``drift`` (the register step's per-frame drift), centroids are
+  linked in drift-corrected coordinates (those of frame 0).
 - A frame of more than ``max_objects_per_frame`` regions (a noise frame,
   which would stall the solver) takes no part: its links are refused with
   a logged warning and it is left unlabelled; gap closing bridges it.
@@ -32,14 +34,14 @@ second pass labels every frame again and writes the cell ids chunk by chunk.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from skimage.measure import label
 
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
-from pyama_dask.algorithms.tracking import MAX_OBJECTS_PER_FRAME, MAX_TRACKS, refuse_links
+from pyama_dask.algorithms.tracking import MAX_OBJECTS_PER_FRAME, MAX_TRACKS, checked_drift, refuse_links
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -84,6 +86,7 @@ def track_laptrack(
     max_gap_frames: int = 2,
     track_divisions: bool = False,
     max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
+    drift: np.ndarray | None = None,
 ) -> int:
     """Track the cells of a mask stack into a label stack with laptrack.
 
@@ -106,6 +109,9 @@ def track_laptrack(
         Allow a track to split into two daughters.
     max_objects_per_frame : int
         Frames of more regions (after the size filter) are not linked.
+    drift : numpy.ndarray, optional
+        (T, 2) drift (row, column) of each frame's content relative to
+        frame 0: centroids are linked in drift-corrected coordinates.
 
     Returns
     -------
@@ -115,15 +121,18 @@ def track_laptrack(
     Raises
     ------
     ValueError
-        When more than 65535 tracks would be needed for the uint16 labels.
+        When more than 65535 tracks would be needed for the uint16 labels,
+        or ``drift`` is not one (row, column) pair per frame.
     """
     check_stack(masks, "masks")
+    drift = checked_drift(drift, masks.shape[0])
     check_stack(out, "out", like=masks)
     if max_gap_frames < 0:
         raise ValueError(f"max_gap_frames must be >= 0, got {max_gap_frames}")
     regions = [frame_regions(mask, min_size, max_size) for _, block in frame_blocks(masks, "masks") for mask in block]
     regions = [
-        without_regions(frame) if refuse_links(t, frame.ids.size, max_objects_per_frame) else frame
+        without_regions(frame) if refuse_links(t, frame.ids.size, max_objects_per_frame)
+        else replace(frame, centroids=frame.centroids - drift[t])
         for t, frame in enumerate(regions)
     ]
     distance = max_link_distance if max_link_distance is not None else typical_diameter(regions)

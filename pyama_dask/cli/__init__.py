@@ -98,6 +98,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     # Imported here: the cluster options and profiles load Dask and the algorithms.
     from pyama_dask.cli.clusters import add_cluster_options
     from pyama_dask.pipeline.params import PROFILE_NAMES
+    from pyama_dask.algorithms.registration import REFERENCES
 
     run.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     run.add_argument("--out", required=True, help="output directory")
@@ -120,6 +121,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--profile", choices=PROFILE_NAMES,
                      help="defaults of the algorithm parameters: PyAMA-core's (default) or the robust profile")
     add_fit_option(run)
+    run.add_argument("--register", nargs="?", const="previous", choices=REFERENCES, metavar="REFERENCE",
+                     help="drift correction: register every frame on the previous one (default) or the first, and "
+                          "track on drift-corrected positions")
 
 
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:

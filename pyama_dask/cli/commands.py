@@ -18,7 +18,7 @@ from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity, 
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.fit_params import FitParams
-from pyama_dask.pipeline.steps import fit_registered
+from pyama_dask.pipeline.steps import drift_registered, fit_registered
 from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
@@ -35,8 +35,9 @@ def run_command(args: argparse.Namespace) -> int:
     channels = Channels(pc=resolve_channel(meta, args.pc, "segmented"),
                         fl=[resolve_channel(meta, channel, "fluorescence") for channel in args.fl])
     context = ProcessingContext(Path(args.out), channels, params=params, z=args.z,
-                                fit=fit_request(config, args.fit))
-    with fit_registered(None if context.fit is None else FitParams.from_mapping(context.fit)):
+                                fit=fit_request(config, args.fit), drift_reference=args.register)
+    with (fit_registered(None if context.fit is None else FitParams.from_mapping(context.fit)),
+          drift_registered(context.drift_reference)):
         if args.dry_run:
             return dry_run_command(meta, context, args, config)
         return process(meta, context, args, args.fovs, config)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from pyama_dask.algorithms.registration import drift_stack
 from pyama_dask.algorithms.segmentation import segment_logstd_stack
 from pyama_dask.algorithms.segmentation_guard import SegmentationQC, segment_guarded_stack
 from pyama_dask.algorithms.tracking import track_iou
@@ -47,8 +50,16 @@ def segment_stack(source: Any, target: Any, params: Params, fov: int | None = No
     return segment_guarded_stack(source, target, fov=fov, **params.segmentation_kwargs())
 
 
-def track_stack(masks: Any, labels: Any, params: Params) -> int:
+def stack_drift(frames: Any, drift_reference: str | None) -> np.ndarray | None:
+    """The (T, 2) drift of ``frames`` registered on ``drift_reference``; None (no registration) when it is None."""
+    return None if drift_reference is None else drift_stack(frames, drift_reference=drift_reference)
+
+
+def track_stack(masks: Any, labels: Any, params: Params, drift: np.ndarray | None = None) -> int:
     """Track ``masks`` into the uint16 ``labels`` with the tracker ``params`` choose (IoU or laptrack).
+
+    With ``drift`` ((T, 2) per-frame drift of the register step) the tracker
+    matches drift-corrected positions.
 
     Returns
     -------
@@ -56,4 +67,4 @@ def track_stack(masks: Any, labels: Any, params: Params) -> int:
         The number of tracks.
     """
     track = track_laptrack if params.tracker == "laptrack" else track_iou
-    return int(track(masks, labels, **params.tracking_kwargs()))
+    return int(track(masks, labels, **params.tracking_kwargs(), drift=drift))

@@ -114,6 +114,10 @@ class ProcessingContext:
         The fit step's settings (:class:`pyama_dask.pipeline.fit_params.FitParams`:
         ``model``, ``min_points``, changes to the model's parameters by name);
         None fits nothing.
+    drift_reference
+        Plans the register step (drift correction: tracking on
+        drift-corrected positions): each frame registered on the
+        ``"previous"`` one or the ``"first"``; None registers nothing.
     """
 
     output_dir: Path
@@ -123,3 +127,4 @@ class ProcessingContext:
     time_units: str = "min"
     z: int | str | None = None
     fit: dict[str, Any] | None = None
+    drift_reference: str | None = None

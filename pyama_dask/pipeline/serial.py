@@ -17,9 +17,10 @@ import pandas as pd
 
 from pyama_dask.algorithms.background import CorrectedStack, background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
+from pyama_dask.algorithms.registration import with_corrected_positions
 from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, read_frames
-from pyama_dask.pipeline.choices import segment_stack, track_stack
+from pyama_dask.pipeline.choices import segment_stack, stack_drift, track_stack
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.plan import FovPlan
@@ -27,7 +28,8 @@ from pyama_dask.pipeline.steps import STEPS, StepResult, run_job
 
 
 def process_fov_serial(
-    metadata: MicroscopyMetadata, fov: int, channels: Channels, params: Params = Params(), z: ZChoice = 0
+    metadata: MicroscopyMetadata, fov: int, channels: Channels, params: Params = Params(), z: ZChoice = 0,
+    drift_reference: str | None = None,
 ) -> dict[int, pd.DataFrame]:
     """Traces of one FOV per fluorescence channel, computed in this process.
 
@@ -43,6 +45,10 @@ def process_fov_serial(
         Algorithm parameters.
     z
         Z plane read of a file with Z, or ``"max"`` for the maximum projection.
+    drift_reference
+        As the register step's (``ProcessingContext.drift_reference``): with
+        it, tracking on drift-corrected positions and the traces' corrected
+        positions; None: no registration.
 
     Returns
     -------
@@ -51,7 +57,8 @@ def process_fov_serial(
     """
     path: Path = metadata.file_path
     phase = read_frames(path, fov, channels.pc, dim_order=metadata.dim_order, z=z)
-    masks, labels, fallback_frames = segment_and_track(phase, params, fov)
+    drift = stack_drift(phase, drift_reference)
+    masks, labels, fallback_frames = segment_and_track(phase, params, fov, drift)
     qc = {"fallback_frames": fallback_frames} if params.good_from_qc else {}
     times = list(metadata.timepoints[: phase.shape[0]])
     traces = {}
@@ -64,14 +71,18 @@ def process_fov_serial(
         # As the workflow does: the corrected values are needed on the cells only.
         corrected = CorrectedStack(fluorescence, medians, correction["tile_size"]).where(labels)
         raw = {"raw_fluorescence": fluorescence} if params.extra_features else {}
-        traces[channel] = extract_traces(labels, corrected, times, fov, **params.extraction_kwargs(), **qc, **raw)
+        table = extract_traces(labels, corrected, times, fov, **params.extraction_kwargs(), **qc, **raw)
+        traces[channel] = table if drift is None else with_corrected_positions(table, drift)
     return traces
 
 
 def segment_and_track(
-    stack: np.ndarray, params: Params = Params(), fov: int | None = None
+    stack: np.ndarray, params: Params = Params(), fov: int | None = None, drift: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Segment and track a (T, H, W) stack in memory with the algorithms ``params`` choose.
+
+    With a ``drift`` ((T, 2), the register step's) tracking matches
+    drift-corrected positions.
 
     Parameters
     ----------
@@ -92,7 +103,7 @@ def segment_and_track(
     qc = segment_stack(stack, masks, params, fov)
     fallback_frames = [] if qc is None else [record["frame"] for record in qc.fallback_frames]
     labels = np.zeros(stack.shape, dtype=np.uint16)
-    track_stack(masks, labels, params)
+    track_stack(masks, labels, params, drift=drift)
     return masks, labels, fallback_frames
 
 

@@ -20,8 +20,10 @@ import numpy as np
 from pyama_dask.algorithms.background import background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.kinetics_fit import fit_cells
+from pyama_dask.algorithms.registration import drift_stack, largest_drift, with_corrected_positions
 from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
+from pyama_dask.io.drift import read_drift_csv, write_drift_csv
 from pyama_dask.io.fits import cell_series, fits_table, write_fits
 from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import open_fov_reader
@@ -143,20 +145,35 @@ def correct_fov(job: TaskJob) -> dict:
     return {}
 
 
+def register_fov(job: TaskJob, drift_reference: str) -> dict:
+    """The drift of every frame of a FOV's segmented channel (on ``drift_reference``), written as its drift table."""
+    drift = drift_stack(open_image(job.inputs["source"]), drift_reference=drift_reference)
+    write_drift_csv(drift, job.output)
+    return {"drift_px": largest_drift(drift)}
+
+
 def track_fov(job: TaskJob) -> dict:
-    """Tracking (IoU, or laptrack by ``params.tracker``) of a FOV's masks into a uint16 label stack."""
+    """Tracking (IoU, or laptrack by ``params.tracker``) of a FOV's masks into a uint16 label stack.
+
+    With the ``register`` step planned (a run's ``drift_reference``), its
+    drift table (input ``drift``) makes the tracker match drift-corrected
+    positions.
+    """
     masks = job.inputs["source"]
     source = open_image(masks)
     target = create_image(job.output, source.shape, np.uint16, scale=image_scale(masks),
                           space_unit=image_space_unit(masks))
-    return {"tracks": track_stack(source, target, job.params)}
+    drift = read_drift_csv(job.inputs["drift"]) if "drift" in job.inputs else None
+    return {"tracks": track_stack(source, target, job.params, drift=drift)}
 
 
 def extract_fov(job: TaskJob) -> dict:
     """Trace extraction of one fluorescence channel of a FOV into PyAMA-core's CSV.
 
     With ``good_from_qc`` the segmentation's fallback frames (recorded on the
-    mask image the labels were tracked from) mark rows ``good=False``.
+    mask image the labels were tracked from) mark rows ``good=False``. With
+    the register step planned, its drift table (input ``drift``) adds the
+    drift-corrected positions.
     """
     labels, corrected, params = job.inputs["labels"], job.inputs["corrected"], job.params
     qc: dict[str, Any] = {}
@@ -173,6 +190,8 @@ def extract_fov(job: TaskJob) -> dict:
         cells, fluorescence.where(cells), list(job.source.times), job.fov,
         **params.extraction_kwargs(), **qc,
     )
+    if "drift" in job.inputs:
+        table = with_corrected_positions(table, read_drift_csv(job.inputs["drift"]))
     write_traces_csv(table, job.output)
     return {"cells": int(table["cell"].nunique()), "rows": len(table)}
 

@@ -36,6 +36,9 @@ P_EXPRESSING = 0.8
 DRIFT_STEP_PX = 0.5
 DRIFT_PULL = 0.02
 MAX_DRIFT_PX = 15.0
+#: Key of the random stream of the stage drift (``SyntheticSpec.stage_drift_px``), apart
+#: from the cells' stream so that the cells are drawn the same with and without it.
+STAGE_DRIFT_KEY = 1
 #: Per-cell wandering around its site: steps (px per frame) and pull back.
 JITTER_STEP_PX = 0.4
 JITTER_PULL = 0.2
@@ -163,6 +166,7 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
         drawn = [kinetic_expression(spec, rng, nominal_area) for _ in range(spec.n_fluorescence)]
         fluorescence = np.array([values for values, _ in drawn], dtype=float).reshape(spec.n_fluorescence, n, n_frames)
         kinetic_parameters = np.array([parameters for _, parameters in drawn], dtype=float)
+    drift += stage_drift(spec, fov)
     return CellPopulation(
         y=site_y[:, None] + drift[0] + jitter[0],
         x=site_x[:, None] + drift[1] + jitter[1],
@@ -175,6 +179,14 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
         fluorescence=fluorescence * present,
         kinetic_parameters=kinetic_parameters,
     )
+
+
+def stage_drift(spec: SyntheticSpec, fov: int) -> np.ndarray:
+    """(2, n_frames) displacement (row, column) of each frame's field by the stage, px; zeros without it."""
+    if not spec.stage_drift_px:
+        return np.zeros((2, spec.n_frames))
+    rng = spec.rng(fov, STREAM_CELLS, STAGE_DRIFT_KEY)
+    return rng.uniform(-spec.stage_drift_px, spec.stage_drift_px, (2, spec.n_frames))
 
 
 def footprint(

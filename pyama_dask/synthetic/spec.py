@@ -63,6 +63,12 @@ class SyntheticSpec:
         follows, with per-cell parameters written to ``<name>_kinetics.parquet``
         (:mod:`pyama_dask.synthetic.kinetics`); None: the built-in
         expression curve.
+    stage_drift_px : float
+        Stage drift: every frame's field is displaced by an offset drawn
+        uniformly within +-``stage_drift_px`` along each axis (a stage
+        returning to a position with that error), so whole frames jump by up
+        to twice that between frames; cells near the border may leave the
+        frame. 0: none (the slow field drift of a few pixels only).
     """
 
     n_fovs: int = 4
@@ -76,6 +82,7 @@ class SyntheticSpec:
     cell_radius_px: float = 14.0
     seed: int = 0
     kinetics: str | None = None
+    stage_drift_px: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("n_fovs", "n_frames", "size"):
@@ -92,6 +99,7 @@ class SyntheticSpec:
         )
         for name in ("frame_interval_min", "pixel_size_um"):
             _require(getattr(self, name) > 0, name, getattr(self, name), "must be > 0")
+        _require(self.stage_drift_px >= 0, "stage_drift_px", self.stage_drift_px, "must be >= 0")
         _require(
             12.0 <= self.cell_radius_px <= 100.0,
             "cell_radius_px",
@@ -149,10 +157,12 @@ class SyntheticSpec:
         return np.random.default_rng([self.seed, fov, stream, *key])
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as JSON-ready values (``kinetics`` only when set: older specs keep their form)."""
+        """The parameters as JSON-ready values (``kinetics``, ``stage_drift_px`` only when set: older specs keep their form)."""
         values = asdict(self)
         if values["kinetics"] is None:
             del values["kinetics"]
+        if not values["stage_drift_px"]:
+            del values["stage_drift_px"]
         return values
 
     @classmethod

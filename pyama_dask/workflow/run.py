@@ -37,7 +37,7 @@ from pyama_dask.io.fits import write_run_fits
 from pyama_dask.io.traces import write_run_traces
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
-from pyama_dask.pipeline.steps import STEPS, StepResult, fit_registered
+from pyama_dask.pipeline.steps import STEPS, StepResult, drift_registered, fit_registered
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
@@ -158,7 +158,7 @@ def run_complete_workflow(
     fovs, params = check_request(metadata, context, fov_start, fov_end, batch_size,
                                  n_workers if client is None else 1, fovs=fovs)
     fit = None if context.fit is None else FitParams.from_mapping(context.fit)
-    with fit_registered(fit):
+    with fit_registered(fit), drift_registered(context.drift_reference):
         return _run_planned(metadata, context, fovs, params, fit, batch_size, n_workers, client, progress,
                             dashboard_address)
 
@@ -287,6 +287,8 @@ def _results_document(context: ProcessingContext, params: Params, metadata: Micr
         "results_paths": {fov: paths.to_dict() for fov, paths in context.results_paths.items()},
         "params": params.to_dict(),
         "time_units": context.time_units,
+        # Only with the register step: results of other runs keep their keys.
+        **({} if context.drift_reference is None else {"drift_reference": context.drift_reference}),
     }
 
 
