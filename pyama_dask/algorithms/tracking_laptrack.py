@@ -14,7 +14,8 @@ whole movie is solved at once by :class:`laptrack.LapTrack`:
   missing from up to ``max_gap_frames`` frames (a dim or badly segmented
   frame) keeps its id. Its label is absent in the frames it missed.
 - Splitting (``track_divisions``): a track may branch into two (a division);
-  both daughters get new ids.
+  both daughters get new ids, and the lineage (each daughter's mother) is
+  returned with the number of tracks.
 - Tracks start and end in any frame. Starting and ending costs are
   laptrack's (from the 90th percentile of the link costs).
 - A frame of more than ``max_objects_per_frame`` regions (a noise frame,
@@ -74,6 +75,23 @@ class FrameRegions:
     areas: np.ndarray
 
 
+@dataclass(frozen=True)
+class Tracks:
+    """What tracking found besides the labels.
+
+    Attributes
+    ----------
+    n_tracks : int
+        Number of tracks (the largest cell id written).
+    parents : dict
+        Daughter cell id -> mother cell id, one entry per daughter of a
+        division (empty without ``track_divisions``).
+    """
+
+    n_tracks: int
+    parents: dict[int, int]
+
+
 def track_laptrack(
     masks: Any,
     out: Any,
@@ -84,7 +102,7 @@ def track_laptrack(
     max_gap_frames: int = 2,
     track_divisions: bool = False,
     max_objects_per_frame: int = MAX_OBJECTS_PER_FRAME,
-) -> int:
+) -> Tracks:
     """Track the cells of a mask stack into a label stack with laptrack.
 
     Parameters
@@ -109,8 +127,8 @@ def track_laptrack(
 
     Returns
     -------
-    int
-        Number of tracks (the largest cell id written).
+    Tracks
+        Number of tracks and the lineage of divisions.
 
     Raises
     ------
@@ -127,14 +145,15 @@ def track_laptrack(
         for t, frame in enumerate(regions)
     ]
     distance = max_link_distance if max_link_distance is not None else typical_diameter(regions)
-    cells = link_regions(regions, distance, max_gap_frames=max_gap_frames, track_divisions=track_divisions)
+    cells, parents = link_regions(regions, distance, max_gap_frames=max_gap_frames, track_divisions=track_divisions)
     for frames, block in frame_blocks(masks, "masks"):
         out[frames] = np.stack(
             [_cell_labels(mask, regions[t], cells[t]) for t, mask in zip(range(frames.start, frames.stop), block)]
         )
     n_tracks = int(max((c.max() for c in cells if c.size), default=0))
-    logger.debug("laptrack: %d tracks over %d frames, link distance %.1f px", n_tracks, len(regions), distance)
-    return n_tracks
+    logger.debug("laptrack: %d tracks (%d daughters) over %d frames, link distance %.1f px",
+                 n_tracks, len(parents), len(regions), distance)
+    return Tracks(n_tracks, parents)
 
 
 def frame_regions(mask: np.ndarray, min_size: int | None = None, max_size: int | None = None) -> FrameRegions:
@@ -173,21 +192,24 @@ def typical_diameter(regions: list[FrameRegions]) -> float:
 
 def link_regions(
     regions: list[FrameRegions], max_distance: float, *, max_gap_frames: int = 2, track_divisions: bool = False
-) -> list[np.ndarray]:
-    """Cell id (1 ...) of every trackable region of every frame, by laptrack.
+) -> tuple[list[np.ndarray], dict[int, int]]:
+    """Cell id (1 ...) of every trackable region of every frame, by laptrack, and the divisions' lineage.
 
     Returns
     -------
-    list of numpy.ndarray
+    cells : list of numpy.ndarray
         Per frame, the cell id of each region of ``FrameRegions.ids``.
+    parents : dict
+        Daughter cell id -> mother cell id.
     """
     # Imported here: laptrack takes ~1.5 s to import (scikit-learn,
     # pydantic), which only runs that track with it should pay.
     from laptrack import LapTrack
 
     cells = [np.zeros(frame.ids.size, dtype=np.int64) for frame in regions]
+    parents: dict[int, int] = {}
     if not any(frame.ids.size for frame in regions):
-        return cells
+        return cells, parents
     cutoff = float(max_distance) ** 2
     centroids = [frame.centroids for frame in regions]
     if max_gap_frames == 0 and not track_divisions:
@@ -201,13 +223,18 @@ def link_regions(
     if len(starts) > MAX_TRACKS:
         raise ValueError(f"{len(starts)} tracks exceed the {MAX_TRACKS} cell ids of a uint16 label stack")
     for number, node in enumerate(starts, start=1):
+        # A division's daughter: its one predecessor branches. The mother's
+        # track started in an earlier frame, so it is numbered already.
+        predecessors = list(tree.predecessors(node))
+        if len(predecessors) == 1:
+            parents[number] = int(cells[predecessors[0][0]][predecessors[0][1]])
         while True:
             cells[node[0]][node[1]] = number
             successors = list(tree.successors(node))
             if len(successors) != 1 or not _continues(tree, successors[0]):
                 break
             node = successors[0]
-    return cells
+    return cells, parents
 
 
 def _link_with_gaps_and_divisions(

@@ -47,13 +47,19 @@ def segment_stack(source: Any, target: Any, params: Params, fov: int | None = No
     return segment_guarded_stack(source, target, fov=fov, **params.segmentation_kwargs())
 
 
-def track_stack(masks: Any, labels: Any, params: Params) -> int:
+def track_stack(masks: Any, labels: Any, params: Params) -> tuple[int, dict[int, int] | None]:
     """Track ``masks`` into the uint16 ``labels`` with the tracker ``params`` choose (IoU or laptrack).
 
     Returns
     -------
-    int
+    n_tracks : int
         The number of tracks.
+    parents : dict or None
+        Daughter cell id -> mother cell id when divisions are tracked
+        (laptrack's ``track_divisions``), else None: no lineage is known.
     """
-    track = track_laptrack if params.tracker == "laptrack" else track_iou
-    return int(track(masks, labels, **params.tracking_kwargs()))
+    kwargs = params.tracking_kwargs()
+    if params.tracker != "laptrack":
+        return int(track_iou(masks, labels, **kwargs)), None
+    tracks = track_laptrack(masks, labels, **kwargs)
+    return tracks.n_tracks, (tracks.parents if kwargs.get("track_divisions") else None)

@@ -21,8 +21,7 @@ def _discs(shape, *frames_of_centres, radius=4):
 
 def _track(masks, **kwargs):
     out = np.zeros(masks.shape, dtype=np.uint16)
-    n_tracks = track_laptrack(masks, out, **kwargs)
-    return out, n_tracks
+    return out, track_laptrack(masks, out, **kwargs).n_tracks
 
 
 def _id_at(labels, t, centre):
@@ -92,6 +91,20 @@ def test_divisions_give_both_daughters_new_ids_only_when_asked():
     assert 1 in {_id_at(out, 3, (14, 22)), _id_at(out, 3, (26, 22))}
 
 
+def test_the_lineage_names_each_daughters_mother_only_when_divisions_are_tracked():
+    mother = [[(20, 20)], [(20, 21)], [(20, 22)]]
+    daughters = [[(14, 22), (26, 22)], [(12, 22), (28, 22)]]
+    granddaughters = [[(6, 22), (18, 22), (28, 22)], [(4, 22), (20, 22), (28, 22)]]
+    masks = _discs((40, 40), *mother, *daughters, *granddaughters)
+    out = np.zeros(masks.shape, dtype=np.uint16)
+    tracks = track_laptrack(masks, out, track_divisions=True, max_link_distance=9)
+    upper, lower = _id_at(out, 3, (14, 22)), _id_at(out, 3, (26, 22))
+    first, second = _id_at(out, 5, (6, 22)), _id_at(out, 5, (18, 22))
+    assert tracks.n_tracks == 5 and _id_at(out, 5, (28, 22)) == lower
+    assert tracks.parents == {upper: 1, lower: 1, first: upper, second: upper}
+    assert track_laptrack(masks, out, max_link_distance=9).parents == {}
+
+
 def test_size_filter_leaves_small_regions_unlabelled():
     masks = _discs((30, 30), [(10, 10)], [(10, 11)])
     masks[:, 25, 25] = True  # a one-pixel speck in every frame
@@ -117,7 +130,7 @@ def test_the_stack_is_read_chunk_by_chunk():
             return masks[key]
 
     out = np.zeros(masks.shape, dtype=np.uint16)
-    assert track_laptrack(ChunkedOnly(), out) == 1
+    assert track_laptrack(ChunkedOnly(), out).n_tracks == 1
     assert set(np.unique(out)) == {0, 1}
 
 
