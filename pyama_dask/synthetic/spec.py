@@ -26,6 +26,7 @@ MAX_CELL_JITTER_PX = 3.0
 MIN_GAP_PX = 24.0
 #: Tags of the independent random streams drawn from the seed.
 STREAM_CELLS, STREAM_FRAME, STREAM_BACKGROUND = 0, 1, 2
+STREAM_DIVISIONS = 3
 #: Names of the fluorescence channels, in file order after the phase channel.
 FLUORESCENCE_NAMES = ("GFP", "mCherry", "Cy5", "BFP")
 
@@ -63,6 +64,10 @@ class SyntheticSpec:
         follows, with per-cell parameters written to ``<name>_kinetics.parquet``
         (:mod:`pyama_dask.synthetic.kinetics`); None: the built-in
         expression curve.
+    divisions : bool
+        Let about half the cells divide once in the middle of the movie
+        (:mod:`pyama_dask.synthetic.divisions`); the truth table then has a
+        ``parent`` column.
     """
 
     n_fovs: int = 4
@@ -76,6 +81,7 @@ class SyntheticSpec:
     cell_radius_px: float = 14.0
     seed: int = 0
     kinetics: str | None = None
+    divisions: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_fovs", "n_frames", "size"):
@@ -149,10 +155,12 @@ class SyntheticSpec:
         return np.random.default_rng([self.seed, fov, stream, *key])
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as JSON-ready values (``kinetics`` only when set: older specs keep their form)."""
+        """The parameters as JSON-ready values (``kinetics``, ``divisions`` only when set, as old specs had them)."""
         values = asdict(self)
         if values["kinetics"] is None:
             del values["kinetics"]
+        if not values["divisions"]:
+            del values["divisions"]
         return values
 
     @classmethod
