@@ -7,7 +7,8 @@ FOV. Figures are made with matplotlib's object API (no pyplot state), so they
 render headless and in notebooks alike.
 
 The same colour stands for the same cell id in both figures: a cell's outline
-on the frame and its line in the traces.
+on the frame and its line in the traces. With a lineage (divisions tracked)
+daughters take their mother's colour, one lighter and one darker.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pyama_dask.io.store import (
     ImageRef,
     fov_group_name,
     image_channel_name,
+    image_lineage,
     image_scale,
     image_space_unit,
     open_image,
@@ -51,6 +53,9 @@ _DISPLAY_PERCENTILES = (0.5, 99.5)
 _CELL_COLOURS = tuple(to_rgba(c) for c in (
     tuple(matplotlib.colormaps["tab20"].colors[i] for i in (0, 2, 4, 6, 8, 10, 12, 18))
     + tuple(matplotlib.colormaps["tab20"].colors[i] for i in (1, 3, 5, 7, 9, 11, 13, 19))))
+# A daughter's colour: its mother's blended this far towards white (first
+# daughter) or black (second): the same hue, told apart.
+_DAUGHTER_SHADE = 0.4
 # Outline colour of segmented objects that carry no track.
 _UNTRACKED_COLOUR = "gold"
 # Most cells for which the traces figure has a legend of cell ids.
@@ -66,9 +71,26 @@ _MIN_ID_POINTS, _MAX_ID_POINTS = 6.5, 9.0
 _DIGIT_WIDTH, _ID_SHARE = 0.7, 0.9
 
 
-def cell_colour(cell: int) -> tuple[float, float, float, float]:
-    """The colour of a cell id in every QC figure."""
-    return _CELL_COLOURS[(int(cell) - 1) % len(_CELL_COLOURS)]
+def cell_colour(cell: int, parents: Mapping[int, int] | None = None) -> tuple[float, float, float, float]:
+    """The colour of a cell id in every QC figure.
+
+    Parameters
+    ----------
+    cell
+        Cell id.
+    parents
+        The lineage (daughter id -> mother id): a daughter's colour is its
+        mother's, lighter for the daughter of smaller id, darker for the
+        other. Tracking numbers a mother before her daughters.
+    """
+    mother = (parents or {}).get(int(cell))
+    if mother is None or mother >= cell:
+        return _CELL_COLOURS[(int(cell) - 1) % len(_CELL_COLOURS)]
+    sisters = sorted(daughter for daughter, of in parents.items() if of == mother)
+    towards = 1.0 if sisters.index(int(cell)) == 0 else 0.0
+    red, green, blue, alpha = cell_colour(mother, parents)
+    shade = [value + _DAUGHTER_SHADE * (towards - value) for value in (red, green, blue)]
+    return (*shade, alpha)
 
 
 def format_minutes(minutes: float) -> str:
@@ -111,6 +133,7 @@ def frame_figure(
     pixel_size_um: float | None = None,
     title: str = "",
     note: str = "",
+    parents: Mapping[int, int] | None = None,
 ) -> Figure:
     """A grey frame with each tracked cell's outline and id drawn at the cell.
 
@@ -133,6 +156,9 @@ def frame_figure(
         Figure title.
     note
         A line shown inside the axes, top left (e.g. the cell counts).
+    parents
+        The lineage (daughter id -> mother id), for related colours (see
+        :func:`cell_colour`).
 
     Returns
     -------
@@ -158,7 +184,7 @@ def frame_figure(
             ax.plot((contour[:, 1] - 0.5) * pixel_size_um, (contour[:, 0] - 0.5) * pixel_size_um,
                     color=_UNTRACKED_COLOUR, linewidth=1.4, linestyle=(0, (2, 1.5)), path_effects=framed)
     for region in regions:
-        colour = cell_colour(region.label)
+        colour = cell_colour(region.label, parents)
         y0, x0, _, _ = region.bbox
         for contour in find_contours(np.pad(region.image, 1).astype(np.uint8), 0.5):
             ys = (contour[:, 0] + y0 - 1 + 0.5) * pixel_size_um
@@ -206,8 +232,12 @@ def traces_figure(
         Names shown in the panel titles, by channel.
     title
         Figure title.
+
+    With a ``parent`` column (a lineage) daughters' lines take their
+    mother's colour (see :func:`cell_colour`).
     """
     channels = sorted(traces["channel"].unique()) if not traces.empty else []
+    parents = _lineage_of(traces)
     names = dict(channel_names or {})
     fig = Figure(figsize=(9.0, 2.6 * (len(channels) + 1) + 0.5), dpi=_DPI, layout="constrained")
     axes = fig.subplots(len(channels) + 1, 1, sharex=True, squeeze=False)[:, 0]
@@ -215,7 +245,7 @@ def traces_figure(
     for ax, channel in zip(axes, channels):
         rows = traces[traces["channel"] == channel]
         for cell, cell_rows in rows.groupby("cell", sort=True):
-            ax.plot(cell_rows["time"], cell_rows["intensity_total"], color=cell_colour(cell), linewidth=1.2,
+            ax.plot(cell_rows["time"], cell_rows["intensity_total"], color=cell_colour(cell, parents), linewidth=1.2,
                     label=str(cell), marker=point)
         name = names.get(channel)
         ax.set_title(f"channel {channel}" + (f" ({name})" if name else ""), loc="left", fontsize=10)
@@ -242,6 +272,14 @@ def traces_figure(
     counts_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(title)
     return fig
+
+
+def _lineage_of(traces: pd.DataFrame) -> dict[int, int]:
+    """Daughter id -> mother id from a trace table's ``parent`` column (empty without one)."""
+    if "parent" not in traces.columns:
+        return {}
+    daughters = traces.dropna(subset=["parent"]).drop_duplicates("cell")
+    return dict(zip(daughters["cell"].astype(int), daughters["parent"].astype(int)))
 
 
 def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame: int | None = None) -> list[Path]:
@@ -288,7 +326,8 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
     pc_channel = int(results["channels"]["pc"])
     pc_ref = ImageRef(output_dir, fov, "pc", pc_channel)
     phase = open_image(pc_ref)
-    labels = open_image(ImageRef(output_dir, fov, "seg_labeled", pc_channel))
+    labels_ref = ImageRef(output_dir, fov, "seg_labeled", pc_channel)
+    labels = open_image(labels_ref)
     n_frames = phase.shape[0]
     frame = n_frames // 2 if frame is None else frame
     if not 0 <= frame < n_frames:
@@ -306,7 +345,7 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
               + (f", {n_untracked} segmented objects without a track (dashed)" if n_untracked else ""))
     paths = [qc_dir / f"{fov_group_name(fov)}_frame.png", qc_dir / f"{fov_group_name(fov)}_traces.png"]
     save_png(frame_figure(np.asarray(phase[frame]), frame_labels, frame_mask, pixel_size_um=pixel_size_um,
-                          title=title, note=counts), paths[0])
+                          title=title, note=counts, parents=image_lineage(labels_ref)), paths[0])
     channels = traces["channel"].unique() if not traces.empty else []
     # A channel both segmented and measured is copied once, as the segmented channel.
     names = {int(c): image_channel_name(ImageRef(output_dir, fov, "pc" if c == pc_channel else "fl", int(c)))

@@ -181,3 +181,33 @@ def test_a_single_frame_movie_draws_its_points(tmp_path):
     for cell in (1, 2):
         colour = np.array(cell_colour(cell)[:3]) * 255
         assert (np.abs(rgb - colour).sum(axis=2) < 40).sum() >= 9, f"no point of cell {cell}"
+
+
+def test_daughters_take_shades_of_their_mother_s_colour(tmp_path):
+    parents = {2: 1, 3: 1, 4: 3, 5: 3}
+    mother = np.array(cell_colour(1)[:3])
+    lighter, darker = np.array(cell_colour(2, parents)[:3]), np.array(cell_colour(3, parents)[:3])
+    # The mother's hue, blended towards white and black; a granddaughter from her darker mother's.
+    assert lighter == pytest.approx(0.6 * mother + 0.4) and darker == pytest.approx(0.6 * mother)
+    assert np.array(cell_colour(4, parents)[:3]) == pytest.approx(0.6 * darker + 0.4)
+    assert cell_colour(2) != cell_colour(2, parents) and cell_colour(6, parents) == cell_colour(6)
+
+    labels = np.zeros((60, 90), np.uint16)
+    labels[10:40, 10:35], labels[10:40, 50:75] = 2, 3
+    fig = frame_figure(np.random.default_rng(1).normal(1000, 50, labels.shape), labels, pixel_size_um=1.0,
+                       parents=parents)
+    save_png(fig, tmp_path / "frame.png")
+    rgb = _png(tmp_path / "frame.png")
+    assert _has_colour(_patch(fig, rgb, 10, 22, 1.0, reach=6), lighter * 255)
+    assert _has_colour(_patch(fig, rgb, 10, 62, 1.0, reach=6), darker * 255)
+    assert not _has_colour(_patch(fig, rgb, 10, 22, 1.0, reach=6), np.array(cell_colour(2)[:3]) * 255)
+
+
+def test_trace_lines_of_daughters_take_shades_of_their_mother_s_colour():
+    traces = pd.DataFrame({"cell": [1, 1, 2, 3], "frame": [0, 1, 2, 2], "time": [0.0, 5.0, 10.0, 10.0],
+                           "intensity_total": [1.0, 2.0, 1.5, 1.2], "channel": 1,
+                           "parent": pd.array([pd.NA, pd.NA, 1, 1], dtype="Int64")})
+    fig = traces_figure(traces, np.array([0.0, 5.0, 10.0]), np.array([1, 1, 2]))
+    colours = {line.get_label(): line.get_color() for line in fig.axes[0].lines}
+    parents = {2: 1, 3: 1}
+    assert colours == {str(cell): cell_colour(cell, parents) for cell in (1, 2, 3)}

@@ -24,6 +24,7 @@ from pyama_dask.synthetic import (
 from pyama_dask.synthetic.cells import simulate_cells
 from pyama_dask.synthetic.render import FovRenderer
 from pyama_dask.synthetic.spec import HALO_REACH_PX, MIN_GAP_PX
+from pyama_dask.synthetic.truth import truth_table
 
 # Non-square, non-default interval and pixel size, so defaults cannot pass by luck.
 SPEC = SyntheticSpec(
@@ -306,3 +307,34 @@ def test_missing_files_are_named(tmp_path):
         load_spec(tmp_path / "nothing_params.json")
     with pytest.raises(ValueError, match="fov=2, frame=0 outside the dataset"):
         true_labels(SPEC, 2, 0)
+
+
+def test_divisions_are_off_by_default_and_leave_the_founders_as_drawn():
+    spec = SyntheticSpec(n_fovs=1, n_frames=20, size=512, n_cells=25, n_fluorescence=1, seed=3)
+    dividing = SyntheticSpec(**{**spec.to_dict(), "divisions": True})
+    assert "divisions" not in spec.to_dict() and dividing.to_dict()["divisions"] is True
+    assert SyntheticSpec.from_dict(dividing.to_dict()) == dividing
+    founders, cells = simulate_cells(spec, 0), simulate_cells(dividing, 0)
+    n = founders.n_cells
+    for name in ("y", "x", "semi_major", "angle"):
+        np.testing.assert_array_equal(getattr(cells, name)[:n], getattr(founders, name))
+    assert founders.parent.size == 0 and (cells.parent[:n] == 0).all()
+    mothers = cells.parent[n:] - 1
+    assert cells.n_cells == n + 2 * np.unique(mothers).size and np.unique(mothers).size >= 8
+    for daughter, mother in enumerate(mothers, start=n):
+        first = int(np.argmax(cells.present[daughter]))
+        assert cells.present[mother, first - 1] and not cells.present[mother, first:].any()
+        assert founders.present[mother, first:].sum() == cells.present[daughter].sum()
+        assert cells.semi_major[daughter] == pytest.approx(founders.semi_major[mother] / np.sqrt(2))
+        halves = founders.fluorescence[0, mother, first:] / 2
+        np.testing.assert_allclose(cells.fluorescence[0, daughter, first:], halves)
+
+
+def test_the_truth_names_each_daughters_mother_only_with_divisions():
+    spec = SyntheticSpec(n_fovs=1, n_frames=12, size=256, n_cells=6, n_fluorescence=0, seed=1, divisions=True)
+    cells = simulate_cells(spec, 0)
+    truth = truth_table(spec, 0, cells, np.zeros(cells.present.shape, dtype=np.int64))
+    assert truth.columns[-1] == "parent"
+    assert truth.groupby("cell")["parent"].first().tolist() == cells.parent.tolist()
+    plain = SyntheticSpec(**{**spec.to_dict(), "divisions": False})
+    assert "parent" not in truth_table(plain, 0, simulate_cells(plain, 0), np.zeros((6, 12), dtype=np.int64))

@@ -21,13 +21,17 @@ With ``extra_features=True`` four columns follow: ``intensity_mean``
 subtracted over the cell's pixels: the raw minus the corrected
 fluorescence, so it needs the raw stack, else NaN) and ``centroid_x`` /
 ``centroid_y`` (mean pixel column / row).
+
+With a lineage (``parents``, from tracking with divisions) a last column
+``parent`` holds each cell's mother cell id, empty (NA) for founders;
+without one the table has no such column, as PyAMA-core's.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -49,6 +53,8 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "area",
 )
 EXTRA_COLUMNS: tuple[str, ...] = ("intensity_mean", "background", "centroid_x", "centroid_y")
+#: The column of the mother's cell id, when the lineage is known.
+PARENT_COLUMN = "parent"
 CELL_COLUMNS: tuple[str, ...] = ("cell", "position_x", "position_y", "intensity_total", "area")
 
 COLUMN_DTYPES: dict[str, type] = {
@@ -112,6 +118,7 @@ def extract_traces(
     raw_fluorescence: Any | None = None,
     good_from_qc: bool = False,
     fallback_frames: Iterable[int] = (),
+    parents: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Trace table of one field of view and fluorescence channel.
 
@@ -141,13 +148,16 @@ def extract_traces(
     fallback_frames : iterable of int
         Frames whose segmentation fell back (see
         :class:`~pyama_dask.algorithms.segmentation_guard.SegmentationQC`).
+    parents : mapping, optional
+        Daughter cell id -> mother cell id: adds the ``parent`` column
+        (nullable Int64, NA for cells without mother).
 
     Returns
     -------
     pandas.DataFrame
         Rows ordered by frame then cell; columns ``TRACE_COLUMNS`` (+
-        ``EXTRA_COLUMNS``), with the dtypes of ``COLUMN_DTYPES`` also when
-        empty.
+        ``EXTRA_COLUMNS``, + ``parent``), with the dtypes of
+        ``COLUMN_DTYPES`` also when empty.
     """
     check_stack(labels, "labels")
     check_stack(fluorescence, "fluorescence", like=labels)
@@ -183,6 +193,8 @@ def extract_traces(
         table["good"] = ~(on_border | np.isin(table["frame"], list(fallback_frames)))
     keep = _long_enough(table["cell"], min_frames(min_trace_length, labels.shape[0]))
     traces = _frame({name: table[name][keep] for name in names})
+    if parents is not None:
+        traces[PARENT_COLUMN] = traces["cell"].map(dict(parents)).astype("Int64")
     logger.debug("FOV %d: %d rows of %d cells", fov, len(traces), traces["cell"].nunique())
     return traces
 

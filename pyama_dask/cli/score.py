@@ -12,12 +12,13 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import tifffile
 
 from pyama_dask.evaluation.ctc import RESULT_TRACKS, write_ctc_result
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml
-from pyama_dask.io.store import ImageRef, open_image
+from pyama_dask.io.store import ImageRef, image_lineage, open_image
 from pyama_dask.evaluation.scoring import score_ctc
 
 #: The metrics printed first, in this order (all others follow by name).
@@ -42,28 +43,31 @@ def score_command(args: argparse.Namespace) -> int:
     if (results / RESULT_TRACKS).is_file():
         scores = score_ctc(results, truth)
     elif args.ctc_out:
-        write_ctc_result(_labels(results, args.fov), args.ctc_out)
+        labels, parents = _labels(results, args.fov)
+        write_ctc_result(labels, args.ctc_out, parents)
         scores = score_ctc(args.ctc_out, truth)
     else:
+        labels, parents = _labels(results, args.fov)
         with tempfile.TemporaryDirectory(prefix="pyama-ctc-") as folder:
-            write_ctc_result(_labels(results, args.fov), folder)
+            write_ctc_result(labels, folder, parents)
             scores = score_ctc(folder, truth)
     print(json.dumps(scores, indent=2) if args.json else _table(scores))
     return 0
 
 
-def _labels(results: Path, fov: int):
-    """The (T, Y, X) tracked labels of a run's FOV, or of a TIFF stack."""
+def _labels(results: Path, fov: int) -> tuple[Any, dict[int, int] | None]:
+    """The (T, Y, X) tracked labels of a run's FOV with their lineage, or of a TIFF stack (no lineage)."""
     if results.is_file():
         labels = tifffile.imread(results)
         if labels.ndim != 3:
             raise ValueError(f"{results}: expected a (T, Y, X) label stack, got shape {labels.shape}")
-        return labels
+        return labels, None
     if not (results / RESULTS_FILE).is_file():
         raise ValueError(f"{results} is neither a label TIFF, a CTC result folder nor a run's output directory "
                          f"(no {RESULTS_FILE})")
     pc_channel = int(read_results_yaml(results / RESULTS_FILE)["channels"]["pc"])
-    return open_image(ImageRef(results, fov, "seg_labeled", pc_channel))
+    ref = ImageRef(results, fov, "seg_labeled", pc_channel)
+    return open_image(ref), image_lineage(ref)
 
 
 def _table(scores: dict[str, float]) -> str:

@@ -10,6 +10,8 @@ A CTC track is present in every frame from B to E. A cell of ours that is
 missing from some frames (laptrack's gap closing) is therefore written as
 one track per stretch of consecutive frames, each later stretch with a new
 label whose parent is the stretch before, which is how the CTC encodes gaps.
+A daughter of a division (the lineage of the tracking) has as parent the
+mother's last stretch.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class CtcTrack:
         return f"{self.label} {self.begin} {self.end} {self.parent}"
 
 
-def write_ctc_result(labels: Any, folder: str | Path) -> list[CtcTrack]:
+def write_ctc_result(labels: Any, folder: str | Path, parents: dict[int, int] | None = None) -> list[CtcTrack]:
     """Write a (T, H, W) label stack as a CTC result folder (``maskTTT.tif`` + ``res_track.txt``).
 
     Parameters
@@ -55,16 +57,21 @@ def write_ctc_result(labels: Any, folder: str | Path) -> list[CtcTrack]:
         one chunk of frames at a time.
     folder : str or Path
         Created if missing.
+    parents : dict, optional
+        Daughter cell id -> mother cell id (the divisions), written as the
+        daughters' parents.
 
     Returns
     -------
     list of CtcTrack
         The tracks written.
     """
-    return _write(labels, Path(folder), "mask{:0{w}d}.tif", Path(folder) / RESULT_TRACKS)
+    return _write(labels, Path(folder), "mask{:0{w}d}.tif", Path(folder) / RESULT_TRACKS, parents)
 
 
-def write_ctc_truth(tracks: Any, folder: str | Path, segmentation: Any | None = None) -> list[CtcTrack]:
+def write_ctc_truth(
+    tracks: Any, folder: str | Path, segmentation: Any | None = None, parents: dict[int, int] | None = None
+) -> list[CtcTrack]:
     """Write ground truth in CTC layout: ``TRA/`` from tracked labels, ``SEG/`` from instance labels.
 
     Parameters
@@ -76,6 +83,8 @@ def write_ctc_truth(tracks: Any, folder: str | Path, segmentation: Any | None = 
     segmentation : array-like, optional
         (T, H, W) instance labels for ``SEG/`` (any ids per frame); every
         frame with an object is written.
+    parents : dict, optional
+        Daughter track id -> mother track id (the divisions).
 
     Returns
     -------
@@ -83,7 +92,7 @@ def write_ctc_truth(tracks: Any, folder: str | Path, segmentation: Any | None = 
         The TRA tracks written.
     """
     folder = Path(folder)
-    written = _write(tracks, folder / "TRA", "man_track{:0{w}d}.tif", folder / "TRA" / TRUTH_TRACKS)
+    written = _write(tracks, folder / "TRA", "man_track{:0{w}d}.tif", folder / "TRA" / TRUTH_TRACKS, parents)
     if segmentation is not None:
         check_stack(segmentation, "segmentation", like=tracks)
         (folder / "SEG").mkdir(parents=True, exist_ok=True)
@@ -94,13 +103,15 @@ def write_ctc_truth(tracks: Any, folder: str | Path, segmentation: Any | None = 
     return written
 
 
-def _write(labels: Any, mask_folder: Path, pattern: str, track_file: Path) -> list[CtcTrack]:
+def _write(
+    labels: Any, mask_folder: Path, pattern: str, track_file: Path, parents: dict[int, int] | None = None
+) -> list[CtcTrack]:
     check_stack(labels, "labels")
     mask_folder.mkdir(parents=True, exist_ok=True)
     n_frames = labels.shape[0]
     width = _digits(n_frames)
     presence = [np.unique(frame[frame > 0]) for _, frame in _frames(labels)]
-    tracks, label_of = ctc_tracks(presence)
+    tracks, label_of = ctc_tracks(presence, parents)
     for t, frame in _frames(labels):
         label_of_cell = np.zeros(int(frame.max()) + 1, dtype=np.uint16)
         for cell in presence[t]:
@@ -111,13 +122,19 @@ def _write(labels: Any, mask_folder: Path, pattern: str, track_file: Path) -> li
     return tracks
 
 
-def ctc_tracks(presence: list[np.ndarray]) -> tuple[list[CtcTrack], dict[tuple[int, int], int]]:
+def ctc_tracks(
+    presence: list[np.ndarray], parents: dict[int, int] | None = None
+) -> tuple[list[CtcTrack], dict[tuple[int, int], int]]:
     """CTC tracks from the cell ids present in each frame, one track per unbroken stretch.
 
     Parameters
     ----------
     presence : list of numpy.ndarray
         Per frame, the cell ids present.
+    parents : dict, optional
+        Daughter cell id -> mother cell id: a daughter's first stretch has
+        as parent the mother's last one. A mother absent from every frame
+        (all its regions filtered out) leaves the daughter without parent.
 
     Returns
     -------
@@ -134,17 +151,33 @@ def ctc_tracks(presence: list[np.ndarray]) -> tuple[list[CtcTrack], dict[tuple[i
             frames_of.setdefault(int(cell), []).append(t)
     next_label = max(frames_of, default=0) + 1
     tracks, label_of = [], {}
-    for cell in sorted(frames_of):
-        parent, current = 0, cell
-        for begin, end in _stretches(frames_of[cell]):
-            if parent:
+    last_label: dict[int, int] = {}
+    parents = parents or {}
+    # Mothers before daughters: tracking numbers a daughter after its mother.
+    for cell in sorted(frames_of, key=lambda cell: (_generation(cell, parents), cell)):
+        parent, current = last_label.get(parents.get(cell, 0), 0), cell
+        for stretch, (begin, end) in enumerate(_stretches(frames_of[cell])):
+            if stretch:
                 current, next_label = next_label, next_label + 1
                 if current > MAX_LABEL:
                     raise ValueError(f"cell {cell}: more than {MAX_LABEL} CTC labels are needed")
             tracks.append(CtcTrack(current, begin, end, parent))
             label_of.update({(cell, t): current for t in range(begin, end + 1)})
             parent = current
+        last_label[cell] = current
     return sorted(tracks, key=lambda track: track.label), label_of
+
+
+def _generation(cell: int, parents: dict[int, int]) -> int:
+    """How many divisions separate ``cell`` from its founder."""
+    generation, seen = 0, {cell}
+    while cell in parents:
+        cell = parents[cell]
+        if cell in seen:
+            raise ValueError(f"the lineage has a cycle through cell {cell}")
+        seen.add(cell)
+        generation += 1
+    return generation
 
 
 def _stretches(frames: list[int]) -> Iterator[tuple[int, int]]:

@@ -395,6 +395,21 @@ def record_image_qc(ref: ImageRef, facts: dict) -> None:
     group.attrs["pyama"] = {**dict(group.attrs["pyama"]), **facts}
 
 
+#: Key of a label image's lineage in its ``attrs["pyama"]``: [daughter, mother] cell id pairs.
+LINEAGE_KEY = "parents"
+
+
+def record_lineage(ref: ImageRef, parents: dict[int, int]) -> None:
+    """Keep the lineage of a label image (daughter cell id -> mother cell id) with it, before it is marked complete."""
+    record_image_qc(ref, {LINEAGE_KEY: [[int(daughter), int(mother)] for daughter, mother in sorted(parents.items())]})
+
+
+def image_lineage(ref: ImageRef) -> dict[int, int] | None:
+    """A label image's lineage (daughter cell id -> mother cell id); None when its tracking knew none."""
+    pairs = image_qc(ref).get(LINEAGE_KEY)
+    return None if pairs is None else {int(daughter): int(mother) for daughter, mother in pairs}
+
+
 def image_qc(ref: ImageRef) -> dict:
     """An image's ``attrs["pyama"]``: its completion fingerprint and any facts of :func:`record_image_qc`."""
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)

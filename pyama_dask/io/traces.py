@@ -56,7 +56,8 @@ def write_traces_csv(table: pd.DataFrame, path: Path) -> None:
 
 def read_traces_csv(path: Path) -> pd.DataFrame:
     """Read a trace CSV written by :func:`write_traces_csv` (or by PyAMA-core)."""
-    return pd.read_csv(path, dtype={"good": bool})
+    # A lineage's parent column is empty for founders: nullable integers.
+    return pd.read_csv(path, dtype={"good": bool, "parent": "Int64"})
 
 
 class NoTracesError(ValueError):

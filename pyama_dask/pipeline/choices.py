@@ -55,7 +55,8 @@ def stack_drift(frames: Any, drift_reference: str | None) -> np.ndarray | None:
     return None if drift_reference is None else drift_stack(frames, drift_reference=drift_reference)
 
 
-def track_stack(masks: Any, labels: Any, params: Params, drift: np.ndarray | None = None) -> int:
+def track_stack(masks: Any, labels: Any, params: Params,
+                drift: np.ndarray | None = None) -> tuple[int, dict[int, int] | None]:
     """Track ``masks`` into the uint16 ``labels`` with the tracker ``params`` choose (IoU or laptrack).
 
     With ``drift`` ((T, 2) per-frame drift of the register step) the tracker
@@ -63,8 +64,14 @@ def track_stack(masks: Any, labels: Any, params: Params, drift: np.ndarray | Non
 
     Returns
     -------
-    int
+    n_tracks : int
         The number of tracks.
+    parents : dict or None
+        Daughter cell id -> mother cell id when divisions are tracked
+        (laptrack's ``track_divisions``), else None: no lineage is known.
     """
-    track = track_laptrack if params.tracker == "laptrack" else track_iou
-    return int(track(masks, labels, **params.tracking_kwargs(), drift=drift))
+    kwargs = params.tracking_kwargs()
+    if params.tracker != "laptrack":
+        return int(track_iou(masks, labels, **kwargs, drift=drift)), None
+    tracks = track_laptrack(masks, labels, **kwargs, drift=drift)
+    return tracks.n_tracks, (tracks.parents if kwargs.get("track_divisions") else None)

@@ -78,7 +78,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "watershed": True,
         "min_object_area": 30,
         "tracker": "laptrack",
-        "tracking": {"iou": {"new_tracks": True}, "laptrack": {"max_gap_frames": 2}},
+        "tracking": {"iou": {"new_tracks": True}, "laptrack": {"max_gap_frames": 2, "track_divisions": True}},
         "min_trace_length": 0.05,
         "good_from_qc": True,
     },

@@ -11,6 +11,7 @@ table) in order in this process, writing the store as a worker would.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,8 +59,10 @@ def process_fov_serial(
     path: Path = metadata.file_path
     phase = read_frames(path, fov, channels.pc, dim_order=metadata.dim_order, z=z)
     drift = stack_drift(phase, drift_reference)
-    masks, labels, fallback_frames = segment_and_track(phase, params, fov, drift)
-    qc = {"fallback_frames": fallback_frames} if params.good_from_qc else {}
+    masks, labels, fallback_frames, parents = segment_and_track(phase, params, fov, drift)
+    qc: dict[str, Any] = {"fallback_frames": fallback_frames} if params.good_from_qc else {}
+    if parents is not None:
+        qc["parents"] = parents
     times = list(metadata.timepoints[: phase.shape[0]])
     traces = {}
     correction = params.background_kwargs()
@@ -78,7 +81,7 @@ def process_fov_serial(
 
 def segment_and_track(
     stack: np.ndarray, params: Params = Params(), fov: int | None = None, drift: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
+) -> tuple[np.ndarray, np.ndarray, list[int], dict[int, int] | None]:
     """Segment and track a (T, H, W) stack in memory with the algorithms ``params`` choose.
 
     With a ``drift`` ((T, 2), the register step's) tracking matches
@@ -96,15 +99,17 @@ def segment_and_track(
     Returns
     -------
     tuple
-        Boolean masks, uint16 cell labels and the frames whose segmentation
-        fell back (always empty for PyAMA-core's segmentation).
+        Boolean masks, uint16 cell labels, the frames whose segmentation
+        fell back (always empty for PyAMA-core's segmentation) and the
+        lineage (daughter -> mother cell id; None unless divisions are
+        tracked).
     """
     masks = np.zeros(stack.shape, dtype=bool)
     qc = segment_stack(stack, masks, params, fov)
     fallback_frames = [] if qc is None else [record["frame"] for record in qc.fallback_frames]
     labels = np.zeros(stack.shape, dtype=np.uint16)
-    track_stack(masks, labels, params, drift=drift)
-    return masks, labels, fallback_frames
+    _, parents = track_stack(masks, labels, params, drift=drift)
+    return masks, labels, fallback_frames, parents
 
 
 def run_plan_serially(plan: FovPlan) -> list[StepResult]:

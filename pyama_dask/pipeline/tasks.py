@@ -33,10 +33,12 @@ from pyama_dask.io.store import (
     contrast_pixels,
     create_image,
     image_qc,
+    image_lineage,
     image_scale,
     image_space_unit,
     open_image,
     record_image_qc,
+    record_lineage,
     update_contrast_limits,
 )
 from pyama_dask.io.traces import read_traces_csv, write_traces_csv
@@ -158,13 +160,20 @@ def track_fov(job: TaskJob) -> dict:
     With the ``register`` step planned (a run's ``drift_reference``), its
     drift table (input ``drift``) makes the tracker match drift-corrected
     positions.
+
+    When divisions are tracked the lineage goes into the label image's
+    ``attrs["pyama"]`` (:func:`pyama_dask.io.store.record_lineage`).
     """
     masks = job.inputs["source"]
     source = open_image(masks)
     target = create_image(job.output, source.shape, np.uint16, scale=image_scale(masks),
                           space_unit=image_space_unit(masks))
     drift = read_drift_csv(job.inputs["drift"]) if "drift" in job.inputs else None
-    return {"tracks": track_stack(source, target, job.params, drift=drift)}
+    n_tracks, parents = track_stack(source, target, job.params, drift=drift)
+    if parents is None:
+        return {"tracks": n_tracks}
+    record_lineage(job.output, parents)
+    return {"tracks": n_tracks, "divisions": len(set(parents.values()))}
 
 
 def extract_fov(job: TaskJob) -> dict:
@@ -173,7 +182,8 @@ def extract_fov(job: TaskJob) -> dict:
     With ``good_from_qc`` the segmentation's fallback frames (recorded on the
     mask image the labels were tracked from) mark rows ``good=False``. With
     the register step planned, its drift table (input ``drift``) adds the
-    drift-corrected positions.
+    drift-corrected positions. When the labels carry a lineage, the table
+    gains the ``parent`` column.
     """
     labels, corrected, params = job.inputs["labels"], job.inputs["corrected"], job.params
     qc: dict[str, Any] = {}
@@ -183,6 +193,9 @@ def extract_fov(job: TaskJob) -> dict:
     fluorescence = open_corrected(corrected.location)
     if params.extra_features:  # the per-cell background level is raw minus corrected
         qc["raw_fluorescence"] = fluorescence.raw
+    parents = image_lineage(labels)
+    if parents is not None:
+        qc["parents"] = parents
     # Traces sum the corrected fluorescence over cell pixels: computing it there only is
     # enough. Extraction and the correction walk the labels block by block together.
     cells = _LastBlockKept(open_image(labels))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from pyama_dask.synthetic.divisions import divide_cells
 from pyama_dask.synthetic.kinetics import kinetic_expression
 from pyama_dask.synthetic.spec import (
     MAX_ASPECT,
@@ -77,6 +78,9 @@ class CellPopulation:
         With ``spec.kinetics``: each cell's parameters of the model its
         fluorescence follows, shape (n_fluorescence, n_parameters, n_cells)
         in the model's parameter order; else empty.
+    parent : numpy.ndarray
+        With ``spec.divisions``: each cell's mother id (0 for founders),
+        shape (n_cells,) (:mod:`pyama_dask.synthetic.divisions`); else empty.
     """
 
     y: np.ndarray
@@ -89,6 +93,7 @@ class CellPopulation:
     present: np.ndarray
     fluorescence: np.ndarray
     kinetic_parameters: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0)))
+    parent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         # Populations are cached and shared: nobody may change them.
@@ -167,7 +172,7 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
         fluorescence = np.array([values for values, _ in drawn], dtype=float).reshape(spec.n_fluorescence, n, n_frames)
         kinetic_parameters = np.array([parameters for _, parameters in drawn], dtype=float)
     drift += stage_drift(spec, fov)
-    return CellPopulation(
+    founders = CellPopulation(
         y=site_y[:, None] + drift[0] + jitter[0],
         x=site_x[:, None] + drift[1] + jitter[1],
         semi_major=semi_major,
@@ -179,6 +184,7 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
         fluorescence=fluorescence * present,
         kinetic_parameters=kinetic_parameters,
     )
+    return divide_cells(spec, fov, founders) if spec.divisions else founders
 
 
 def stage_drift(spec: SyntheticSpec, fov: int) -> np.ndarray:

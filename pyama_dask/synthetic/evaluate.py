@@ -262,3 +262,46 @@ def score_fits(fits: pd.DataFrame, traces: pd.DataFrame, truth: pd.DataFrame, ki
         median_relative_error=relative,
         share_r2_above_0_9=float(np.mean(both["r_squared"] > 0.9)) if len(both) else float("nan"),
     )
+
+
+def linked_divisions(truth: pd.DataFrame, labels: np.ndarray, parents: dict[int, int]) -> tuple[int, int]:
+    """How many true divisions of one FOV the tracking linked, of how many.
+
+    A division counts as linked when the tracked cell under the mother's
+    centre in the frame before the division is the recorded parent of two
+    different tracked cells, those under the daughters' centres in their
+    first frame.
+
+    Parameters
+    ----------
+    truth
+        The FOV's truth table with its ``parent`` column (a spec with
+        ``divisions``).
+    labels
+        (T, H, W) tracked cell ids.
+    parents
+        The tracking's lineage: daughter cell id -> mother cell id.
+
+    Returns
+    -------
+    tuple of int
+        Linked divisions and true divisions.
+    """
+    if "parent" not in truth.columns:
+        raise ValueError("the truth table has no parent column: generate the dataset with divisions=True")
+    present = truth[truth["present"]]
+    first_rows = present.sort_values("frame").groupby("cell").head(1)
+    daughters = first_rows[first_rows["parent"] > 0]
+    position = present.set_index(["cell", "frame"])[["y", "x"]]
+
+    def tracked(cell: int, frame: int) -> int:
+        y, x = position.loc[(cell, frame)]
+        return int(labels[frame, int(round(y)), int(round(x))])
+
+    linked = 0
+    for mother, pair in daughters.groupby("parent"):
+        frame = int(pair["frame"].iloc[0])
+        tracked_mother = tracked(int(mother), frame - 1)
+        found = {tracked(int(cell), frame) for cell in pair["cell"]}
+        linked += bool(tracked_mother) and len(found) == 2 and all(parents.get(c) == tracked_mother for c in found)
+    return linked, int(daughters["parent"].nunique())

@@ -26,6 +26,7 @@ MAX_CELL_JITTER_PX = 3.0
 MIN_GAP_PX = 24.0
 #: Tags of the independent random streams drawn from the seed.
 STREAM_CELLS, STREAM_FRAME, STREAM_BACKGROUND = 0, 1, 2
+STREAM_DIVISIONS = 3
 #: Names of the fluorescence channels, in file order after the phase channel.
 FLUORESCENCE_NAMES = ("GFP", "mCherry", "Cy5", "BFP")
 
@@ -69,6 +70,10 @@ class SyntheticSpec:
         returning to a position with that error), so whole frames jump by up
         to twice that between frames; cells near the border may leave the
         frame. 0: none (the slow field drift of a few pixels only).
+    divisions : bool
+        Let about half the cells divide once in the middle of the movie
+        (:mod:`pyama_dask.synthetic.divisions`); the truth table then has a
+        ``parent`` column.
     """
 
     n_fovs: int = 4
@@ -83,6 +88,7 @@ class SyntheticSpec:
     seed: int = 0
     kinetics: str | None = None
     stage_drift_px: float = 0.0
+    divisions: bool = False
 
     def __post_init__(self) -> None:
         for name in ("n_fovs", "n_frames", "size"):
@@ -157,12 +163,11 @@ class SyntheticSpec:
         return np.random.default_rng([self.seed, fov, stream, *key])
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as JSON-ready values (``kinetics``, ``stage_drift_px`` only when set: older specs keep their form)."""
+        """The parameters as JSON-ready values (the optional ones only when set: older specs keep their form)."""
         values = asdict(self)
-        if values["kinetics"] is None:
-            del values["kinetics"]
-        if not values["stage_drift_px"]:
-            del values["stage_drift_px"]
+        for optional in ("kinetics", "stage_drift_px", "divisions"):
+            if not values[optional]:
+                del values[optional]
         return values
 
     @classmethod

@@ -39,7 +39,8 @@ def truth_table(spec: SyntheticSpec, fov: int, cells: CellPopulation, areas: np.
         (pixels) and ``fluorescence_ch<c>`` for each fluorescence channel
         ``c`` (its index in the image, phase contrast being 0): the cell's
         total signal above background. Where a cell is absent, ``area`` is 0
-        and the measurements are NaN.
+        and the measurements are NaN. With ``spec.divisions`` a last column
+        ``parent`` holds the cell's mother id (0 for founders).
     """
     n_frames = spec.n_frames
     # Arrays are (n_cells, n_frames); transposing gives frame-major order.
@@ -56,6 +57,8 @@ def truth_table(spec: SyntheticSpec, fov: int, cells: CellPopulation, areas: np.
     }
     for c in range(spec.n_fluorescence):
         table[fluorescence_column(c + 1)] = np.where(present, cells.fluorescence[c].T.ravel(), np.nan)
+    if spec.divisions:
+        table["parent"] = np.tile(cells.parent, n_frames)
     return pd.DataFrame(table)
 
 

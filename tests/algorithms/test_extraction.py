@@ -166,3 +166,15 @@ def test_bad_inputs_are_reported():
         extract_traces(np.zeros((3, 4, 4), np.uint16), np.zeros((3, 4, 5)), [0, 1, 2], 3)
     with pytest.raises(ValueError, match="integer"):
         measure_cells(np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_a_lineage_adds_the_parent_column_empty_for_founders():
+    labels = np.zeros((3, 10, 10), dtype=np.uint16)
+    labels[:, 1:3, 1:3], labels[1:, 6:8, 6:8], labels[2, 1:3, 6:8] = 1, 2, 3
+    fluorescence = np.ones(labels.shape)
+    plain = extract_traces(labels, fluorescence, np.arange(3.0), 0, min_trace_length=1)
+    traced = extract_traces(labels, fluorescence, np.arange(3.0), 0, min_trace_length=1, parents={2: 1, 3: 1})
+    assert list(traced.columns) == [*plain.columns, "parent"]
+    pd.testing.assert_frame_equal(traced.drop(columns="parent"), plain)
+    assert traced["parent"].isna().tolist() == (traced["cell"] == 1).tolist()
+    assert set(traced.loc[traced["cell"] > 1, "parent"]) == {1}

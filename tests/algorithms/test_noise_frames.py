@@ -70,7 +70,7 @@ def test_without_the_guard_low_contrast_masks_explode_into_noise(low_contrast_mo
 def test_the_robust_profile_drops_the_noise_frames_and_tracks_the_cells_of_the_others(low_contrast_movie, caplog):
     movie, truth = low_contrast_movie
     with caplog.at_level(logging.WARNING):
-        masks, labels, fallback_frames = segment_and_track(movie, Params(profile="robust"), fov=3)
+        masks, labels, fallback_frames, _ = segment_and_track(movie, Params(profile="robust"), fov=3)
     assert fallback_frames == list(LOW_CONTRAST)
     assert not labels[list(LOW_CONTRAST)].any()
     assert sum("FOV 3 frame" in record.message and "segmented with empty" in record.message

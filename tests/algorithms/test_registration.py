@@ -79,7 +79,7 @@ def test_registration_leaves_tracking_of_real_movies_without_stage_drift_as_good
         assert np.abs(drift).max() <= 2.0, name
         tra = {}
         for registered in (False, True):
-            _, labels, _ = segment_and_track(images, Params(profile="robust"), drift=drift if registered else None)
+            _, labels, _, _ = segment_and_track(images, Params(profile="robust"), drift=drift if registered else None)
             write_ctc_result(labels, tmp_path / name / str(registered))
             tra[registered] = score_ctc(tmp_path / name / str(registered), tmp_path / name / "GT")["TRA"]
         assert tra[True] >= tra[False] - 0.01, (name, tra)

@@ -28,7 +28,7 @@ def scores(laptrack_movie, nuclei_movie, tmp_path_factory):
         folder = tmp_path_factory.mktemp(movie)
         write_ctc_truth(link_by_overlap(truth), folder / "GT", segmentation=truth)
         for profile in ("pyama", "robust"):
-            _, labels, _ = segment_and_track(images, Params(profile=profile))
+            _, labels, _, _ = segment_and_track(images, Params(profile=profile))
             write_ctc_result(labels, folder / profile)
             results[movie, profile] = detection_scores(truth, labels), score_ctc(folder / profile, folder / "GT")
     return results

@@ -21,8 +21,7 @@ def _discs(shape, *frames_of_centres, radius=4):
 
 def _track(masks, **kwargs):
     out = np.zeros(masks.shape, dtype=np.uint16)
-    n_tracks = track_laptrack(masks, out, **kwargs)
-    return out, n_tracks
+    return out, track_laptrack(masks, out, **kwargs).n_tracks
 
 
 def _id_at(labels, t, centre):
@@ -82,7 +81,7 @@ def test_a_jump_beyond_the_link_distance_is_another_cell():
 def test_divisions_give_both_daughters_new_ids_only_when_asked():
     mother = [[(20, 20)], [(20, 21)], [(20, 22)]]
     daughters = [[(14, 22), (26, 22)], [(12, 22), (28, 22)]]
-    masks = _discs((40, 40), *mother, *daughters)
+    masks = np.concatenate([_discs((40, 40), *mother, radius=5), _discs((40, 40), *daughters, radius=3)])
     out, n_tracks = _track(masks, track_divisions=True, max_link_distance=12)
     assert n_tracks == 3
     assert _id_at(out, 2, (20, 22)) == 1
@@ -90,6 +89,34 @@ def test_divisions_give_both_daughters_new_ids_only_when_asked():
     out, n_tracks = _track(masks, track_divisions=False, max_link_distance=12)
     assert n_tracks == 2  # one daughter continues the mother's track
     assert 1 in {_id_at(out, 3, (14, 22)), _id_at(out, 3, (26, 22))}
+
+
+def test_the_lineage_names_each_daughters_mother_only_when_divisions_are_tracked():
+    mother = [[(20, 20)], [(20, 21)], [(20, 22)]]
+    daughters = [[(14, 22), (26, 22)], [(12, 22), (28, 22)]]
+    granddaughters = [[(6, 22), (18, 22)], [(4, 22), (20, 22)]]
+    masks = np.concatenate([  # each generation about half the area of the one before
+        _discs((40, 40), *mother, radius=5), _discs((40, 40), *daughters, radius=3),
+        _discs((40, 40), *granddaughters, radius=2) | _discs((40, 40), [(28, 22)], [(28, 22)], radius=3),
+    ])
+    out = np.zeros(masks.shape, dtype=np.uint16)
+    tracks = track_laptrack(masks, out, track_divisions=True, max_link_distance=9)
+    upper, lower = _id_at(out, 3, (14, 22)), _id_at(out, 3, (26, 22))
+    first, second = _id_at(out, 5, (6, 22)), _id_at(out, 5, (18, 22))
+    assert tracks.n_tracks == 5 and _id_at(out, 5, (28, 22)) == lower
+    assert tracks.parents == {upper: 1, lower: 1, first: upper, second: upper}
+    assert track_laptrack(masks, out, max_link_distance=9).parents == {}
+
+
+def test_a_daughter_as_large_as_her_mother_is_no_division():
+    # A cell appears beside a cell of its size: the nearer region continues the track.
+    masks = np.zeros((4, 40, 60), dtype=bool)
+    masks[:, 15:25, 20:30] = True
+    masks[2:, 15:25, 33:43] = True
+    out = np.zeros(masks.shape, dtype=np.uint16)
+    tracks = track_laptrack(masks, out, track_divisions=True, max_link_distance=20)
+    assert tracks.parents == {} and tracks.n_tracks == 2
+    assert set(out[:, 20, 25]) == {1} and set(out[2:, 20, 38]) == {2}
 
 
 def test_size_filter_leaves_small_regions_unlabelled():
@@ -117,7 +144,7 @@ def test_the_stack_is_read_chunk_by_chunk():
             return masks[key]
 
     out = np.zeros(masks.shape, dtype=np.uint16)
-    assert track_laptrack(ChunkedOnly(), out) == 1
+    assert track_laptrack(ChunkedOnly(), out).n_tracks == 1
     assert set(np.unique(out)) == {0, 1}
 
 

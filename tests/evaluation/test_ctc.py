@@ -28,6 +28,13 @@ def test_a_gap_becomes_a_new_label_whose_parent_is_the_stretch_before():
     assert label_of[(2, 0)] == 2 and label_of[(2, 3)] == 3
 
 
+def test_a_daughter_s_parent_is_the_mother_s_last_stretch():
+    # Cell 1 has a gap (frames 0-1, then 3); it divides into cells 2 and 3 after frame 3.
+    presence = [np.array([1]), np.array([1]), np.array([], int), np.array([1]), np.array([2, 3])]
+    tracks, _ = ctc_tracks(presence, parents={2: 1, 3: 1})
+    assert [track.line() for track in tracks] == ["1 0 1 0", "2 4 4 4", "3 4 4 4", "4 3 3 1"]
+
+
 def test_result_folder_holds_renamed_masks_and_the_track_table(tmp_path):
     labels = _moving_squares()
     write_ctc_result(labels, tmp_path)
@@ -50,6 +57,18 @@ def test_identical_labels_score_one_and_a_missing_cell_less(tmp_path):
     write_ctc_result(found, tmp_path / "missing")
     worse = score_ctc(tmp_path / "missing", tmp_path / "gt")
     assert worse["DET"] < 1.0 and worse["TRA"] < 1.0 and worse["AOGM_FN"] == 3
+
+
+def test_branching_correctness_needs_the_parents(tmp_path):
+    labels = np.zeros((4, 30, 30), dtype=np.uint16)
+    labels[:2, 10:18, 10:18] = 1
+    labels[2:, 2:10, 10:18], labels[2:, 20:28, 10:18] = 2, 3
+    write_ctc_truth(labels, tmp_path / "gt", segmentation=labels, parents={2: 1, 3: 1})
+    assert (tmp_path / "gt" / "TRA" / "man_track.txt").read_text().splitlines() == ["1 0 1 0", "2 2 3 1", "3 2 3 1"]
+    write_ctc_result(labels, tmp_path / "linked", parents={2: 1, 3: 1})
+    write_ctc_result(labels, tmp_path / "unlinked")
+    assert score_ctc(tmp_path / "linked", tmp_path / "gt", metrics=("TRA", "BC"))["BC(0)"] == 1.0
+    assert score_ctc(tmp_path / "unlinked", tmp_path / "gt", metrics=("TRA", "BC"))["BC(0)"] == 0.0
 
 
 def test_an_empty_result_scores_zero(tmp_path):

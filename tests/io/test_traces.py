@@ -37,3 +37,15 @@ def test_no_temporary_files_left(tmp_path):
     mark_complete(path, "fp2")
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".done"]
     assert completed_fingerprint(path) == "fp2"
+
+
+def test_the_parent_column_is_empty_for_founders_and_reads_back_as_integers(tmp_path):
+    table = pd.DataFrame({"fov": 0, "cell": [1, 2, 3], "frame": [0, 1, 1], "time": [0.0, 5.0, 5.0], "good": True,
+                          "parent": pd.array([pd.NA, 1, 1], dtype="Int64")})
+    path = tmp_path / "traces.csv"
+    write_traces_csv(table, path)
+    assert path.read_text().splitlines()[1:] == ["0,1,0,0.000000,True,", "0,2,1,5.000000,True,1",
+                                                  "0,3,1,5.000000,True,1"]
+    back = read_traces_csv(path)
+    assert str(back["parent"].dtype) == "Int64" and back["parent"].isna().tolist() == [True, False, False]
+    pd.testing.assert_frame_equal(back, table)

@@ -120,7 +120,8 @@ def test_robust_profile_sets_its_defaults_and_explicit_values_win():
     expected = {**robust, **per_tracker, "watershed": False, "min_trace_length": 5}
     assert {name: params.to_dict()[name] for name in expected} == expected
     assert not params.pyama_segmentation and "watershed" not in params.segmentation_kwargs()
-    assert params.tracking_kwargs() == {"min_size": None, "max_size": None}  # laptrack's, at their defaults
+    # laptrack's: divisions on, the others at their defaults
+    assert params.tracking_kwargs() == {"min_size": None, "max_size": None, "track_divisions": True}
     assert Params.from_mapping(params.to_dict()) == params
 
 

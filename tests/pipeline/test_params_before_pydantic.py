@@ -15,6 +15,11 @@ Parameters added since (``ADDED_SINCE``) are switches: at their default they
 are no argument of any step, so ``for_step`` and the fingerprints are those
 recorded; ``to_dict()`` records them too, at that default, and the list of
 valid names in messages names them.
+
+Defaults a profile changed since (``PROFILE_CHANGES_SINCE``): its cases
+record the new value unless they give one, its laptrack tracking takes the
+switch as an argument, and a store it made before recomputes tracking and
+what follows it (their fingerprints change), nothing before.
 """
 
 from __future__ import annotations
@@ -34,13 +39,33 @@ BEFORE = json.loads((FIXTURES / "params_before_pydantic.json").read_text(encodin
 STORE_BEFORE = FIXTURES / "store_before_step_table"
 #: Parameters added after the record, with their default.
 ADDED_SINCE = {"smoothing_sigma": 0.0, "max_objects_per_frame": 2000}
+#: Defaults a profile changed after the record (the robust profile tracks divisions, issue 18).
+PROFILE_CHANGES_SINCE = {"robust": {"track_divisions": True}}
+#: The steps a changed track default recomputes.
+AFTER_TRACKING = ("track", "extract")
 
 
-def _recorded_dict(recorded: dict) -> dict:
-    """A recorded ``to_dict()`` with the parameters added since at their default, in ``Params.names()`` order."""
-    values = {**recorded, **ADDED_SINCE}
+def _changed_since(given: dict) -> dict:
+    """The profile defaults changed since the record that a case's given parameters leave in force."""
+    changes = PROFILE_CHANGES_SINCE.get(given.get("profile", "pyama"), {})
+    return {name: value for name, value in changes.items() if name not in given}
+
+
+def _recorded_dict(recorded: dict, given: dict | None = None) -> dict:
+    """A recorded ``to_dict()`` with the parameters added since at their default, in ``Params.names()`` order.
+
+    ``given``: the case's parameters, whose profile's changed defaults apply.
+    """
+    values = {**recorded, **ADDED_SINCE, **_changed_since(given or {})}
     assert set(values) == set(Params.names())
     return {name: values[name] for name in Params.names()}
+
+
+def _recorded_track_arguments(recorded: dict, given: dict) -> dict:
+    """A recorded ``for_step("track")`` with the changed laptrack switches of the case's profile."""
+    if Params.from_mapping(given).tracker != "laptrack":
+        return recorded
+    return {**recorded, **_changed_since(given)}
 
 
 def _recorded_message(message: str) -> str:
@@ -60,9 +85,10 @@ def _typed(value):
 @pytest.mark.parametrize("case", BEFORE["valid"], ids=[json.dumps(case["params"]) for case in BEFORE["valid"]])
 def test_dicts_are_those_of_the_old_implementation(case):
     params = Params.from_mapping(case["params"])
-    assert _typed(params.to_dict()) == _typed(_recorded_dict(case["to_dict"]))
+    assert _typed(params.to_dict()) == _typed(_recorded_dict(case["to_dict"], case["params"]))
     assert list(params.to_dict()) == list(_recorded_dict(case["to_dict"]))  # the order the results file records
-    assert _typed({step: params.for_step(step) for step in STEPS}) == _typed(case["for_step"])
+    recorded_steps = {**case["for_step"], "track": _recorded_track_arguments(case["for_step"]["track"], case["params"])}
+    assert _typed({step: params.for_step(step) for step in STEPS}) == _typed(recorded_steps)
     assert params.pyama_segmentation is case["pyama_segmentation"]
 
 
@@ -81,7 +107,14 @@ def test_fingerprints_of_a_store_made_before_are_kept(name, tmp_path):
     plan = recorded["plans"][name]
     params = Params.from_mapping(plan["params"])
     tasks = plan_fov(meta, tmp_path, 0, Channels(pc=0, fl=[1]), params, recorded["identity"]).tasks
-    assert {f"{task.step}-ch{task.channel}": task.fingerprint for task in tasks} == plan["fingerprints"]
+    fingerprints = {f"{task.step}-ch{task.channel}": task.fingerprint for task in tasks}
+    if not _changed_since(plan["params"]):
+        assert fingerprints == plan["fingerprints"]
+        return
+    recomputed = {key for key in fingerprints if key.split("-")[0] in AFTER_TRACKING}
+    assert {key: fingerprints[key] for key in set(fingerprints) - recomputed} == {
+        key: plan["fingerprints"][key] for key in set(fingerprints) - recomputed}
+    assert all(fingerprints[key] != plan["fingerprints"][key] for key in recomputed) and recomputed
 
 
 # The recorded case of each tracker under each profile, the tracker chosen by
@@ -98,7 +131,8 @@ TRACKERS_BY_PROFILE = {
 def test_each_tracker_under_each_profile_keeps_its_record_and_arguments(profile, tracker):
     recorded = next(case for case in BEFORE["valid"] if case["params"] == TRACKERS_BY_PROFILE[profile, tracker])
     params = Params(profile=profile, tracker=tracker)
-    assert _typed(params.for_step("track")) == _typed(recorded["for_step"]["track"])
-    assert list(params.for_step("track")) == list(recorded["for_step"]["track"])  # the order of the arguments too
-    assert _typed(params.to_dict()) == _typed(_recorded_dict(recorded["to_dict"]))
+    arguments = _recorded_track_arguments(recorded["for_step"]["track"], recorded["params"])
+    assert _typed(params.for_step("track")) == _typed(arguments)
+    assert list(params.for_step("track")) == list(arguments)  # the order of the arguments too
+    assert _typed(params.to_dict()) == _typed(_recorded_dict(recorded["to_dict"], recorded["params"]))
     assert params.tracking.tracker == tracker

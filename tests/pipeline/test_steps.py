@@ -141,3 +141,21 @@ def test_the_serial_path_runs_the_extra_step_too(with_count_step, tiny_dataset, 
 
 def test_steps_with_parameters_are_the_parameter_groups():
     assert tuple(name for name, step in STEPS.items() if step.params) == STEPS_WITH_PARAMETERS
+
+
+def test_the_lineage_is_stored_with_the_labels_and_read_by_extraction(tmp_path, tiny_dataset):
+    from pyama_dask.io.store import image_lineage
+    from pyama_dask.io.traces import read_traces_csv, traces_path
+
+    meta = read_metadata(tiny_dataset.image_path)
+    for name, params in {"pyama": Params(), "divisions": Params(profile="robust", track_divisions=True)}.items():
+        plan = plan_fov(meta, tmp_path / name, 0, Channels(pc=0, fl=[1]), params,
+                        input_identity(tiny_dataset.image_path))
+        run_plan_serially(plan)
+        lineage = image_lineage(ImageRef(tmp_path / name, 0, "seg_labeled", 0))
+        traces = read_traces_csv(traces_path(tmp_path / name, meta.base_name, 0, 1))
+        if name == "pyama":
+            assert lineage is None and "parent" not in traces.columns
+        else:
+            assert isinstance(lineage, dict) and "parent" in traces.columns
+            assert set(traces["parent"].dropna()) <= set(lineage.values())
