@@ -460,7 +460,7 @@ def tile_medians(
     numpy.ndarray
         float32 array (n_tiles_y, n_tiles_x).
     """
-    value_range = _integer_range(image, background)
+    value_range = _integer_range(image)
     if value_range is not None and (value_range[1] - value_range[0] + 1) * (edges_y.size - 2) * (
         edges_x.size - 2
     ) <= _COUNTING_MAX_BINS_PER_PIXEL * image.size:
@@ -482,13 +482,15 @@ def tile_medians(
     return support
 
 
-def _integer_range(image: np.ndarray, background: np.ndarray) -> tuple[int, int] | None:
-    """(lowest, highest) background value of an integer frame of up to 16 bits; None for other frames."""
+def _integer_range(image: np.ndarray) -> tuple[int, int] | None:
+    """(lowest, highest) value of an integer frame of up to 16 bits; None for other frames.
+
+    The whole frame's range, a superset of its background's, found much
+    faster (no mask): counting over a wider range gives the same medians.
+    """
     if image.dtype.kind not in "ui" or image.dtype.itemsize > 2:
         return None
-    from pyama_dask.algorithms.background_kernels import background_range  # noqa: PLC0415  (numba: on first use)
-
-    return background_range(np.ascontiguousarray(image), np.ascontiguousarray(background))
+    return int(image.min()), int(image.max())
 
 
 def _counted_tile_medians(

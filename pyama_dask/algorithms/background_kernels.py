@@ -8,21 +8,6 @@ from pyama_dask.algorithms.kernels import kernel
 
 
 @kernel
-def background_range(image: np.ndarray, background: np.ndarray) -> tuple[int, int]:
-    """(lowest, highest) value of an integer ``image`` where ``background`` is True; (1, 0) where none is."""
-    low, high, seen = 0, 0, False
-    height, width = image.shape
-    for y in range(height):
-        for x in range(width):
-            if background[y, x]:
-                value = int(image[y, x])
-                if not seen:
-                    low, high, seen = value, value, True
-                low, high = min(low, value), max(high, value)
-    return (low, high) if seen else (1, 0)
-
-
-@kernel
 def block_value_counts(
     image: np.ndarray, background: np.ndarray, edges_y: np.ndarray, edges_x: np.ndarray, low: int, n_values: int
 ) -> np.ndarray:
