@@ -34,6 +34,8 @@ def box_variance(image: np.ndarray, window: int) -> np.ndarray:
             column_sums_sq[x] += value * value
     row_mean = np.empty(width + window - 1, dtype=np.float32)
     row_mean_sq = np.empty(width + window - 1, dtype=np.float32)
+    row_sums = np.empty(width)
+    row_sums_sq = np.empty(width)
     variance = np.empty((height, width), dtype=np.float32)
     for y in range(height):
         if y > 0:
@@ -52,16 +54,19 @@ def box_variance(image: np.ndarray, window: int) -> np.ndarray:
         for k in range(before + width, width + window - 1):
             row_mean[k] = row_mean[before + _reflect(k - before, width)]
             row_mean_sq[k] = row_mean_sq[before + _reflect(k - before, width)]
+        # The running sums alone (a chain of additions), then the divisions (vectorised).
         total, total_sq = 0.0, 0.0
         for k in range(window):
             total += row_mean[k]
             total_sq += row_mean_sq[k]
+        row_sums[0], row_sums_sq[0] = total, total_sq
+        for x in range(1, width):
+            total += np.float64(row_mean[x + window - 1]) - np.float64(row_mean[x - 1])
+            total_sq += np.float64(row_mean_sq[x + window - 1]) - np.float64(row_mean_sq[x - 1])
+            row_sums[x], row_sums_sq[x] = total, total_sq
         for x in range(width):
-            if x > 0:
-                total += np.float64(row_mean[x + window - 1]) - np.float64(row_mean[x - 1])
-                total_sq += np.float64(row_mean_sq[x + window - 1]) - np.float64(row_mean_sq[x - 1])
-            mean = np.float32(total / window)
-            value = np.float32(total_sq / window) - mean * mean
+            mean = np.float32(row_sums[x] / window)
+            value = np.float32(row_sums_sq[x] / window) - mean * mean
             variance[y, x] = value if value > 0 else np.float32(1)
     return variance
 
