@@ -128,13 +128,13 @@ def histogram_threshold(values: np.ndarray, *, bins: int = 200, sigma_factor: fl
 
     ``mode`` is the centre of the fullest of ``bins`` equal bins over
     [min, max] (the first on ties); ``sigma`` the population standard
-    deviation of the values ``<= mode``. All arithmetic is in the dtype of
-    ``values`` (float32), as numpy does.
+    deviation of the values ``<= mode``. All arithmetic is in float32, as
+    numpy does for float32 values.
 
     Parameters
     ----------
     values : numpy.ndarray
-        The log-std frame.
+        The log-std frame (float32, as :func:`local_log_std` gives it).
     bins : int
         Number of histogram bins.
     sigma_factor : float
@@ -149,6 +149,8 @@ def histogram_threshold(values: np.ndarray, *, bins: int = 200, sigma_factor: fl
     """
     from pyama_dask.algorithms.segmentation_kernels import histogram_counts, std_at_most  # noqa: PLC0415
 
+    if values.dtype != np.float32:
+        raise ValueError(f"log-std values must be float32 (as local_log_std gives them), got {values.dtype}")
     flat = values.ravel()
     try:
         edges = np.histogram_bin_edges(flat, bins=bins)

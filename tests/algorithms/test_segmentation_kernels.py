@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from pyama_dask.algorithms.segmentation import local_log_std, segment_logstd
+from pyama_dask.algorithms.segmentation import histogram_threshold, local_log_std, segment_logstd
 from pyama_dask.algorithms.segmentation_kernels import box_variance, histogram_counts, std_at_most
 import pyama_reference as reference
 from generated_frames import textured_frame
@@ -97,3 +97,8 @@ def test_large_generated_frame_equals_the_reference():
     expected = reference.segment(frame)
     assert expected.any()
     assert np.array_equal(segment_logstd(frame), expected)
+
+
+def test_threshold_of_other_than_float32_is_refused():
+    with pytest.raises(ValueError, match="float32"):
+        histogram_threshold(np.zeros((4, 4)))
