@@ -718,13 +718,15 @@ def _tolerance(spline: RectBivariateSpline) -> float:
 
 
 def _fitpack_at(spline: RectBivariateSpline, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """FITPACK's values at the pixels ``(rows, columns)``, from the small grid of their rows and columns."""
+    """FITPACK's values at the pixels ``(rows, columns)``.
+
+    Point by point (``bispeu``): FITPACK computes each point as on a grid
+    (``bispev``, PyAMA-core's call), with the same arithmetic, without the
+    grid of every row by every column of the points.
+    """
     if rows.size == 0:
         return np.empty(0, dtype=np.float64)
-    unique_rows, row_index = np.unique(rows, return_inverse=True)
-    unique_columns, column_index = np.unique(columns, return_inverse=True)
-    exact = spline(unique_columns.astype(np.float64), unique_rows.astype(np.float64))
-    return exact[column_index, row_index]
+    return spline.ev(columns.astype(np.float64), rows.astype(np.float64))
 
 
 def _basis(length: int, knots: np.ndarray, degree: int) -> np.ndarray:
