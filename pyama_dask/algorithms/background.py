@@ -504,9 +504,10 @@ def _counted_tile_medians(
     numpy's median picks, so the result is the same to the bit.
     """
     from pyama_dask.algorithms.background_kernels import block_value_counts  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.kernels import kernel_input  # noqa: PLC0415
 
     counts = block_value_counts(
-        np.ascontiguousarray(image), np.ascontiguousarray(background), edges_y, edges_x, low, high - low + 1
+        kernel_input(image), kernel_input(background), edges_y, edges_x, low, high - low + 1
     )
     tiles = counts[:-1, :-1] + counts[1:, :-1] + counts[:-1, 1:] + counts[1:, 1:]
     support = np.full(tiles.shape[:2], np.nan, dtype=np.float32)
@@ -664,10 +665,11 @@ def _subtract_bivariate(
 ) -> np.ndarray:
     """``float32(image) - float32(surface)`` in one compiled pass, FITPACK's values where rounding is in doubt."""
     from pyama_dask.algorithms.background_kernels import subtract_surface  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.kernels import kernel_input  # noqa: PLC0415
 
     spline, coefficients, basis_y, basis_x = _bivariate_fit(support, centres_y, centres_x, image.shape)
     corrected, doubtful = subtract_surface(
-        np.ascontiguousarray(image), basis_y @ coefficients, np.ascontiguousarray(basis_x.T), _tolerance(spline)
+        kernel_input(image), basis_y @ coefficients, np.ascontiguousarray(basis_x.T), _tolerance(spline)
     )
     if doubtful.size:
         rows, columns = np.divmod(doubtful, image.shape[1])

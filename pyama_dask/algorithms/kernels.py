@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import numba
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -30,3 +31,9 @@ elif not os.access(_CACHE_DIR if _CACHE_DIR.is_dir() else _CACHE_DIR.parent, os.
 
 #: Decorator of every kernel.
 kernel = numba.njit(cache=True, nogil=True)
+
+
+def kernel_input(array: np.ndarray) -> np.ndarray:
+    """``array`` as kernels take it: C-contiguous, in the machine's byte order (a copy only where it is not)."""
+    values = np.asarray(array)
+    return np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))

@@ -114,10 +114,11 @@ def local_log_std(image: np.ndarray, window: int) -> np.ndarray:
     numpy.ndarray
         float32 array ``0.5 * ln(var)`` (0 where ``var <= 0``).
     """
-    from pyama_dask.algorithms.segmentation_kernels import box_variance  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.kernels import kernel_input  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.segmentation_kernels import box_variance  # noqa: PLC0415
 
     # 1 where the variance is not positive: ln(1) = 0 there.
-    variance = box_variance(np.ascontiguousarray(image), window)
+    variance = box_variance(kernel_input(image), window)
     log_std = np.log(variance, out=variance)
     log_std *= np.float32(0.5)
     return log_std

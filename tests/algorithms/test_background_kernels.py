@@ -81,3 +81,13 @@ def test_real_frames_with_the_default_tiles_equal_the_reference(fluorescence_fra
     for frame in fluorescence_frames:
         mask = ndimage.binary_opening(frame > np.percentile(frame, 90), iterations=2)
         np.testing.assert_array_equal(correct_background(frame, mask), reference.correct(frame, mask))
+
+
+def test_big_endian_and_strided_frames_give_the_same_correction():
+    mask = _disk_mask((300, 260), 6)
+    frame = fluorescence_frame(mask, 6)
+    expected = correct_background(frame, mask, tile_size=64)
+    wide = np.zeros((300, 520), dtype=np.uint16)
+    wide[:, ::2] = frame
+    for variant in (frame.astype(">u2"), wide[:, ::2]):
+        np.testing.assert_array_equal(correct_background(variant, mask, tile_size=64), expected)

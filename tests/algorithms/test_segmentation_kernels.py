@@ -102,3 +102,13 @@ def test_large_generated_frame_equals_the_reference():
 def test_threshold_of_other_than_float32_is_refused():
     with pytest.raises(ValueError, match="float32"):
         histogram_threshold(np.zeros((4, 4)))
+
+
+def test_big_endian_and_strided_frames_give_the_same_mask():
+    frame = textured_frame(128, 8, 5)
+    expected = segment_logstd(frame)
+    assert expected.any()
+    tall = np.zeros((256, 128), dtype=np.uint16)
+    tall[::2] = frame
+    for variant in (frame.astype(">u2"), tall[::2], np.asfortranarray(frame)):
+        assert np.array_equal(segment_logstd(variant), expected)
