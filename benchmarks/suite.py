@@ -16,6 +16,9 @@ next to PyAMA-core's workflow when given its Python (:mod:`benchmarks.commands`;
 
 Many small FOVs (what orchestration costs per FOV, from 10 to 1,000 FOVs)
 run apart: ``python -m benchmarks.many_fovs`` (:mod:`benchmarks.many_fovs`).
+The milliseconds per frame of segmentation, correction and copy on one core,
+this tree next to a baseline revision: ``python -m benchmarks.frame_steps``
+(:mod:`benchmarks.frame_steps`).
 
 Scaling sweeps (each point one run on the largest worker count, off by
 default because they take long):

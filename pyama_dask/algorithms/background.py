@@ -24,21 +24,21 @@ Two steps are faster than PyAMA-core's, with the same numbers:
 - A tile median is ``numpy.median`` of the tile's background pixels (what
   ``nanmedian`` reduces to, without the NaN bookkeeping). Of an integer
   frame (uint16 from the store) it is found by counting each value per
-  block; otherwise from one single-rank partition plus a maximum for the
-  lower middle value.
+  block (one compiled pass, :mod:`pyama_dask.algorithms.background_kernels`);
+  otherwise from one single-rank partition plus a maximum for the lower
+  middle value.
 - The spline surface is the product of the B-spline basis matrices and the
-  FITPACK coefficients (two small matrix products) instead of FITPACK's
-  per-pixel evaluation: the same polynomial summed in another order. Its
-  float32 rounding equals FITPACK's except where a value lies within float64
-  rounding error of a float32 rounding boundary; those few pixels (often
-  exact ties) are found from their bits and evaluated by FITPACK itself.
+  FITPACK coefficients instead of FITPACK's per-pixel evaluation: the same
+  polynomial summed in another order, computed and subtracted from the frame
+  in one compiled pass. Its float32 rounding equals FITPACK's except where a
+  float32 rounding boundary lies within float64 rounding error of the value;
+  those few pixels (often exact ties) are evaluated by FITPACK itself.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,10 +51,6 @@ from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 logger = logging.getLogger(__name__)
 
 _MAX_DEGREE = 3
-# A float64 is a float32 rounding boundary when its 29 mantissa bits below
-# float32 precision are 1 followed by zeros.
-_LOW_BITS = (1 << 29) - 1
-_FLOAT32_TIE = 1 << 28
 # Tile medians are counted (not partitioned) while the counts to add up, value
 # range times tiles, stay below this many per pixel: partitioning costs about
 # as much as counting that many.
@@ -161,10 +157,13 @@ def subtract_background(frame: np.ndarray, support: np.ndarray, *, tile_size: in
     numpy.ndarray
         float32 corrected frame.
     """
-    image = np.asarray(frame).astype(np.float32, copy=False)
-    surface = background_surface(support, image.shape, tile_size=tile_size)
+    image = np.asarray(frame)
+    centres_y, centres_x = _tile_centres(support, image.shape, tile_size)
+    if min(support.shape) > 1:
+        return _subtract_bivariate(image, support, centres_y, centres_x)
+    surface = spline_surface(support, centres_y, centres_x, image.shape)
     # PyAMA-core rounds the surface to float32, then subtracts in float32.
-    return np.subtract(image, surface, dtype=np.float32, casting="same_kind")
+    return np.subtract(image.astype(np.float32, copy=False), surface, dtype=np.float32, casting="same_kind")
 
 
 def subtract_background_at(
@@ -461,7 +460,7 @@ def tile_medians(
     numpy.ndarray
         float32 array (n_tiles_y, n_tiles_x).
     """
-    value_range = _integer_range(image, background)
+    value_range = _integer_range(image)
     if value_range is not None and (value_range[1] - value_range[0] + 1) * (edges_y.size - 2) * (
         edges_x.size - 2
     ) <= _COUNTING_MAX_BINS_PER_PIXEL * image.size:
@@ -483,14 +482,15 @@ def tile_medians(
     return support
 
 
-def _integer_range(image: np.ndarray, background: np.ndarray) -> tuple[int, int] | None:
-    """(lowest, highest) background value of an integer frame of up to 16 bits; None for other frames."""
+def _integer_range(image: np.ndarray) -> tuple[int, int] | None:
+    """(lowest, highest) value of an integer frame of up to 16 bits; None for other frames.
+
+    The whole frame's range, a superset of its background's, found much
+    faster (no mask): counting over a wider range gives the same medians.
+    """
     if image.dtype.kind not in "ui" or image.dtype.itemsize > 2:
         return None
-    info = np.iinfo(image.dtype)
-    low = image.min(where=background, initial=info.max)
-    high = image.max(where=background, initial=info.min)
-    return int(low), int(high)
+    return int(image.min()), int(image.max())
 
 
 def _counted_tile_medians(
@@ -503,16 +503,12 @@ def _counted_tile_medians(
     four blocks', and the middle values and their float32 mean are those
     numpy's median picks, so the result is the same to the bit.
     """
-    n_values = high - low + 1
-    # Background pixels as value - low, the others as n_values: counted, then dropped.
-    codes = image.astype(np.intp)
-    codes -= low
-    codes[~background] = n_values
-    counts = np.stack([
-        np.stack([np.bincount(codes[y0:y1, x0:x1].ravel(), minlength=n_values + 1)[:n_values]
-                  for x0, x1 in zip(edges_x[:-1], edges_x[1:])])
-        for y0, y1 in zip(edges_y[:-1], edges_y[1:])
-    ])
+    from pyama_dask.algorithms.background_kernels import block_value_counts  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.kernels import kernel_input  # noqa: PLC0415
+
+    counts = block_value_counts(
+        kernel_input(image), kernel_input(background), edges_y, edges_x, low, high - low + 1
+    )
     tiles = counts[:-1, :-1] + counts[1:, :-1] + counts[:-1, 1:] + counts[1:, 1:]
     support = np.full(tiles.shape[:2], np.nan, dtype=np.float32)
     for index in np.ndindex(support.shape):
@@ -664,6 +660,24 @@ def _univariate_line(centres: np.ndarray, values: np.ndarray, length: int) -> np
     return spline(np.arange(length, dtype=np.float64))
 
 
+def _subtract_bivariate(
+    image: np.ndarray, support: np.ndarray, centres_y: np.ndarray, centres_x: np.ndarray
+) -> np.ndarray:
+    """``float32(image) - float32(surface)`` in one compiled pass, FITPACK's values where rounding is in doubt."""
+    from pyama_dask.algorithms.background_kernels import subtract_surface  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.kernels import kernel_input  # noqa: PLC0415
+
+    spline, coefficients, basis_y, basis_x = _bivariate_fit(support, centres_y, centres_x, image.shape)
+    corrected, doubtful = subtract_surface(
+        kernel_input(image), basis_y @ coefficients, np.ascontiguousarray(basis_x.T), _tolerance(spline)
+    )
+    if doubtful.size:
+        rows, columns = np.divmod(doubtful, image.shape[1])
+        levels = _fitpack_at(spline, rows, columns).astype(np.float32)
+        corrected.reshape(-1)[doubtful] = image.reshape(-1)[doubtful].astype(np.float32) - levels
+    return corrected
+
+
 def _fitpack_at_rounding_ties(
     values: np.ndarray,
     spline: RectBivariateSpline,
@@ -671,13 +685,6 @@ def _fitpack_at_rounding_ties(
     columns: np.ndarray | None = None,
 ) -> None:
     """Give FITPACK's own value to the values whose float32 rounding could differ from it.
-
-    Our matrix products and FITPACK's evaluation differ by a few float64 steps
-    of the largest coefficient at most (``tolerance`` is generous). Only a
-    value that close to a float32 rounding boundary (a midpoint between two
-    float32 numbers, whose float64 low 29 bits are ``1 << 28``) can round
-    differently. Such values, often exact ties, are few: FITPACK evaluates
-    them itself on the small grid of their rows and columns.
 
     Parameters
     ----------
@@ -689,39 +696,39 @@ def _fitpack_at_rounding_ties(
     rows, columns : numpy.ndarray, optional
         The pixels of 1-D ``values``.
     """
-    near = _near_rounding_ties(values, spline)
+    flat = values.reshape(-1)
+    tolerance = _tolerance(spline)
+    doubtful = np.flatnonzero((flat - tolerance).astype(np.float32) != (flat + tolerance).astype(np.float32))
     if rows is None:
-        height, width = values.shape
-        if near is None:
-            values[...] = spline(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64)).T
-            return
-        # flatnonzero then divmod: much faster than a 2-D nonzero on a mostly-False array.
-        near_rows, near_columns = np.divmod(near, width)
-        flat = values.reshape(-1)
+        rows, columns = np.divmod(doubtful, values.shape[1])
     else:
-        near = np.arange(values.size) if near is None else near
-        near_rows, near_columns, flat = rows[near], columns[near], values
-    if near.size:
-        unique_rows, row_index = np.unique(near_rows, return_inverse=True)
-        unique_columns, column_index = np.unique(near_columns, return_inverse=True)
-        exact = spline(unique_columns.astype(np.float64), unique_rows.astype(np.float64))
-        flat[near] = exact[column_index, row_index]
+        rows, columns = rows[doubtful], columns[doubtful]
+    flat[doubtful] = _fitpack_at(spline, rows, columns)
 
 
-def _near_rounding_ties(values: np.ndarray, spline: RectBivariateSpline) -> np.ndarray | None:
-    """Flat indices of the values within tolerance of a float32 rounding boundary; None for all of them."""
-    tolerance = 256 * float(np.finfo(np.float64).eps) * float(np.abs(spline.get_coeffs()).max())
-    lowest, highest = float(values.min()), float(values.max())
-    smallest = 0.0 if lowest <= 0.0 <= highest else min(abs(lowest), abs(highest))
-    # The float64 step at the smallest magnitude: no value has a finer one.
-    step = float(np.spacing(smallest))
-    if tolerance >= (_FLOAT32_TIE // 2) * step:  # values near zero: let FITPACK do every one
-        return None
-    # low bits within `steps` of the tie <=> (low bits - tie + steps) mod 2**29 <= 2 * steps
-    steps = math.ceil(tolerance / step)
-    distance = np.add(values.reshape(-1).view(np.uint64), np.uint64((steps - _FLOAT32_TIE) % (_LOW_BITS + 1)))
-    distance &= np.uint64(_LOW_BITS)
-    return np.flatnonzero(distance <= 2 * steps)
+def _tolerance(spline: RectBivariateSpline) -> float:
+    """How far our evaluation of ``spline`` may be from FITPACK's (generously).
+
+    Our matrix products and FITPACK's evaluation sum the same terms in
+    another order: they differ by a few float64 steps of the largest
+    coefficient at most. A value can round to float32 differently from
+    FITPACK's only where a float32 rounding boundary (a midpoint between two
+    float32 numbers) lies within this distance; such values, often exact
+    ties, are few.
+    """
+    return 256 * float(np.finfo(np.float64).eps) * float(np.abs(spline.get_coeffs()).max())
+
+
+def _fitpack_at(spline: RectBivariateSpline, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """FITPACK's values at the pixels ``(rows, columns)``.
+
+    Point by point (``bispeu``): FITPACK computes each point as on a grid
+    (``bispev``, PyAMA-core's call), with the same arithmetic, without the
+    grid of every row by every column of the points.
+    """
+    if rows.size == 0:
+        return np.empty(0, dtype=np.float64)
+    return spline.ev(columns.astype(np.float64), rows.astype(np.float64))
 
 
 def _basis(length: int, knots: np.ndarray, degree: int) -> np.ndarray:

@@ -2,27 +2,23 @@
 
 scipy.ndimage's binary erosion and dilation visit every pixel of the
 structuring element for every pixel of the image, and fill_holes iterates a
-dilation until nothing changes. On boolean masks the same results come much
-cheaper:
+dilation until nothing changes. On boolean masks the same results come in a
+few compiled passes (:mod:`pyama_dask.algorithms.kernels`):
 
-- A square filter is separable, and the minimum (erosion) or maximum
-  (dilation) over a run of ``w`` pixels is the AND/OR of two overlapping runs
-  of ``2**k <= w`` pixels, each built by doubling. That is ``log2(w) + 1``
-  vectorised boolean operations per axis, whatever ``w``.
+- A square filter is separable. Along a line, a pixel is eroded unless the
+  run of True ending ``width // 2`` pixels further on is at least ``width``
+  long, and dilated when the last True up to ``width // 2`` pixels further on
+  is at most ``width - 1`` pixels back: one pass per axis, whatever ``width``
+  (columns are walked row by row, a counter per column).
 - Pixels outside the frame count as False, which is scipy's ``border_value=0``
   for both operations.
-- Holes are the 4-connected background regions that touch no frame edge,
-  which one labelling of the background finds.
+- Holes are the 4-connected background regions that touch no frame edge: a
+  scanline flood fill of the background from the edge reaches all the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from scipy import ndimage
-
-BooleanOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def erode_square(mask: np.ndarray, width: int) -> np.ndarray:
@@ -44,7 +40,7 @@ def erode_square(mask: np.ndarray, width: int) -> np.ndarray:
     numpy.ndarray
         Boolean array of the shape of ``mask``.
     """
-    return _square_filter(mask, width, np.logical_and)
+    return _square_filter(mask, width, erode=True)
 
 
 def dilate_square(mask: np.ndarray, width: int) -> np.ndarray:
@@ -65,7 +61,7 @@ def dilate_square(mask: np.ndarray, width: int) -> np.ndarray:
     numpy.ndarray
         Boolean array of the shape of ``mask``.
     """
-    return _square_filter(mask, width, np.logical_or)
+    return _square_filter(mask, width, erode=False)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -84,43 +80,25 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
         ``mask`` with every background region that does not touch the frame
         edge set to True.
     """
-    regions, n_regions = ndimage.label(~np.asarray(mask, dtype=bool))
-    edge_labels = np.concatenate((regions[0], regions[-1], regions[:, 0], regions[:, -1]))
-    touches_edge = np.zeros(n_regions + 1, dtype=bool)
-    touches_edge[edge_labels] = True
-    touches_edge[0] = False  # label 0 is the foreground itself
-    return ~touches_edge.take(regions)
+    from pyama_dask.algorithms.morphology_kernels import fill_holes_by_runs  # noqa: PLC0415  (numba: on first use)
+
+    return fill_holes_by_runs(_as_mask(mask))
 
 
-def _square_filter(mask: np.ndarray, width: int, op: BooleanOp) -> np.ndarray:
+def _square_filter(mask: np.ndarray, width: int, *, erode: bool) -> np.ndarray:
     if width < 1 or width % 2 == 0:
         raise ValueError(f"square width must be odd and >= 1, got {width}")
-    reach = width // 2
-    padded = np.pad(np.asarray(mask, dtype=bool), reach)
-    rows_done = _run_reduce(padded, width, op, axis=0)
-    return _run_reduce(rows_done, width, op, axis=1)
+    image = _as_mask(mask)
+    from pyama_dask.algorithms import morphology_kernels as kernels  # noqa: PLC0415  (numba: on first use)
+
+    if erode:
+        return kernels.erode_columns(kernels.erode_rows(image, width), width)
+    return kernels.dilate_columns(kernels.dilate_rows(image, width), width)
 
 
-def _run_reduce(values: np.ndarray, width: int, op: BooleanOp, axis: int) -> np.ndarray:
-    """``op`` over every run of ``width`` consecutive elements along ``axis``.
-
-    The output is ``width - 1`` elements shorter than ``values`` along ``axis``.
-    """
-    runs, span = values, 1
-    while 2 * span <= width:
-        length = runs.shape[axis]
-        runs = op(_cut(runs, 0, length - span, axis), _cut(runs, span, length, axis))
-        span *= 2
-    out_length = values.shape[axis] - width + 1
-    head = _cut(runs, 0, out_length, axis)
-    if span == width:
-        return head
-    # AND and OR are idempotent, so two overlapping runs of `span` cover `width`.
-    offset = width - span
-    return op(head, _cut(runs, offset, offset + out_length, axis))
-
-
-def _cut(values: np.ndarray, start: int, stop: int, axis: int) -> np.ndarray:
-    index = [slice(None)] * values.ndim
-    index[axis] = slice(start, stop)
-    return values[tuple(index)]
+def _as_mask(mask: np.ndarray) -> np.ndarray:
+    """``mask`` as a C-contiguous 2-D boolean array (the kernels' input)."""
+    image = np.ascontiguousarray(mask, dtype=bool)
+    if image.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {image.shape}")
+    return image

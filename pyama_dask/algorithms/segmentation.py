@@ -5,13 +5,16 @@ A pixel is foreground when the log of the local standard deviation exceeds
 then hole-filled, opened and closed with a square.
 
 The default reproduces PyAMA-core bit for bit. Every step stays in float32
-as numpy and scipy do for float32 input; two steps take a faster road to the
-same bits:
+as numpy and scipy do for float32 input, computed by compiled kernels
+(:mod:`pyama_dask.algorithms.segmentation_kernels`) that make the same
+operations in the same order in fewer passes:
 
-- Box means: ``scipy.ndimage.uniform_filter`` is slow along axis 0. For
-  integer frames of up to 16 bits its axis-0 window sums are exact in
-  float64, so sums of shifted rows give the same bits (see
-  ``_uniform_filter``). Other dtypes use scipy throughout.
+- Local variance: both box means (scipy's ``uniform_filter``, running sums
+  along axis 0 then axis 1) in one walk down the rows
+  (:func:`~pyama_dask.algorithms.segmentation_kernels.box_variance`); the
+  logarithm is numpy's.
+- Threshold: numpy's bin edges, each value's bin found as numpy finds it,
+  in one pass; sigma is numpy's standard deviation (its pairwise sums).
 - Morphology: opening with a ``s x s`` square ``n`` times is erosion then
   dilation by one ``n(s-1)+1`` square (square erosions and dilations compose,
   also with scipy's False border on a rectangular frame), and the opening's
@@ -25,16 +28,11 @@ import logging
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from pyama_dask.algorithms.morphology import dilate_square, erode_square, fill_holes
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 
 logger = logging.getLogger(__name__)
-
-# Integer frames up to this many bytes per pixel (and their float32 squares,
-# at most 2**32) have window sums that are exact in float64.
-_EXACT_SUM_MAX_ITEMSIZE = 2
 
 
 def segment_logstd(
@@ -116,16 +114,11 @@ def local_log_std(image: np.ndarray, window: int) -> np.ndarray:
     numpy.ndarray
         float32 array ``0.5 * ln(var)`` (0 where ``var <= 0``).
     """
-    values = image.astype(np.float32)
-    squares = values * values
-    bound = None
-    if image.dtype.kind in "ui" and image.dtype.itemsize <= _EXACT_SUM_MAX_ITEMSIZE:
-        bound = float(2 ** (8 * image.dtype.itemsize))
-    mean = _uniform_filter(values, window, bound)
-    mean_sq = _uniform_filter(squares, window, None if bound is None else bound * bound)
-    variance = np.subtract(mean_sq, np.multiply(mean, mean, out=mean), out=mean_sq)
-    # ln(1) = 0 gives the zeros where the variance is not positive (or NaN).
-    np.copyto(variance, np.float32(1), where=~(variance > 0))
+    from pyama_dask.algorithms.kernels import kernel_input  # noqa: PLC0415  (numba: on first use)
+    from pyama_dask.algorithms.segmentation_kernels import box_variance  # noqa: PLC0415
+
+    # 1 where the variance is not positive: ln(1) = 0 there.
+    variance = box_variance(kernel_input(image), window)
     log_std = np.log(variance, out=variance)
     log_std *= np.float32(0.5)
     return log_std
@@ -136,13 +129,13 @@ def histogram_threshold(values: np.ndarray, *, bins: int = 200, sigma_factor: fl
 
     ``mode`` is the centre of the fullest of ``bins`` equal bins over
     [min, max] (the first on ties); ``sigma`` the population standard
-    deviation of the values ``<= mode``. All arithmetic is in the dtype of
-    ``values`` (float32), as numpy does.
+    deviation of the values ``<= mode``. All arithmetic is in float32, as
+    numpy does for float32 values.
 
     Parameters
     ----------
     values : numpy.ndarray
-        The log-std frame.
+        The log-std frame (float32, as :func:`local_log_std` gives it).
     bins : int
         Number of histogram bins.
     sigma_factor : float
@@ -155,18 +148,22 @@ def histogram_threshold(values: np.ndarray, *, bins: int = 200, sigma_factor: fl
         ``bins`` distinct float32 edges (a frame without texture, where
         PyAMA-core crashes), the maximum: nothing is above it.
     """
+    from pyama_dask.algorithms.segmentation_kernels import histogram_counts, std_at_most  # noqa: PLC0415
+
+    if values.dtype != np.float32:
+        raise ValueError(f"log-std values must be float32 (as local_log_std gives them), got {values.dtype}")
     flat = values.ravel()
     try:
-        counts, edges = np.histogram(flat, bins=bins)
+        edges = np.histogram_bin_edges(flat, bins=bins)
     except ValueError:  # numpy: too many bins for the data range
         logger.warning(
             "log-std range [%g, %g] too narrow for %d bins: empty mask", flat.min(), flat.max(), bins
         )
         return flat.max()
+    counts = histogram_counts(flat, edges)
     centres = (edges[:-1] + edges[1:]) * 0.5
     mode = centres[int(np.argmax(counts))]
-    below = flat[flat <= mode]
-    sigma = np.std(below) if below.size else np.float32(0)
+    sigma = std_at_most(flat, mode)  # of the values <= mode
     return mode + sigma_factor * sigma
 
 
@@ -193,53 +190,6 @@ def clean_mask(mask: np.ndarray, morph_size: int, morph_iterations: int) -> np.n
     width = morph_iterations * (morph_size - 1) + 1
     opened_core = erode_square(fill_holes(mask), width)
     return erode_square(dilate_square(opened_core, 2 * width - 1), width)
-
-
-def _uniform_filter(values: np.ndarray, window: int, bound: float | None) -> np.ndarray:
-    """``scipy.ndimage.uniform_filter(values, window)`` for float32 ``values``.
-
-    uniform_filter runs ``uniform_filter1d`` along axis 0 then axis 1,
-    rounding to float32 in between. Each pass keeps a running window sum in
-    float64 and divides it by ``window``. For whole numbers with
-    ``|value| <= bound`` (None: not known to be whole) that running sum is
-    exact, so the axis-0 pass (slow in scipy, which walks the frame column by
-    column) can sum shifted rows instead with the same bits. The axis-1 pass
-    sees fractions, where only scipy's own order of additions gives scipy's
-    bits, and is fast in scipy anyway.
-    """
-    if bound is None:
-        along_rows = ndimage.uniform_filter1d(values, window, axis=0)
-    else:
-        along_rows = _exact_mean_axis0(values, window, bound)
-    return ndimage.uniform_filter1d(along_rows, window, axis=1)
-
-
-def _exact_mean_axis0(values: np.ndarray, window: int, bound: float) -> np.ndarray:
-    """Window mean along axis 0 with scipy's "reflect" edges, for whole numbers ``|v| <= bound``.
-
-    The window sums are exact in float64, and already in float32 when
-    ``window * bound <= 2**24``; the float32 quotient of an exact float32 sum
-    then equals the float32 rounding of the float64 quotient (rounding twice
-    is harmless for a division when 53 >= 2 * 24 + 2).
-    """
-    dtype = np.float32 if window * bound <= 2.0**24 else np.float64
-    height = values.shape[0]
-    before = window // 2
-    n_inner = height - window + 1
-    total = np.empty(values.shape, dtype=dtype)
-    if n_inner > 0:
-        inner = total[before : before + n_inner]
-        np.add(values[:n_inner], values[1 : n_inner + 1], out=inner, dtype=dtype)
-        for shift in range(2, window):
-            inner += values[shift : shift + n_inner]
-    # The sums are exact, so the few edge rows may add in any order.
-    # scipy's "reflect" is numpy's "symmetric" padding (d c b a | a b c d | d c b a).
-    source = np.pad(np.arange(height), (before, window - before - 1), mode="symmetric")
-    edge_rows = range(height) if n_inner <= 0 else [*range(before), *range(before + n_inner, height)]
-    for row in edge_rows:
-        total[row] = values[source[row : row + window]].sum(axis=0, dtype=dtype)
-    total /= window
-    return total.astype(np.float32, copy=False)
 
 
 def _check_odd(name: str, value: int, *, minimum: int) -> None:
