@@ -88,6 +88,20 @@ def _chosen_command(argv: Sequence[str]) -> list[str]:
     return [word for word in argv if not word.startswith("-")][:1]
 
 
+def _starts_local_workers(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` runs the workflow on a local cluster, judged from its words alone (before any import).
+
+    A run config naming a batch-queue cluster is not read here: the fork
+    server started for it then stays idle.
+    """
+    words = list(argv)
+    kinds = [value for flag, value in zip(words, words[1:] + [""]) if flag == "--cluster"]
+    kinds += [word.partition("=")[2] for word in words if word.startswith("--cluster=")]
+    remote = any(word.startswith("--scheduler") for word in words) or any(kind != "local" for kind in kinds)
+    return (_chosen_command(argv) in (["run"], ["demo"]) and not remote
+            and not set(words) & {"-h", "--help", "--dry-run"})
+
+
 def _add_info_arguments(info: argparse.ArgumentParser) -> None:
     info.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     info.add_argument("--json", action="store_true", help="print JSON with the MicroscopyMetadata field names")
@@ -195,6 +209,11 @@ def _message(exc: Exception) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pyama-dask``; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if _starts_local_workers(argv):
+        # The workers' imports start now, in the fork server, beside this process's own (see fork_server).
+        from pyama_dask.workflow.fork_server import start_fork_server
+
+        start_fork_server()
     args = build_parser(_chosen_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
