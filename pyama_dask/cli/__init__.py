@@ -129,6 +129,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     add_cluster_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")
+    _add_report_option(run, "OUT")
     run.add_argument("--config", help="YAML file with a 'params' mapping of algorithm parameters")
     run.add_argument("--graph", metavar="FILE", help="with --dry-run: draw one FOV's task graph (the first of "
                      "--fovs) into FILE (.png, .svg or .pdf; needs graphviz)")
@@ -151,6 +152,7 @@ def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     add_cluster_options(demo)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(demo, "OUT/results")
+    _add_report_option(demo, "OUT/results")
 
 
 def _add_status_arguments(status: argparse.ArgumentParser) -> None:
@@ -197,6 +199,12 @@ _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] =
 
 def _add_qc_option(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--qc", action="store_true", help=f"then draw QC figures of the processed FOVs into {out}/qc")
+
+
+def _add_report_option(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument("--performance-report", action="store_true",
+                        help=f"save the Dask dashboard's report of the run as {out}/performance_report.html "
+                             "(its rendering adds most of a second after the last task)")
 
 
 def _message(exc: Exception) -> str:

@@ -71,7 +71,7 @@ def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse
     try:
         with logging_redirect_tqdm():
             ok = run_complete_workflow(meta, context, batch_size=args.batch_size, client=request,
-                                       progress=progress, fovs=fovs)
+                                       progress=progress, fovs=fovs, performance_report=args.performance_report)
     except OutputStorageError:
         progress.close()
         print(progress.summary())  # what the run did before it stopped
