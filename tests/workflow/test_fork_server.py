@@ -24,6 +24,8 @@ def test_local_workers_are_forked_from_one_fork_server_that_made_the_imports() -
     with make_cluster("local", n_workers=2, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         parents = set(client.run(os.getppid).values())
         preloaded = client.run(lambda: [name in sys.modules for name in ("distributed", "pyama_dask.pipeline.tasks")])
+        # Frozen after the imports: the collector and the interpreter's teardown skip them.
+        frozen = client.run(lambda: __import__("gc").get_freeze_count())
     assert len(parents) == 1 and os.getpid() not in parents
     server = parents.pop()
     command = Path(f"/proc/{server}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -32,6 +34,7 @@ def test_local_workers_are_forked_from_one_fork_server_that_made_the_imports() -
     environment = Path(f"/proc/{server}/environ").read_bytes().split(b"\0")
     assert all(f"{name}={value}".encode() in environment for name, value in WORKER_ENVIRONMENT.items())
     assert list(preloaded.values()) == [[True, True]] * 2
+    assert min(frozen.values()) > 100_000
     # The driver's own environment is left as it was.
     assert {name: os.environ.get(name) for name in WORKER_ENVIRONMENT} == driver_environment
 
