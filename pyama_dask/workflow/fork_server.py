@@ -16,8 +16,8 @@ resulting malloc state) and an ignored SIGINT (a worker forked from it keeps
 running on Ctrl-C while the driver cancels the tasks and closes the cluster
 in order; see :func:`sigint_ignored`).
 
-Only this module's standard-library imports are paid by the caller: the
-command line calls :func:`start_fork_server` before importing Dask.
+This module imports only the standard library and the allocator's settings:
+the command line calls :func:`start_fork_server` before importing Dask.
 """
 
 from __future__ import annotations
