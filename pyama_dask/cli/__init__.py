@@ -217,11 +217,17 @@ def _message(exc: Exception) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pyama-dask``; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if _starts_local_workers(argv):
-        # The workers' imports start now, in the fork server, beside this process's own (see fork_server).
-        from pyama_dask.workflow.fork_server import start_fork_server
+    if not _starts_local_workers(argv):
+        return _main(argv)
+    # The workers' imports start now, in the fork server, beside this process's own (see fork_server).
+    from pyama_dask.workflow.fork_server import fork_server_for_command
 
-        start_fork_server()
+    with fork_server_for_command():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
+    """`main` once the fork server of a local run's workers is started."""
     args = build_parser(_chosen_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -22,13 +22,13 @@ the command line calls :func:`start_fork_server` before importing Dask.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
 
@@ -68,7 +68,36 @@ def start_fork_server() -> bool:
     return True
 
 
-@contextmanager
+@contextlib.contextmanager
+def fork_server_for_command() -> Iterator[None]:
+    """Start the fork server for one command; at its end, end the fork server too when it was not running before.
+
+    Left alone, the fork server ends after the command does, but only once
+    it has finished its imports (seconds, when the command failed at once)
+    and its interpreter's teardown; a command whose output is piped (``|
+    tee``, a test's ``capture_output``) is not over until then, as the fork
+    server holds the same stdout and stderr. Its workers are closed by the
+    time the command ends, so nothing of it is needed any more.
+    """
+    from multiprocessing import forkserver
+
+    def server_pid() -> int | None:
+        return getattr(forkserver._forkserver, "_forkserver_pid", None)  # the process-wide server's
+
+    before = server_pid()
+    start_fork_server()
+    started = server_pid()
+    try:
+        yield
+    finally:
+        pid = server_pid()
+        if pid is not None and pid == started != before:  # started for this command
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            logger.debug("ended the fork server of the local workers (pid %d)", pid)
+
+
+@contextlib.contextmanager
 def sigint_ignored() -> Iterator[None]:
     """Ignore SIGINT in this process, and so in the worker processes started meanwhile.
 
@@ -87,7 +116,7 @@ def sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-@contextmanager
+@contextlib.contextmanager
 def _environment(variables: dict[str, str]) -> Iterator[None]:
     """Set environment variables for the processes started in the block, then restore this process's."""
     previous = {name: os.environ.get(name) for name in variables}

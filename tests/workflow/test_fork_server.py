@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from distributed import Client
 from pyama_dask.cli import _starts_local_workers
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
 from pyama_dask.workflow.clusters import make_cluster
-from pyama_dask.workflow.fork_server import FORK_SERVER_PRELOAD, start_fork_server
+from pyama_dask.workflow.fork_server import FORK_SERVER_PRELOAD, fork_server_for_command, start_fork_server
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the fork server is POSIX")
 
@@ -46,6 +47,41 @@ def test_the_fork_server_ignores_ctrl_c_and_the_driver_does_not() -> None:
         handlers = client.run(lambda: int(__import__("signal").getsignal(__import__("signal").SIGINT)))
     assert list(handlers.values()) == [int(signal.SIG_IGN)]
     assert signal.getsignal(signal.SIGINT) is driver_handler
+
+
+def _server_pid() -> int | None:
+    from multiprocessing import forkserver
+
+    return forkserver._forkserver._forkserver_pid
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (neither gone nor a zombie waiting to be reaped)."""
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` ends within a few seconds."""
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _running(pid)
+
+
+def test_a_command_ends_the_fork_server_it_started_and_leaves_one_running_before() -> None:
+    assert start_fork_server()
+    running = _server_pid()
+    with fork_server_for_command():
+        assert _server_pid() == running
+    assert _running(running)
+    os.kill(running, signal.SIGKILL)  # as if it had died: the command starts its own
+    assert _ended(running)
+    with fork_server_for_command():
+        started = _server_pid()
+        assert started != running
+    assert _ended(started)
+    assert start_fork_server() and _server_pid() not in (running, started)  # started again when asked
 
 
 @pytest.mark.parametrize(("argv", "local"), [
