@@ -11,7 +11,11 @@ order every other round:
 - PyAMA-core's ``run_complete_workflow`` (2 workers) on the full set, when
   ``--pyama-core-python`` (or ``$PYAMA_CORE_PYTHON``) names a Python that
   imports ``pyama_core``; skipped with a message otherwise. The project never
-  depends on PyAMA-core: it runs in that other interpreter.
+  depends on PyAMA-core: it runs in that other interpreter;
+- with ``--baseline TREE`` (another checkout of this project, e.g. a
+  ``git worktree`` of main), every ``pyama-dask`` command above once more
+  from that tree's code, named ``... (baseline)``: before and after, timed
+  alternately in the same rounds.
 
 Of each run, the run log gives when the first task started (the earliest
 finish time of a task less its duration) and when the last task ended, hence
@@ -82,7 +86,7 @@ class CommandTiming:
 
 
 def measure_commands(output_dir: Path, repeat: int, pyama_core_python: str | None,
-                     runs: dict[str, SyntheticSpec] | None = None) -> dict[str, Any]:
+                     runs: dict[str, SyntheticSpec] | None = None, baseline: Path | None = None) -> dict[str, Any]:
     """Time every command ``repeat`` times, alternating their order.
 
     Parameters
@@ -96,6 +100,9 @@ def measure_commands(output_dir: Path, repeat: int, pyama_core_python: str | Non
     runs : dict, optional
         Name -> dataset of each ``pyama-dask run`` (default `RUNS`). The last
         is the one ``info`` reads and PyAMA-core runs on.
+    baseline : Path, optional
+        Another checkout of the project whose ``pyama-dask`` commands are
+        timed too (its ``pyama_dask`` imported through ``PYTHONPATH``).
 
     Returns
     -------
@@ -107,13 +114,14 @@ def measure_commands(output_dir: Path, repeat: int, pyama_core_python: str | Non
     """
     datasets = {name: cached_dataset(output_dir, spec) for name, spec in (runs or RUNS).items()}
     largest = list(datasets.values())[-1]
-    commands: dict[str, Callable[[], CommandTiming]] = {
-        "pyama-dask --help": lambda: _time_process("pyama-dask --help", _pyama_dask("--help")),
-        "pyama-dask info": lambda: _time_process("pyama-dask info", _pyama_dask("info", str(largest.image_path))),
-    }
-    for name, dataset in datasets.items():
-        out = output_dir / "runs" / f"commands-{name.replace(' ', '-')}"
-        commands[name] = functools.partial(_time_run, name, dataset, out)
+    commands: dict[str, Callable[[], CommandTiming]] = {}
+    for tree, suffix in [(None, ""), *([(Path(baseline).resolve(), " (baseline)")] if baseline else [])]:
+        env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+        for name, args in (("pyama-dask --help", ["--help"]), ("pyama-dask info", ["info", str(largest.image_path)])):
+            commands[name + suffix] = functools.partial(_time_process, name + suffix, _pyama_dask(*args), env)
+        for name, dataset in datasets.items():
+            out = output_dir / "runs" / f"commands-{(name + suffix).replace(' ', '-').replace('(', '').replace(')', '')}"
+            commands[name + suffix] = functools.partial(_time_run, name + suffix, dataset, out, env)
     pyama_core = _pyama_core_status(pyama_core_python)
     if pyama_core_python and pyama_core.startswith("ran"):
         commands[PYAMA_CORE_RUN] = lambda: _time_pyama_core(pyama_core_python, largest,
@@ -183,23 +191,23 @@ def _pyama_dask(*args: str) -> list[str]:
     return [sys.executable, "-m", "pyama_dask", *args]
 
 
-def _time_process(name: str, argv: list[str]) -> CommandTiming:
+def _time_process(name: str, argv: list[str], env: dict[str, str] | None = None) -> CommandTiming:
     started = time.time()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
     wall = time.time() - started
     if done.returncode != 0:
         raise RuntimeError(f"{name}: {' '.join(argv)} exited with {done.returncode}:\n{done.stderr[-2000:]}")
     return CommandTiming(name, wall, os.getloadavg()[0])
 
 
-def _time_run(name: str, dataset: SyntheticDataset, out: Path) -> CommandTiming:
+def _time_run(name: str, dataset: SyntheticDataset, out: Path, env: dict[str, str] | None = None) -> CommandTiming:
     """A ``pyama-dask run`` into a fresh ``out`` (a kept one would be resumed, not run)."""
     shutil.rmtree(out, ignore_errors=True)
     channels = [str(channel) for channel in range(1, dataset.spec.n_fluorescence + 1)]
     argv = _pyama_dask("run", str(dataset.image_path), "--out", str(out), "--pc", "0", "--fl", *channels,
                        "--workers", str(WORKERS), "--no-progress")
     started = time.time()
-    timing = _time_process(name, argv)
+    timing = _time_process(name, argv, env)
     first_start, last_end = task_span(out / "run.log.jsonl")
     timing.start_s = first_start - started
     timing.tail_s = started + timing.wall_s - last_end
@@ -245,6 +253,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pyama-core-python", default=os.environ.get(PYAMA_CORE_VARIABLE),
                         help=f"a Python that imports pyama_core, to time its workflow side by side "
                              f"(default ${PYAMA_CORE_VARIABLE}; none: skipped)")
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="another checkout of this project (e.g. a git worktree of main) whose pyama-dask "
+                             "commands are timed alternately with this one's")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -255,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="datasets and run outputs (default bench-output/)")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    measured = measure_commands(args.output_dir, args.repeat, args.pyama_core_python)
+    measured = measure_commands(args.output_dir, args.repeat, args.pyama_core_python, baseline=args.baseline)
     print(commands_markdown(measured))
 
 

@@ -104,7 +104,8 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     results["summary"] = summarise(rounds, results["dataset"]["megapixels"], results["dataset"]["input_bytes"])
     results["sweeps"] = {name: _sweep(spec, name, args) for name in args.sweep}
     if args.commands:
-        results["commands"] = measure_commands(args.output_dir, args.repeat, args.pyama_core_python)
+        results["commands"] = measure_commands(args.output_dir, args.repeat, args.pyama_core_python,
+                                               baseline=args.baseline)
     results["load_after"] = list(os.getloadavg())
     return results
 

@@ -101,9 +101,13 @@ def test_whole_commands_are_timed_from_process_start_to_exit(tmp_path: Path) -> 
     from pyama_dask.synthetic import SyntheticSpec
 
     runs = {"small run": SyntheticSpec(n_fovs=1, n_frames=8, size=256, n_cells=9, n_fluorescence=1, seed=7)}
-    measured = measure_commands(tmp_path, repeat=1, pyama_core_python=sys.executable, runs=runs)
+    baseline = Path(__file__).resolve().parents[1]  # this tree again, as the "before" of a comparison
+    measured = measure_commands(tmp_path, repeat=1, pyama_core_python=sys.executable, runs=runs, baseline=baseline)
     timings = {timing["name"]: timing for timing in measured["rounds"][0]}
-    assert set(timings) == {"pyama-dask --help", "pyama-dask info", "small run"}
+    names = {"pyama-dask --help", "pyama-dask info", "small run"}
+    assert set(timings) == names | {f"{name} (baseline)" for name in names}
+    assert 0 < timings["small run (baseline)"]["start_s"] < timings["small run (baseline)"]["wall_s"]
+    assert (tmp_path / "runs" / "commands-small-run-baseline" / "processing_results.yaml").is_file()
     run = timings["small run"]
     # The first task starts after the process does, and the process exits after the last task ends.
     assert 0 < run["start_s"] < run["wall_s"] and 0 < run["tail_s"] < run["wall_s"]

@@ -88,6 +88,20 @@ def _chosen_command(argv: Sequence[str]) -> list[str]:
     return [word for word in argv if not word.startswith("-")][:1]
 
 
+def _starts_local_workers(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` runs the workflow on a local cluster, judged from its words alone (before any import).
+
+    A run config naming a batch-queue cluster is not read here: the fork
+    server started for it then stays idle.
+    """
+    words = list(argv)
+    kinds = [value for flag, value in zip(words, words[1:] + [""]) if flag == "--cluster"]
+    kinds += [word.partition("=")[2] for word in words if word.startswith("--cluster=")]
+    remote = any(word.startswith("--scheduler") for word in words) or any(kind != "local" for kind in kinds)
+    return (_chosen_command(argv) in (["run"], ["demo"]) and not remote
+            and not set(words) & {"-h", "--help", "--dry-run"})
+
+
 def _add_info_arguments(info: argparse.ArgumentParser) -> None:
     info.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     info.add_argument("--json", action="store_true", help="print JSON with the MicroscopyMetadata field names")
@@ -115,6 +129,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     add_cluster_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(run, "OUT")
+    _add_report_option(run, "OUT")
     run.add_argument("--config", help="YAML file with a 'params' mapping of algorithm parameters")
     run.add_argument("--graph", metavar="FILE", help="with --dry-run: draw one FOV's task graph (the first of "
                      "--fovs) into FILE (.png, .svg or .pdf; needs graphviz)")
@@ -137,6 +152,7 @@ def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     add_cluster_options(demo)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_qc_option(demo, "OUT/results")
+    _add_report_option(demo, "OUT/results")
 
 
 def _add_status_arguments(status: argparse.ArgumentParser) -> None:
@@ -185,6 +201,12 @@ def _add_qc_option(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--qc", action="store_true", help=f"then draw QC figures of the processed FOVs into {out}/qc")
 
 
+def _add_report_option(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument("--performance-report", action="store_true",
+                        help=f"save the Dask dashboard's report of the run as {out}/performance_report.html "
+                             "(its rendering adds most of a second after the last task)")
+
+
 def _message(exc: Exception) -> str:
     """What went wrong, without the ``[Errno N]`` of an OSError whose message names its path itself."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is None:
@@ -195,6 +217,17 @@ def _message(exc: Exception) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pyama-dask``; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not _starts_local_workers(argv):
+        return _main(argv)
+    # The workers' imports start now, in the fork server, beside this process's own (see fork_server).
+    from pyama_dask.workflow.fork_server import fork_server_for_command
+
+    with fork_server_for_command():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
+    """`main` once the fork server of a local run's workers is started."""
     args = build_parser(_chosen_command(argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

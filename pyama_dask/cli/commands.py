@@ -12,7 +12,6 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from pyama_dask.cli.clusters import dry_run, request_from_args
 from pyama_dask.cli.fit import fit_request
 from pyama_dask.cli.progress import RunProgress, on_terminal
-from pyama_dask.cli.results import write_qc
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity, read_metadata
 from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
@@ -72,7 +71,7 @@ def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse
     try:
         with logging_redirect_tqdm():
             ok = run_complete_workflow(meta, context, batch_size=args.batch_size, client=request,
-                                       progress=progress, fovs=fovs)
+                                       progress=progress, fovs=fovs, performance_report=args.performance_report)
     except OutputStorageError:
         progress.close()
         print(progress.summary())  # what the run did before it stopped
@@ -82,6 +81,8 @@ def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse
     print(progress.summary())
     print(f"results: {Path(context.output_dir) / 'processing_results.yaml'}")
     if args.qc and context.results_paths:
+        from pyama_dask.cli.results import write_qc  # matplotlib: imported only when figures are asked for
+
         write_qc(context.output_dir, sorted(context.results_paths))
     return 0 if ok else 1
 

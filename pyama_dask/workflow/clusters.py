@@ -15,7 +15,10 @@ both. ``deploy/jobqueue-slurm.yaml`` is a commented example.
 
 Every worker preloads :mod:`pyama_dask.workflow.preload` (imports and allocator set
 before the first task) and runs with
-:data:`pyama_dask.workflow.allocator.WORKER_ENVIRONMENT`.
+:data:`pyama_dask.workflow.allocator.WORKER_ENVIRONMENT`. The workers of a local
+cluster are forked from a process that has made those imports once
+(:mod:`pyama_dask.workflow.fork_server`), so they are ready as soon as they
+start.
 
 Two choices are made on top of dask-jobqueue's defaults:
 
@@ -46,8 +49,6 @@ its address is ``tls://``; a ``tcp://`` one off this machine gets a warning
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -59,6 +60,7 @@ from distributed import Adaptive, Client, LocalCluster
 from distributed.worker_memory import parse_memory_limit
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
+from pyama_dask.workflow.fork_server import FORK_SERVER, sigint_ignored, start_fork_server
 from pyama_dask.workflow.security import (
     DASHBOARD_ADDRESS,
     RunCredentials,
@@ -296,7 +298,7 @@ def _client_of(request: ClusterRequest) -> AbstractContextManager[Client]:
 @contextmanager
 def _local_client(n_workers: int, dashboard_address: str | None) -> Iterator[Client]:
     """A client of a new local cluster whose workers ignore Ctrl-C and leave task failures to the driver."""
-    with _sigint_ignored():
+    with sigint_ignored():
         cluster = make_cluster("local", n_workers=n_workers, dashboard_address=dashboard_address)
     with cluster, Client(cluster) as client:
         client.register_plugin(QuietTaskFailures())
@@ -313,24 +315,6 @@ def _batch_queue_client(request: ClusterRequest) -> Iterator[Client]:
         with cluster, Client(cluster) as client:
             scale_for(cluster, request.n_fovs or request.n_workers, max_workers=request.n_workers)
             yield client
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Start worker processes immune to Ctrl-C.
-
-    A terminal sends Ctrl-C's SIGINT to the whole process group; workers that
-    inherit an ignored SIGINT keep running (no tracebacks, no half-written
-    chunks) while the driver cancels the tasks and closes the cluster in order.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def make_cluster(
@@ -398,12 +382,16 @@ def make_cluster(
         )
         overrides["env"] = {**WORKER_ENVIRONMENT, **overrides.get("env", {})}
         overrides["preload"] = _worker_preloads(overrides.get("preload", []))
-        return LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            **overrides,
-        )
+        # Workers forked from the fork server start with their imports done; a worker the nanny
+        # restarts later (after it died) is spawned as distributed's config says.
+        method = FORK_SERVER if start_fork_server() else dask.config.get("distributed.worker.multiprocessing-method")
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+            return LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                **overrides,
+            )
     cluster_class = _jobqueue_class(kind)
     scheduler_options = {
         **dask.config.get(f"jobqueue.{kind}.scheduler-options", {}),

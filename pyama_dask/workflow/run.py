@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,13 +93,14 @@ def run_complete_workflow(
     progress: ProgressCallback | None = None,
     dashboard_address: str | None = None,
     fovs: Sequence[int] | None = None,
+    performance_report: bool = True,
 ) -> bool:
     """Run copy, segmentation, correction, tracking and extraction for a range or a list of FOVs.
 
-    Besides each FOV's outputs, the output directory gets the dashboard's
-    ``performance_report.html`` of the run, ``traces.parquet`` (every FOV's
-    traces in one table) and, in ``processing_results.yaml``, the run's
-    ``provenance`` (package versions, the input's SHA-256).
+    Besides each FOV's outputs, the output directory gets ``traces.parquet``
+    (every FOV's traces in one table), in ``processing_results.yaml`` the
+    run's ``provenance`` (package versions, the input's SHA-256) and, with
+    ``performance_report``, the dashboard's ``performance_report.html``.
 
     Parameters
     ----------
@@ -134,6 +135,9 @@ def run_complete_workflow(
         Where the LocalCluster started when no ``client`` is given serves its
         dashboard, e.g. ``":8787"``; None serves it on 127.0.0.1:8787 (or a
         free port when that one is taken).
+    performance_report
+        Save the dashboard's report of the run: its rendering (most of a
+        second) comes after the last task, before the run returns.
 
     Returns
     -------
@@ -160,12 +164,13 @@ def run_complete_workflow(
     fit = None if context.fit is None else FitParams.from_mapping(context.fit)
     with fit_registered(fit), drift_registered(context.drift_reference):
         return _run_planned(metadata, context, fovs, params, fit, batch_size, n_workers, client, progress,
-                            dashboard_address)
+                            dashboard_address, performance_report)
 
 
 def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs: list[int], params: Params,
                  fit: FitParams | None, batch_size: int, n_workers: int, client: Client | ClusterRequest | str | None,
-                 progress: ProgressCallback | None, dashboard_address: str | None) -> bool:
+                 progress: ProgressCallback | None, dashboard_address: str | None,
+                 performance_report: bool) -> bool:
     """The run once its request is checked and the step table set (see :func:`run_complete_workflow`)."""
     # Absolute: workers may run in another working directory than this process.
     output_dir = Path(context.output_dir).absolute()
@@ -193,7 +198,8 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
                           n_tasks=sum(len(plan.tasks) for plan in plans),
                           fov_tasks={plan.fov: len(plan.tasks) for plan in plans}, dashboard=dashboard,
                           scheduler=connected.scheduler.address)
-            with saved_performance_report(connected, output_dir / PERFORMANCE_REPORT):
+            report = output_dir / PERFORMANCE_REPORT if performance_report else None
+            with saved_performance_report(connected, report) if report else nullcontext():
                 runner = _Runner(connected, plans, batch_size, _recording(log_path, progress))
                 failed = runner.run()
             # The tasks are over: the results are written while the cluster closes (its workers' processes
@@ -201,7 +207,7 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
             closing = connection.pop_all()
         with ThreadPoolExecutor(1, thread_name_prefix="recording-run") as recorder:
             recorded = recorder.submit(_record_results, context, params, metadata, fit, checksum, plans, failed,
-                                       output_dir, runner)
+                                       output_dir, runner, report)
             try:
                 closing.close()
             finally:
@@ -213,7 +219,7 @@ def _run_planned(metadata: MicroscopyMetadata, context: ProcessingContext, fovs:
 
 def _record_results(context: ProcessingContext, params: Params, metadata: MicroscopyMetadata, fit: FitParams | None,
                     checksum: InputChecksum, plans: list[FovPlan], failed: dict[int, str], output_dir: Path,
-                    runner: _Runner) -> None:
+                    runner: _Runner, report: Path | None) -> None:
     """Fill ``context.results_paths``, write the results file, merged tables and ``run-end`` (see `_record_run`).
 
     Raises
@@ -228,7 +234,7 @@ def _record_results(context: ProcessingContext, params: Params, metadata: Micros
     if fit is not None:
         document["fit"] = fit.record()
     document["provenance"] = provenance_record(checksum.result(), metadata.file_path,
-                                               performance_report=PERFORMANCE_REPORT)
+                                               **({"performance_report": report.name} if report else {}))
     # The storage that stopped a run may well refuse these few small files too.
     _record_run(output_dir, document, run_log_path(output_dir), failed, best_effort=runner.storage_error is not None)
     if runner.storage_error is not None:

@@ -86,6 +86,19 @@ def test_run_with_config_on_an_existing_scheduler(tiny_dataset, dask_client, tmp
     traces = pd.read_csv(out / "fov_002" / "tiny_fov_002_traces_ch_1.csv")
     assert traces.groupby("cell").size().min() >= 4
     assert not (out / "fov_000").exists()
+    # No report unless asked for (--performance-report): nothing is rendered after the last task.
+    assert not (out / "performance_report.html").exists()
+    assert "performance_report" not in yaml.safe_load((out / "processing_results.yaml").read_text())["provenance"]
+
+
+def test_run_saves_the_performance_report_when_asked(tiny_dataset, dask_client, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", str(tiny_dataset.image_path), "--pc", "0", "--out", str(out), "--fovs", "0",
+                 "--scheduler", dask_client.scheduler.address, "--no-progress", "--performance-report"])
+    assert code == 0, capsys.readouterr()
+    assert "Dask Performance Report" in (out / "performance_report.html").read_text()
+    provenance = yaml.safe_load((out / "processing_results.yaml").read_text())["provenance"]
+    assert provenance["performance_report"] == "performance_report.html"
 
 
 def test_run_with_unknown_parameter_in_config(tiny_dataset, tmp_path, capsys):

@@ -155,16 +155,44 @@ def _map(path: Path) -> _MappedTiff:
         raise
 
 
+@dataclass(frozen=True)
+class PlainOmeTiff:
+    """What tifffile tells of an OME-TIFF it reads plane for plane as bioio does.
+
+    Attributes
+    ----------
+    ome_xml : str
+        The file's OME-XML.
+    fov_sizes : list of dict
+        Per FOV, the sizes of T, C, Z, Y and X (1 for an axis it lacks).
+    dtype : numpy.dtype
+        The pixels' type in FOV 0.
+    """
+
+    ome_xml: str
+    fov_sizes: list[dict[str, int]]
+    dtype: np.dtype
+
+
+def plain_ome_tiff(path: Path) -> PlainOmeTiff | None:
+    """The facts of an OME-TIFF that tifffile maps as bioio does, or None for any other file (bioio must tell)."""
+    with tifffile.TiffFile(path) as tiff:
+        if not (tiff.is_ome and _plain_ome(tiff)):
+            return None
+        fovs = [OmeTiffFov(tiff, path, index) for index in range(len(tiff.series))]
+        sizes = [{"T": fov.n_frames, "C": fov.n_channels, "Z": fov.n_z, "Y": fov.frame_shape[0],
+                  "X": fov.frame_shape[1]} for fov in fovs]
+        return PlainOmeTiff(tiff.ome_metadata, sizes, tiff.series[0].dtype)
+
+
 def ome_tiff_fov_shapes(path: Path) -> list[tuple[int, int, int]] | None:
     """(T, H, W) of every FOV of an OME-TIFF as tifffile maps it, or None when bioio must tell.
 
     bioio builds a dask array of every plane of a scene to know its shape
     (about half a second per scene of a few hundred planes).
     """
-    with tifffile.TiffFile(path) as tiff:
-        if not (tiff.is_ome and _plain_ome(tiff)):
-            return None
-        return [(fov.n_frames, *fov.frame_shape) for fov in (OmeTiffFov(tiff, path, i) for i in range(len(tiff.series)))]
+    plain = plain_ome_tiff(path)
+    return None if plain is None else [(sizes["T"], sizes["Y"], sizes["X"]) for sizes in plain.fov_sizes]
 
 
 def _plain_ome(tiff: tifffile.TiffFile) -> bool:

@@ -42,6 +42,9 @@ _MINUTES_PER_UNIT = {
 }
 
 
+#: Time units (OME symbols) whose stamps are read; others are ignored, with a warning.
+KNOWN_TIME_UNITS = frozenset(_MINUTES_PER_UNIT)
+
 #: Sources whose time stamps are evenly spaced by construction (they extend to more frames).
 UNIFORM_SOURCES = frozenset({"frame-index", "ome-time-increment", "bioio-interval"})
 # Two sources disagree when a time stamp differs by more than this fraction of a frame interval.
