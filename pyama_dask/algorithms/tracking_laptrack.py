@@ -291,6 +291,8 @@ def _link_with_gaps_and_divisions(
     """
     from laptrack import LapTrack
 
+    from pyama_dask.algorithms.laptrack_gap_closing import FastGapClosingLapTrack
+
     frame_links = LapTrack(metric="sqeuclidean", cutoff=cutoff, gap_closing_cutoff=False).predict(centroids)
     pairs = segment_pairs(frame_links, [len(frame) for frame in centroids], max_gap_frames, track_divisions)
     if pairs > SEGMENT_PAIR_BUDGET:
@@ -301,7 +303,7 @@ def _link_with_gaps_and_divisions(
             SEGMENT_PAIR_BUDGET,
         )
         return frame_links
-    tracker = LapTrack(
+    tracker = FastGapClosingLapTrack(
         metric="sqeuclidean",
         cutoff=cutoff,
         gap_closing_metric="sqeuclidean",
