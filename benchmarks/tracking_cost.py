@@ -6,7 +6,7 @@ Sequences: the two real laptrack fixtures (a transmitted-light crop and a
 fluorescent-nuclei movie; ground-truth tracks derived by overlap), the
 nuclei movie with five noise frames (:mod:`pyama_dask.synthetic.low_contrast`,
 as in ``tests/algorithms/test_noise_frames.py``) and a synthetic FOV of
-dividing cells under stage drift (the spec of
+dividing cells under stage drift (FOV 0 of
 ``tests/test_accuracy_divisions_drift.py``; true tracks and lineage from the
 generator). Real sequences are skipped when their files are absent.
 
@@ -53,8 +53,8 @@ from pyama_dask.synthetic.low_contrast import low_contrast_movie  # noqa: E402
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: The noise movie: the nuclei played forth and back, frames 5-9 of very low contrast.
 NOISE_ORDER, NOISE_FRAMES = [0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4], range(5, 10)
-#: Dividing cells under stage drift larger than a cell (tests/test_accuracy_divisions_drift.py).
-DIVIDING_DRIFTING = SyntheticSpec(n_fovs=1, n_frames=20, size=512, n_cells=16, n_fluorescence=0, seed=2,
+#: Dividing cells under stage drift larger than a cell: FOV 0 of tests/test_accuracy_divisions_drift.py.
+DIVIDING_DRIFTING = SyntheticSpec(n_fovs=1, n_frames=20, size=512, n_cells=16, n_fluorescence=1, seed=2,
                                   divisions=True, stage_drift_px=35.0)
 BEFORE = Params(profile="robust", track_divisions=False)
 AFTER = Params(profile="robust")
