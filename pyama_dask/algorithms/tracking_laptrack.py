@@ -53,8 +53,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Most candidate pairs of segments laptrack may weigh for gap closing and
-#: divisions (about 8 us each: ~8 s). Real movies need far fewer: every
-#: cell that links frame to frame is no segment end.
+#: divisions. Real movies need far fewer: every cell that links frame to
+#: frame is no segment end. Measured on 6 frames of 260 noise grains (0.9
+#: million gap-closing pairs, one core of a loaded machine): 1.2 s with
+#: FastGapClosingLapTrack, 32 s with laptrack's own candidate search.
 SEGMENT_PAIR_BUDGET = 1_000_000
 #: A division links a mother to daughters whose centroids lie at most this
 #: share of the mother's equivalent diameter from hers: a daughter lies about
