@@ -7,13 +7,16 @@ gap-closing window: a few milliseconds per segment, quadratic in segments
 segmentation). :class:`FastGapClosingLapTrack` overrides that one method
 with a numpy mask per segment and one ``cdist`` call; everything else,
 and the resulting tracks, are laptrack's (tests compare both on the same
-segments).
+segments). It also splits laptrack's ``predict`` in its two stages, so that
+the frame-to-frame links, computed first to weigh what gap closing would
+cost, are not computed again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 from laptrack import LapTrack
@@ -21,8 +24,24 @@ from laptrack._coo_matrix_builder import coo_matrix_builder
 from scipy.spatial.distance import cdist
 
 
+def directed(tree: nx.Graph) -> nx.DiGraph:
+    """laptrack's undirected track graph with every edge pointing forward in time, as ``predict`` returns it."""
+    result = nx.DiGraph()
+    result.add_nodes_from(tree.nodes())
+    result.add_edges_from((a, b) if a[0] < b[0] else (b, a) for a, b in tree.edges())
+    return result
+
+
 class FastGapClosingLapTrack(LapTrack):
-    """:class:`laptrack.LapTrack` whose gap-closing candidates are found with numpy."""
+    """:class:`laptrack.LapTrack` whose gap-closing candidates are found with numpy, ``predict`` in two stages."""
+
+    def frame_links(self, coords: list[np.ndarray]) -> nx.Graph:
+        """The frame-to-frame links alone (``predict``'s first stage, no known edges), undirected."""
+        return self._predict_links(coords, [], [])
+
+    def predict_from_links(self, coords: list[np.ndarray], frame_links: nx.Graph) -> nx.DiGraph:
+        """``predict(coords)`` continued from its first stage's :meth:`frame_links`: gap closing and splitting."""
+        return directed(self._predict_gap_split_merge(coords, frame_links.copy(), [], []))
 
     def _get_gap_closing_matrix(
         self, segments_df: pd.DataFrame, *, force_end_nodes: Any = (), force_start_nodes: Any = ()

@@ -282,29 +282,17 @@ def _link_with_gaps_and_divisions(
 ) -> nx.DiGraph:
     """laptrack's tracks with gap closing and/or divisions, unless their candidate pairs exceed the budget.
 
-    laptrack weighs every segment end against every segment start of the
-    gap-closing window (and, for divisions, every start against the
-    previous frame's regions) one pair at a time in Python, so on noise
-    frames, where nearly every region is a segment of one frame, the cost
-    grows with the square of the regions (minutes for a few frames of a few
-    thousand). The frame-to-frame links are computed first (cheap); when
-    the pairs they leave exceed ``SEGMENT_PAIR_BUDGET`` those links are kept
+    laptrack weighs every segment start against the previous frame's
+    regions for divisions one pair at a time in Python (and gap-closing
+    pairs, with numpy, every segment end against every segment start of
+    the window), so on noise frames, where nearly every region is a segment
+    of one frame, the cost grows with the square of the regions. The
+    frame-to-frame links are computed first (cheap) and reused; when the
+    pairs they leave exceed ``SEGMENT_PAIR_BUDGET`` those links are kept
     without gap closing and divisions, with a logged warning.
     """
-    from laptrack import LapTrack
+    from pyama_dask.algorithms.laptrack_gap_closing import FastGapClosingLapTrack, directed
 
-    from pyama_dask.algorithms.laptrack_gap_closing import FastGapClosingLapTrack
-
-    frame_links = LapTrack(metric="sqeuclidean", cutoff=cutoff, gap_closing_cutoff=False).predict(centroids)
-    pairs = segment_pairs(frame_links, [len(frame) for frame in centroids], max_gap_frames, track_divisions)
-    if pairs > SEGMENT_PAIR_BUDGET:
-        logger.warning(
-            "laptrack: %d candidate pairs of segments exceed the budget (%d): gap closing and divisions skipped, "
-            "frame-to-frame links kept (noise frames? segmentation_guard catches those)",
-            pairs,
-            SEGMENT_PAIR_BUDGET,
-        )
-        return frame_links
     tracker = FastGapClosingLapTrack(
         metric="sqeuclidean",
         cutoff=cutoff,
@@ -315,7 +303,18 @@ def _link_with_gaps_and_divisions(
         splitting_cutoff=cutoff if track_divisions else False,
         segment_start_cost=cutoff * DIVISION_START_COST_FACTOR if track_divisions else None,
     )
-    return tracker.predict(centroids)
+    frame_links = tracker.frame_links(centroids)
+    pairs = segment_pairs(directed(frame_links), [len(frame) for frame in centroids], max_gap_frames,
+                          track_divisions)
+    if pairs > SEGMENT_PAIR_BUDGET:
+        logger.warning(
+            "laptrack: %d candidate pairs of segments exceed the budget (%d): gap closing and divisions skipped, "
+            "frame-to-frame links kept (noise frames? segmentation_guard catches those)",
+            pairs,
+            SEGMENT_PAIR_BUDGET,
+        )
+        return directed(frame_links)
+    return tracker.predict_from_links(centroids, frame_links)
 
 
 def _drop_implausible_divisions(tree: nx.DiGraph, regions: list[FrameRegions]) -> None:

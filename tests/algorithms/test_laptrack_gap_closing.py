@@ -7,7 +7,7 @@ import pytest
 from laptrack import LapTrack
 from laptrack._tracking import _get_segment_df
 
-from pyama_dask.algorithms.laptrack_gap_closing import FastGapClosingLapTrack
+from pyama_dask.algorithms.laptrack_gap_closing import FastGapClosingLapTrack, directed
 
 SETTINGS = {"metric": "sqeuclidean", "cutoff": 100.0, "gap_closing_metric": "sqeuclidean", "gap_closing_cutoff": 100.0,
             "gap_closing_max_frame_count": 3}
@@ -51,3 +51,15 @@ def test_the_tracks_are_laptrack_s(seed):
     expected = LapTrack(**settings).predict(coords)
     found = FastGapClosingLapTrack(**settings).predict(coords)
     assert sorted(found.edges) == sorted(expected.edges)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_predicting_in_two_stages_gives_laptrack_s_tracks(seed):
+    coords = _points(seed)
+    settings = {**SETTINGS, "splitting_metric": "sqeuclidean", "splitting_cutoff": 60.0, "segment_start_cost": 50.0}
+    expected = LapTrack(**settings).predict(coords)
+    tracker = FastGapClosingLapTrack(**settings)
+    links = tracker.frame_links(coords)
+    frame_only = LapTrack(metric="sqeuclidean", cutoff=100.0, gap_closing_cutoff=False).predict(coords)
+    assert sorted(directed(links).edges) == sorted(frame_only.edges)
+    assert sorted(tracker.predict_from_links(coords, links).edges) == sorted(expected.edges)
