@@ -47,5 +47,5 @@ def test_tracking_divisions_on_the_real_fixtures_costs_no_tracking_accuracy(movi
         scores[name]["divisions"] = len(set((parents or {}).values()))
     before, after = scores["before"], scores["after"]
     assert after["gt_divisions"] == 0 and "BC(0)" not in after  # nothing annotated: BC undefined
-    assert before["divisions"] == 0 and after["fp_div(0)"] == after["divisions"] <= 5, after  # measured 3, 3
+    assert before["divisions"] == 0 and after["fp_div(0)"] == after["divisions"] <= 5, after  # measured 5, 4
     assert after["TRA"] >= before["TRA"] - 0.01 and after["DET"] == before["DET"], (before, after)
