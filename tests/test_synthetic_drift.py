@@ -12,9 +12,9 @@ from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.serial import process_fov_serial
-from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_truth
+from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_truth, render_fov, true_labels
 from pyama_dask.synthetic.cells import simulate_cells, stage_drift
-from pyama_dask.synthetic.evaluate import score_tracking
+from pyama_dask.synthetic.evaluate import linked_divisions, score_tracking
 
 #: Cells of radius 14 px (28 px across); the stage lands within +-40 px of its position: most
 #: frame-to-frame jumps exceed a cell.
@@ -72,3 +72,26 @@ def test_the_register_step_recovers_the_laptrack_tracks(recall):
     score = recall["laptrack", True]
     assert score.recovered_fraction >= 0.95
     assert score.id_switches == 0 and score.fragmented_cells == 0
+
+
+#: Dividing cells and 40 px of stage drift: daughters (beside their mother's site) leave the frame.
+LEAVING = SyntheticSpec(n_fovs=1, n_frames=20, size=512, n_cells=25, n_fluorescence=1, seed=2, stage_drift_px=40.0,
+                        divisions=True)
+
+
+def test_a_cell_carried_out_of_the_frame_is_absent_there():
+    moved, still = simulate_cells(LEAVING, 0), simulate_cells(dataclasses.replace(LEAVING, stage_drift_px=0.0), 0)
+    rows, columns = np.rint(moved.y), np.rint(moved.x)
+    outside = (rows < 0) | (rows >= LEAVING.size) | (columns < 0) | (columns >= LEAVING.size)
+    assert (still.present & outside).any()  # the drift does carry cells out
+    np.testing.assert_array_equal(moved.present, still.present & ~outside)
+    assert not moved.fluorescence[:, ~moved.present].any()
+
+
+def test_perfect_tracks_link_every_division_in_view_and_only_those_count():
+    _, truth = render_fov(LEAVING, 0)
+    labels = np.stack([true_labels(LEAVING, 0, t) for t in range(LEAVING.n_frames)])
+    founders = truth.drop_duplicates("cell")
+    parents = {int(cell): int(mother) for cell, mother in zip(founders["cell"], founders["parent"]) if mother}
+    linked, in_view = linked_divisions(truth, labels, parents)
+    assert linked == in_view and 0 < in_view < len(set(parents.values())), (linked, in_view)

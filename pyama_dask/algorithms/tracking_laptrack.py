@@ -14,11 +14,11 @@ whole movie is solved at once by :class:`laptrack.LapTrack`:
   missing from up to ``max_gap_frames`` frames (a dim or badly segmented
   frame) keeps its id. Its label is absent in the frames it missed.
 - Splitting (``track_divisions``): a track may branch into two (a division)
-  whose daughters start within ``DIVISION_DISTANCE_FACTOR`` of the link
-  distance, each at most ``DAUGHTER_AREA_SHARE`` of the mother's area
-  (else the farther one starts a track of its own); both daughters get new
-  ids, and the lineage (each daughter's mother) is returned with the number
-  of tracks.
+  whose daughters start within the link distance, and within
+  ``DAUGHTER_DISTANCE_SHARE`` of the mother's own diameter, each at most
+  ``DAUGHTER_AREA_SHARE`` of the mother's area (else the farther one starts
+  a track of its own); both daughters get new ids, and the lineage (each
+  daughter's mother) is returned with the number of tracks.
 - Tracks start and end in any frame. Starting and ending costs are
   laptrack's (from the 90th percentile of the link costs).
 - With a ``drift`` (the register step's per-frame drift), centroids are
@@ -53,16 +53,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Most candidate pairs of segments laptrack may weigh for gap closing and
-#: divisions (about 8 us each: ~8 s). Real movies need far fewer: every
-#: cell that links frame to frame is no segment end.
+#: divisions. Real movies need far fewer: every cell that links frame to
+#: frame is no segment end. Measured on 6 frames of 260 noise grains (0.9
+#: million gap-closing pairs, one core of a loaded machine): 1.2 s with
+#: FastGapClosingLapTrack, 32 s with laptrack's own candidate search.
 SEGMENT_PAIR_BUDGET = 1_000_000
-#: A division links a mother to daughters at most this share of the link
-#: distance away. A daughter's centroid lies within about half the mother's
-#: diameter of hers; regions starting farther are other cells (measured on
-#: the real nuclei, which annotate no division: at the full link distance
-#: the tracks through all 6 frames fell from 18 to 8 by false divisions, at
-#: 3/4 to 14, while the synthetic divisions still linked).
-DIVISION_DISTANCE_FACTOR = 0.75
+#: A division links a mother to daughters whose centroids lie at most this
+#: share of the mother's equivalent diameter from hers: a daughter lies about
+#: half her mother's diameter away (0.5-0.6 measured on the synthetic
+#: divisions); regions farther are other cells. Relative to the mother, not
+#: to the link distance (the median diameter, which the daughters themselves
+#: lower): at 3/4 of the link distance the daughters of large mothers were
+#: out of reach (on the movie of tests/test_accuracy_divisions_drift.py 3 of
+#: 27 divisions lost, each an ID switch of the mother's track into a
+#: daughter; with this share 1 without drift, none with drift and the
+#: register step), while false divisions on the real fixtures, which
+#: annotate none, went from 3 and 3 to 5 and 4 (TRA 0.700 -> 0.699 and
+#: 0.819 unchanged).
+DAUGHTER_DISTANCE_SHARE = 0.65
 #: With divisions, what starting a track costs, as a share of the squared
 #: link distance. laptrack's estimate (a percentile of the candidate costs)
 #: is tiny when cells barely move, so a daughter half a diameter from its
@@ -247,7 +255,7 @@ def link_regions(
     else:
         tree = _link_with_gaps_and_divisions(centroids, cutoff, max_gap_frames, track_divisions)
         if track_divisions:
-            _drop_unequal_divisions(tree, regions)
+            _drop_implausible_divisions(tree, regions)
     # A track is a chain of nodes (frame, index) with one link in and out;
     # it starts where a node has no single predecessor of its own (a first
     # frame, or a division). Numbered by its first node: stable ids.
@@ -274,19 +282,30 @@ def _link_with_gaps_and_divisions(
 ) -> nx.DiGraph:
     """laptrack's tracks with gap closing and/or divisions, unless their candidate pairs exceed the budget.
 
-    laptrack weighs every segment end against every segment start of the
-    gap-closing window (and, for divisions, every start against the
-    previous frame's regions) one pair at a time in Python, so on noise
-    frames, where nearly every region is a segment of one frame, the cost
-    grows with the square of the regions (minutes for a few frames of a few
-    thousand). The frame-to-frame links are computed first (cheap); when
-    the pairs they leave exceed ``SEGMENT_PAIR_BUDGET`` those links are kept
+    laptrack weighs every segment start against the previous frame's
+    regions for divisions one pair at a time in Python (and gap-closing
+    pairs, with numpy, every segment end against every segment start of
+    the window), so on noise frames, where nearly every region is a segment
+    of one frame, the cost grows with the square of the regions. The
+    frame-to-frame links are computed first (cheap) and reused; when the
+    pairs they leave exceed ``SEGMENT_PAIR_BUDGET`` those links are kept
     without gap closing and divisions, with a logged warning.
     """
-    from laptrack import LapTrack
+    from pyama_dask.algorithms.laptrack_gap_closing import FastGapClosingLapTrack, directed
 
-    frame_links = LapTrack(metric="sqeuclidean", cutoff=cutoff, gap_closing_cutoff=False).predict(centroids)
-    pairs = segment_pairs(frame_links, [len(frame) for frame in centroids], max_gap_frames, track_divisions)
+    tracker = FastGapClosingLapTrack(
+        metric="sqeuclidean",
+        cutoff=cutoff,
+        gap_closing_metric="sqeuclidean",
+        gap_closing_cutoff=cutoff if max_gap_frames > 0 else False,
+        gap_closing_max_frame_count=max_gap_frames + 1,
+        splitting_metric="sqeuclidean",
+        splitting_cutoff=cutoff if track_divisions else False,
+        segment_start_cost=cutoff * DIVISION_START_COST_FACTOR if track_divisions else None,
+    )
+    frame_links = tracker.frame_links(centroids)
+    pairs = segment_pairs(directed(frame_links), [len(frame) for frame in centroids], max_gap_frames,
+                          track_divisions)
     if pairs > SEGMENT_PAIR_BUDGET:
         logger.warning(
             "laptrack: %d candidate pairs of segments exceed the budget (%d): gap closing and divisions skipped, "
@@ -294,34 +313,27 @@ def _link_with_gaps_and_divisions(
             pairs,
             SEGMENT_PAIR_BUDGET,
         )
-        return frame_links
-    tracker = LapTrack(
-        metric="sqeuclidean",
-        cutoff=cutoff,
-        gap_closing_metric="sqeuclidean",
-        gap_closing_cutoff=cutoff if max_gap_frames > 0 else False,
-        gap_closing_max_frame_count=max_gap_frames + 1,
-        splitting_metric="sqeuclidean",
-        splitting_cutoff=cutoff * DIVISION_DISTANCE_FACTOR**2 if track_divisions else False,
-        segment_start_cost=cutoff * DIVISION_START_COST_FACTOR if track_divisions else None,
-    )
-    return tracker.predict(centroids)
+        return directed(frame_links)
+    return tracker.predict_from_links(centroids, frame_links)
 
 
-def _drop_unequal_divisions(tree: nx.DiGraph, regions: list[FrameRegions]) -> None:
-    """Undo the divisions whose daughters are not both smaller than their mother (in place).
+def _drop_implausible_divisions(tree: nx.DiGraph, regions: list[FrameRegions]) -> None:
+    """Undo the divisions whose daughters are not both smaller than their mother and beside her (in place).
 
-    A dividing cell splits its area between its daughters; a "daughter" as
-    large as the mother is a neighbour that came into view or was missed in
-    the frames before. Of such a division the daughter closer to the mother
-    continues her track and the other starts one of its own.
+    A dividing cell splits its area between its daughters, which lie about
+    half her diameter from her centroid; a "daughter" as large as the
+    mother, or farther away, is a neighbour that came into view or was
+    missed in the frames before. Of such a division the daughter closer to
+    the mother continues her track and the other starts one of its own.
     """
     for node in [node for node in tree.nodes if tree.out_degree(node) == 2]:
         area = regions[node[0]].areas[node[1]]
         daughters = list(tree.successors(node))
-        if all(regions[t].areas[i] <= DAUGHTER_AREA_SHARE * area for t, i in daughters):
-            continue
         mother_at = regions[node[0]].centroids[node[1]]
+        reach = DAUGHTER_DISTANCE_SHARE * 2 * np.sqrt(area / np.pi)
+        if all(regions[t].areas[i] <= DAUGHTER_AREA_SHARE * area
+               and np.hypot(*(regions[t].centroids[i] - mother_at)) <= reach for t, i in daughters):
+            continue
         farther = max(daughters, key=lambda d: float(np.sum((regions[d[0]].centroids[d[1]] - mother_at) ** 2)))
         tree.remove_edge(node, farther)
 

@@ -5,7 +5,7 @@ written as a multi-scene OME-TIFF (one scene per FOV) beside a per-cell,
 per-frame truth table. See :func:`generate_dataset`.
 """
 
-from pyama_dask.synthetic.dataset import SyntheticDataset, generate_dataset, load_spec
+from pyama_dask.synthetic.dataset import SyntheticDataset, generate_dataset, load_spec, render_fov
 from pyama_dask.synthetic.spec import SyntheticSpec
 from pyama_dask.synthetic.truth import fluorescence_column, load_truth, true_labels
 
@@ -16,5 +16,6 @@ __all__ = [
     "generate_dataset",
     "load_spec",
     "load_truth",
+    "render_fov",
     "true_labels",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -184,7 +184,22 @@ def simulate_cells(spec: SyntheticSpec, fov: int) -> CellPopulation:
         fluorescence=fluorescence * present,
         kinetic_parameters=kinetic_parameters,
     )
-    return divide_cells(spec, fov, founders) if spec.divisions else founders
+    return _in_frame_only(spec, divide_cells(spec, fov, founders) if spec.divisions else founders)
+
+
+def _in_frame_only(spec: SyntheticSpec, cells: CellPopulation) -> CellPopulation:
+    """The population with every cell whose centre pixel lies outside the frame absent there.
+
+    Only stage drift carries cells that far (the slow field drift stays
+    within the sites' margins): such a cell is out of view, not present.
+    """
+    height, width = spec.shape
+    rows, columns = np.rint(cells.y), np.rint(cells.x)
+    in_frame = (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
+    if in_frame[cells.present].all():
+        return cells
+    present = cells.present & in_frame
+    return replace(cells, present=present, fluorescence=cells.fluorescence * present)
 
 
 def stage_drift(spec: SyntheticSpec, fov: int) -> np.ndarray:

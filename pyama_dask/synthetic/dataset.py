@@ -115,6 +115,22 @@ def generate_dataset(
     return dataset
 
 
+def render_fov(spec: SyntheticSpec, fov: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """One FOV's frames and truth table, drawn in memory (no file): the same as :func:`generate_dataset` writes.
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        (T, C, H, W) uint16, channels in ``spec.channel_names`` order.
+    truth : pandas.DataFrame
+        The FOV's rows of the truth table.
+    """
+    cells = simulate_cells(spec, fov)
+    renderer = FovRenderer(spec, cells, fov)
+    frames, areas = zip(*(renderer.frame(t) for t in range(spec.n_frames)))
+    return np.stack(frames), truth_table(spec, fov, cells, np.stack(areas, axis=1))
+
+
 def load_spec(params_path: str | Path) -> SyntheticSpec:
     """The spec of a generated dataset, from its ``<name>_params.json``."""
     params_path = Path(params_path)

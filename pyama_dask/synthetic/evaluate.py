@@ -270,7 +270,9 @@ def linked_divisions(truth: pd.DataFrame, labels: np.ndarray, parents: dict[int,
     A division counts as linked when the tracked cell under the mother's
     centre in the frame before the division is the recorded parent of two
     different tracked cells, those under the daughters' centres in their
-    first frame.
+    first frame. Only divisions in view count: the mother present in the
+    frame before, both daughters in the division frame (stage drift may
+    carry cells out of the frame).
 
     Parameters
     ----------
@@ -285,23 +287,25 @@ def linked_divisions(truth: pd.DataFrame, labels: np.ndarray, parents: dict[int,
     Returns
     -------
     tuple of int
-        Linked divisions and true divisions.
+        Linked divisions and true divisions in view.
     """
     if "parent" not in truth.columns:
         raise ValueError("the truth table has no parent column: generate the dataset with divisions=True")
     present = truth[truth["present"]]
-    first_rows = present.sort_values("frame").groupby("cell").head(1)
-    daughters = first_rows[first_rows["parent"] > 0]
+    daughters = truth[truth["parent"] > 0]
     position = present.set_index(["cell", "frame"])[["y", "x"]]
 
     def tracked(cell: int, frame: int) -> int:
         y, x = position.loc[(cell, frame)]
         return int(labels[frame, int(round(y)), int(round(x))])
 
-    linked = 0
-    for mother, pair in daughters.groupby("parent"):
-        frame = int(pair["frame"].iloc[0])
+    linked = in_view = 0
+    for mother, pair in daughters[daughters["present"]].groupby("parent"):
+        frame, cells = int(pair["frame"].min()), pair["cell"].unique()
+        if (int(mother), frame - 1) not in position.index or any((c, frame) not in position.index for c in cells):
+            continue
+        in_view += 1
         tracked_mother = tracked(int(mother), frame - 1)
-        found = {tracked(int(cell), frame) for cell in pair["cell"]}
+        found = {tracked(int(cell), frame) for cell in cells}
         linked += bool(tracked_mother) and len(found) == 2 and all(parents.get(c) == tracked_mother for c in found)
-    return linked, int(daughters["parent"].nunique())
+    return linked, in_view

@@ -68,8 +68,9 @@ class SyntheticSpec:
         Stage drift: every frame's field is displaced by an offset drawn
         uniformly within +-``stage_drift_px`` along each axis (a stage
         returning to a position with that error), so whole frames jump by up
-        to twice that between frames; cells near the border may leave the
-        frame. 0: none (the slow field drift of a few pixels only).
+        to twice that between frames; a cell near the border may leave the
+        frame, and is absent (in the truth too) while its centre is out of
+        it. 0: none (the slow field drift of a few pixels only).
     divisions : bool
         Let about half the cells divide once in the middle of the movie
         (:mod:`pyama_dask.synthetic.divisions`); the truth table then has a

@@ -22,6 +22,7 @@ from pyama_dask.algorithms.tracking_laptrack import segment_pairs, track_laptrac
 from pyama_dask.evaluation.scoring import detection_scores
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.serial import segment_and_track
+from pyama_dask.synthetic.low_contrast import low_contrast_movie as make_low_contrast_movie
 
 SIDE = 500
 ORDER = [0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4]
@@ -35,22 +36,7 @@ ROBUST_SEGMENTATION = {
 @pytest.fixture(scope="module")
 def low_contrast_movie(nuclei_movie):
     """(15, 500, 500) uint16 movie with frames 5-9 of very low contrast, and its labels."""
-    images, labels = nuclei_movie
-    rng = np.random.default_rng(0)
-    height, width = images.shape[1:]
-    top, left = (SIDE - height) // 2, (SIDE - width) // 2
-    movie = np.empty((len(ORDER), SIDE, SIDE), dtype=np.uint16)
-    truth = np.zeros(movie.shape, dtype=labels.dtype)
-    for t, source in enumerate(ORDER):
-        field = rng.choice(images[source][labels[source] == 0], (SIDE, SIDE)).astype(np.float64)
-        field[top : top + height, left : left + width] = images[source]
-        if t in LOW_CONTRAST:  # the 99th percentile 3 grey levels above the median, noise of 1.5
-            median, p99 = np.percentile(field, (50, 99))
-            contrast = np.clip((field - median) / (p99 - median), 0, None) * 3
-            field = 100 + contrast + rng.normal(0, 1.5, field.shape)
-        movie[t] = np.clip(np.rint(field), 0, 65535)
-        truth[t, top : top + height, left : left + width] = labels[source]
-    return movie, truth
+    return make_low_contrast_movie(*nuclei_movie, ORDER, LOW_CONTRAST, side=SIDE)
 
 
 def _object_counts(masks):

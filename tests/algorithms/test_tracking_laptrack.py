@@ -94,15 +94,15 @@ def test_divisions_give_both_daughters_new_ids_only_when_asked():
 def test_the_lineage_names_each_daughters_mother_only_when_divisions_are_tracked():
     mother = [[(20, 20)], [(20, 21)], [(20, 22)]]
     daughters = [[(14, 22), (26, 22)], [(12, 22), (28, 22)]]
-    granddaughters = [[(6, 22), (18, 22)], [(4, 22), (20, 22)]]
-    masks = np.concatenate([  # each generation about half the area of the one before
+    granddaughters = [[(9, 22), (15, 22)], [(8, 22), (16, 22)]]
+    masks = np.concatenate([  # each generation about half the area of the one before, half its diameter away
         _discs((40, 40), *mother, radius=5), _discs((40, 40), *daughters, radius=3),
         _discs((40, 40), *granddaughters, radius=2) | _discs((40, 40), [(28, 22)], [(28, 22)], radius=3),
     ])
     out = np.zeros(masks.shape, dtype=np.uint16)
     tracks = track_laptrack(masks, out, track_divisions=True, max_link_distance=9)
     upper, lower = _id_at(out, 3, (14, 22)), _id_at(out, 3, (26, 22))
-    first, second = _id_at(out, 5, (6, 22)), _id_at(out, 5, (18, 22))
+    first, second = _id_at(out, 5, (9, 22)), _id_at(out, 5, (15, 22))
     assert tracks.n_tracks == 5 and _id_at(out, 5, (28, 22)) == lower
     assert tracks.parents == {upper: 1, lower: 1, first: upper, second: upper}
     assert track_laptrack(masks, out, max_link_distance=9).parents == {}
@@ -117,6 +117,18 @@ def test_a_daughter_as_large_as_her_mother_is_no_division():
     tracks = track_laptrack(masks, out, track_divisions=True, max_link_distance=20)
     assert tracks.parents == {} and tracks.n_tracks == 2
     assert set(out[:, 20, 25]) == {1} and set(out[2:, 20, 38]) == {2}
+
+
+def test_daughters_far_from_their_mother_for_her_size_are_no_division():
+    # Half her area but 8-9 px from a mother 10 px across (a daughter lies about half her
+    # diameter away), well within the 16 px link distance: the nearer continues the track.
+    mother = [[(20, 20)], [(20, 21)], [(20, 22)]]
+    neighbours = [[(12, 22), (29, 22)], [(11, 22), (30, 22)]]
+    masks = np.concatenate([_discs((40, 40), *mother, radius=5), _discs((40, 40), *neighbours, radius=3)])
+    out = np.zeros(masks.shape, dtype=np.uint16)
+    tracks = track_laptrack(masks, out, track_divisions=True, max_link_distance=16)
+    assert tracks.parents == {} and tracks.n_tracks == 2
+    assert _id_at(out, 3, (12, 22)) == _id_at(out, 4, (11, 22)) == 1
 
 
 def test_size_filter_leaves_small_regions_unlabelled():
