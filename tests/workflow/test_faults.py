@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(300)
 
 PARAMS = {"min_trace_length": 5}
 CHANNELS = Channels(pc=0, fl=[1, 2])
-TASKS_PER_FOV = 9  # 3 copies, segment, track, 2 corrections, 2 extractions
+TASKS_PER_FOV = 10  # 3 copies, segment, track, tracks graph, 2 corrections, 2 extractions
 # The columns of a trace file, as docs/algorithms.md, section 5.1, lists them.
 TRACE_COLUMNS = ["fov", "cell", "frame", "time", "good", "position_x", "position_y", "intensity_total", "area"]
 
