@@ -357,6 +357,6 @@ def test_an_output_location_failing_mid_run_stops_it_and_keeps_what_is_complete(
     monkeypatch.setattr(commands, "RunProgress", RunProgress)
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "FOVs: 3 done, 0 failed (9 tasks already complete, skipped)" in text
+    assert "FOVs: 3 done, 0 failed (10 tasks already complete, skipped)" in text
     assert_same_outputs(out, tiny_run)
     assert recorded_fovs(out) == [0, 1, 2]
