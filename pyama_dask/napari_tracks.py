@@ -32,7 +32,7 @@ import zarr
 from geff_spec import GeffMetadata
 
 from pyama_dask.io.store import LABEL_SOURCES
-from pyama_dask.io.tracks_geff import TRACKS_KIND, read_tracks_geff
+from pyama_dask.io.tracks_geff import NODE_PROPS, TRACKS_KIND, read_tracks_geff
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
-    """The reader of ``path`` when it is a tracks graph group (a Zarr group with geff metadata), else None."""
+    """The reader of ``path`` when it is a tracks graph (geff metadata with our node properties), else None."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
@@ -49,7 +49,8 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
         group = zarr.open_group(path, mode="r")
     except (FileNotFoundError, ValueError, zarr.errors.BaseZarrError):
         return None
-    return read_tracks if "geff" in group.attrs else None
+    node_props = group.attrs.get("geff", {}).get("node_props_metadata", {})
+    return read_tracks if set(NODE_PROPS) <= set(node_props) else None
 
 
 def read_tracks(path: str | list[str]) -> list[LayerData]:

@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import geff
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -86,10 +88,16 @@ def napari_viewer(display):
     viewer.close()
 
 
-def test_our_reader_claims_tracks_graphs_only(dividing_run):
+def test_our_reader_claims_our_tracks_graphs_only(dividing_run, tmp_path):
     fov = dividing_run / "pyama.zarr" / "fov_000"
     assert get_reader(str(fov / "tracks_ch_0")) is not None
     assert get_reader(str(fov / "pc_ch_0")) is None and get_reader(str(fov / "nothing")) is None
+    other = nx.DiGraph()
+    other.add_node(0, t=0, y=1.0, x=2.0)
+    other.add_node(1, t=1, y=1.5, x=2.5)
+    other.add_edge(0, 1)
+    geff.write(other, str(tmp_path / "other.zarr"), axis_names=["t", "y", "x"], zarr_format=3)
+    assert get_reader(str(tmp_path / "other.zarr")) is None  # a geff graph of someone else's: no track ids
 
 
 def test_napari_opens_the_image_the_labels_and_the_tracks(dividing_run, napari_viewer):
