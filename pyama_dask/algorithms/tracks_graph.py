@@ -77,13 +77,14 @@ class _FrameCells:
 
 def frame_cells(frame: np.ndarray) -> _FrameCells:
     """Id, area and centroid (mean row, mean column) of every cell (label > 0) of one frame."""
-    flat = frame.ravel().astype(np.intp, copy=False)
-    size = int(flat.max(initial=0)) + 1
-    area = np.bincount(flat, minlength=size)
-    rows, cols = np.divmod(np.arange(flat.size), frame.shape[1])
-    row_sum = np.bincount(flat, weights=rows, minlength=size)
-    col_sum = np.bincount(flat, weights=cols, minlength=size)
-    ids = np.flatnonzero(area[1:]) + 1
+    flat = frame.ravel()
+    inside = np.flatnonzero(flat)  # cell pixels only: the background is most of a frame
+    labels = flat[inside].astype(np.intp)
+    area = np.bincount(labels)
+    rows, cols = np.divmod(inside, frame.shape[1])
+    row_sum = np.bincount(labels, weights=rows, minlength=len(area))
+    col_sum = np.bincount(labels, weights=cols, minlength=len(area))
+    ids = np.flatnonzero(area)
     return _FrameCells(ids, area[ids], row_sum[ids] / area[ids], col_sum[ids] / area[ids])
 
 

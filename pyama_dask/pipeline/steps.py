@@ -160,7 +160,8 @@ def _cells_in(traces: Output) -> int:
 # Memory models: blocks of one uint16 chunk held at a task's peak, and bytes per
 # pixel of one frame on top, measured with tracemalloc at 1024 and 2048 px:
 # copy 43 and 36 MB, segment 56 and 116, track 44 and 72, correct 65 and 65,
-# extract 116 and 147; graph: one chunk read and 32 B/px of a frame's centroid sums.
+# extract 116 and 147; graph: one chunk read and the centroid sums of a frame's cell
+# pixels, 40 B/px when every pixel is a cell (2-6 B/px on frames of sparse cells).
 _TABLE = (
     Step("copy", tasks.copy_channel, writes={SEGMENTED: "pc", FLUORESCENCE: "fl"}, memory=MemoryModel(4, 8),
          params=False, facts=_copy_facts),
