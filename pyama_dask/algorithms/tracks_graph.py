@@ -75,16 +75,25 @@ class _FrameCells:
     x: np.ndarray
 
 
+#: Pixels of a frame measured at once: the temporaries (about 40 B per cell pixel) stay
+#: within a few MB however large the frame and however much of it is cells.
+BAND_PIXELS = 2**18
+
+
 def frame_cells(frame: np.ndarray) -> _FrameCells:
     """Id, area and centroid (mean row, mean column) of every cell (label > 0) of one frame."""
-    flat = frame.ravel()
-    inside = np.flatnonzero(flat)  # cell pixels only: the background is most of a frame
-    labels = flat[inside].astype(np.intp)
-    area = np.bincount(labels)
-    rows, cols = np.divmod(inside, frame.shape[1])
-    row_sum = np.bincount(labels, weights=rows, minlength=len(area))
-    col_sum = np.bincount(labels, weights=cols, minlength=len(area))
-    ids = np.flatnonzero(area)
+    size = int(frame.max(initial=0)) + 1
+    area, row_sum, col_sum = np.zeros(size, np.int64), np.zeros(size), np.zeros(size)
+    band = max(1, BAND_PIXELS // frame.shape[1])
+    for top in range(0, frame.shape[0], band):
+        flat = frame[top:top + band].ravel()
+        inside = np.flatnonzero(flat)  # cell pixels only: the background is most of a frame
+        labels = flat[inside].astype(np.intp)
+        rows, cols = np.divmod(inside, frame.shape[1])
+        area += np.bincount(labels, minlength=size)
+        row_sum += np.bincount(labels, weights=rows + top, minlength=size)
+        col_sum += np.bincount(labels, weights=cols, minlength=size)
+    ids = np.flatnonzero(area[1:]) + 1
     return _FrameCells(ids, area[ids], row_sum[ids] / area[ids], col_sum[ids] / area[ids])
 
 

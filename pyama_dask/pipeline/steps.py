@@ -160,8 +160,8 @@ def _cells_in(traces: Output) -> int:
 # Memory models: blocks of one uint16 chunk held at a task's peak, and bytes per
 # pixel of one frame on top, measured with tracemalloc at 1024 and 2048 px:
 # copy 43 and 36 MB, segment 56 and 116, track 44 and 72, correct 65 and 65,
-# extract 116 and 147; graph: one chunk read and the centroid sums of a frame's cell
-# pixels, 40 B/px when every pixel is a cell (2-6 B/px on frames of sparse cells).
+# extract 116 and 147; graph: one chunk read, then bands of a frame's pixels (3 B/px at
+# 2048 px with every pixel a cell).
 _TABLE = (
     Step("copy", tasks.copy_channel, writes={SEGMENTED: "pc", FLUORESCENCE: "fl"}, memory=MemoryModel(4, 8),
          params=False, facts=_copy_facts),
@@ -172,7 +172,7 @@ _TABLE = (
     Step("track", tasks.track_fov, writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
          memory=MemoryModel(4, 18), summary="tracks", recount=_tracks_in),
     Step("graph", tasks.graph_fov, writes={SEGMENTED: TRACKS_KIND}, inputs={"labels": "track"},
-         memory=MemoryModel(2, 48), params=False),
+         memory=MemoryModel(2, 6), params=False),
     Step("extract", tasks.extract_fov, writes={FLUORESCENCE: "traces_csv"},
          inputs={"labels": "track", "corrected": "correct"}, memory=MemoryModel(12, 24), file=traces_path,
          facts=_extract_facts, summary="cells", summary_label="traces kept (cells)", recount=_cells_in),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pyama_dask.algorithms import tracks_graph as tracks_graph_module
 from pyama_dask.algorithms.tracks_graph import frame_cells, tracks_graph
 
 
@@ -24,6 +25,15 @@ def test_frame_cells_measure_area_and_centroid():
     assert cells.ids.tolist() == [1, 4] and cells.area.tolist() == [24, 9]
     np.testing.assert_allclose(cells.y, [3.5, 11.0])
     np.testing.assert_allclose(cells.x, [4.5, 21.0])
+
+
+def test_a_frame_measured_in_bands_gives_what_it_gives_whole(monkeypatch):
+    labels, _ = _dividing_stack()
+    whole = frame_cells(labels[2])
+    monkeypatch.setattr(tracks_graph_module, "BAND_PIXELS", 35)  # one row of 30 px per band
+    banded = frame_cells(labels[2])
+    for name in ("ids", "area", "y", "x"):
+        np.testing.assert_array_equal(getattr(banded, name), getattr(whole, name), err_msg=name)
 
 
 def test_nodes_follow_the_labels_and_edges_the_tracks_and_divisions():
