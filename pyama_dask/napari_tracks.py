@@ -25,14 +25,16 @@ import argparse
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
-from geff_spec import GeffMetadata
 
 from pyama_dask.io.store import LABEL_SOURCES
 from pyama_dask.io.tracks_geff import NODE_PROPS, TRACKS_KIND, read_tracks_geff
+
+if TYPE_CHECKING:
+    from geff_spec import GeffMetadata
 
 logger = logging.getLogger(__name__)
 

@@ -32,14 +32,19 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from geff.core_io import read_to_memory, write_arrays
-from geff_spec import Axis, DisplayHint, GeffMetadata, RelatedObject
 
 from pyama_dask.algorithms.tracks_graph import TracksGraph
 from pyama_dask.io.ngff import MICROMETER, TIME_UNIT
 from pyama_dask.io.store import LABEL_SOURCES, ImageRef
+
+if TYPE_CHECKING:
+    from geff_spec import GeffMetadata
+
+# geff is imported where it is used: it takes about 0.5 s (pydantic models, networkx), and
+# every process that plans a run imports this module for TRACKS_KIND.
 
 #: The image kind of the tracks graph in the store (and its key in the results file).
 TRACKS_KIND = "tracks"
@@ -68,6 +73,8 @@ def write_tracks_geff(graph: TracksGraph, ref: ImageRef, labels: ImageRef, scale
     space_unit
         Unit of y and x after scaling; None when the pixel size is unknown.
     """
+    from geff.core_io import write_arrays
+
     location = ref.location
     if location.exists():  # geff writes into a fresh group only
         shutil.rmtree(location)
@@ -87,6 +94,8 @@ def write_tracks_geff(graph: TracksGraph, ref: ImageRef, labels: ImageRef, scale
 
 def _metadata(ref: ImageRef, labels: ImageRef, scale: Sequence[float], space_unit: str | None) -> GeffMetadata:
     """Axes with their scale, track properties, the label and raw images as related objects."""
+    from geff_spec import Axis, DisplayHint, GeffMetadata, RelatedObject
+
     dt, dy, dx = (float(v) for v in scale)
     axes = [Axis(name="t", type="time", unit="frame", scale=dt, scaled_unit=TIME_UNIT)]
     axes += [Axis(name=name, type="space", unit="pixel", scale=step, scaled_unit=space_unit)
@@ -121,6 +130,8 @@ def read_tracks_geff(location: Path) -> tuple[TracksGraph, GeffMetadata]:
     ValueError
         Naming the group when it is no geff or lacks a node property of :data:`NODE_PROPS`.
     """
+    from geff.core_io import read_to_memory
+
     try:
         memory = read_to_memory(str(location))
     except (ValueError, FileNotFoundError, KeyError) as exc:
