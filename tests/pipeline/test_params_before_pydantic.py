@@ -42,7 +42,7 @@ ADDED_SINCE = {"smoothing_sigma": 0.0, "max_objects_per_frame": 2000}
 #: Defaults a profile changed after the record (the robust profile tracks divisions, issue 18).
 PROFILE_CHANGES_SINCE = {"robust": {"track_divisions": True}}
 #: The steps a changed track default recomputes.
-AFTER_TRACKING = ("track", "graph", "extract")
+AFTER_TRACKING = ("track", "extract")
 #: Steps added to the table after the record (the tracks graph, issue 18): planned anew for a store made before.
 STEPS_ADDED_SINCE = ("graph",)
 
