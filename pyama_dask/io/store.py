@@ -9,6 +9,7 @@ Layout of ``<output_dir>/pyama.zarr``::
         fl_ch_1/0                    raw fluorescence         (T, Y, X) uint16
         seg_ch_0/0                   segmentation mask        (T, Y, X) bool
         fl_corrected_ch_1/           background model (tile medians), see pyama_dask.io.corrected
+        tracks_ch_0/                 the tracks as a geff graph, see pyama_dask.io.tracks_geff
 
 Every image (``pc_ch_0`` ...) is a group carrying OME-NGFF 0.5 ``multiscales``
 metadata with a single resolution level ``0``, so ome-zarr readers and napari

@@ -1,6 +1,6 @@
 """A FOV processed in this process, without Dask: in memory, or the planned tasks one after another.
 
-:func:`process_fov_serial` runs the algorithms of the five steps in memory,
+:func:`process_fov_serial` runs the algorithms of the steps that make traces in memory,
 without Zarr: the floor the distributed run is measured against
 (benchmarks) and the reference it must agree with (tests); the distributed
 path may change where and when the algorithms run, never their numbers.

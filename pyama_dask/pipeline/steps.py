@@ -44,6 +44,7 @@ from pyama_dask.io.drift import drift_path, read_drift_csv
 from pyama_dask.io.fits import fits_path, read_fits
 from pyama_dask.io.store import open_image
 from pyama_dask.io.traces import read_traces_csv, traces_path
+from pyama_dask.io.tracks_geff import TRACKS_KIND
 from pyama_dask.pipeline import tasks
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.fit_params import FitParams
@@ -159,7 +160,8 @@ def _cells_in(traces: Output) -> int:
 # Memory models: blocks of one uint16 chunk held at a task's peak, and bytes per
 # pixel of one frame on top, measured with tracemalloc at 1024 and 2048 px:
 # copy 43 and 36 MB, segment 56 and 116, track 44 and 72, correct 65 and 65,
-# extract 116 and 147.
+# extract 116 and 147; graph: one chunk read, then bands of a frame's pixels (3 B/px at
+# 2048 px with every pixel a cell).
 _TABLE = (
     Step("copy", tasks.copy_channel, writes={SEGMENTED: "pc", FLUORESCENCE: "fl"}, memory=MemoryModel(4, 8),
          params=False, facts=_copy_facts),
@@ -169,6 +171,8 @@ _TABLE = (
          inputs={"source": "copy", "mask": "segment"}, memory=MemoryModel(6, 6)),
     Step("track", tasks.track_fov, writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
          memory=MemoryModel(4, 18), summary="tracks", recount=_tracks_in),
+    Step("graph", tasks.graph_fov, writes={SEGMENTED: TRACKS_KIND}, inputs={"labels": "track"},
+         memory=MemoryModel(2, 6), params=False),
     Step("extract", tasks.extract_fov, writes={FLUORESCENCE: "traces_csv"},
          inputs={"labels": "track", "corrected": "correct"}, memory=MemoryModel(12, 24), file=traces_path,
          facts=_extract_facts, summary="cells", summary_label="traces kept (cells)", recount=_cells_in),
@@ -231,8 +235,8 @@ def registered(step: Step | None, after: str | None = None) -> Iterator[None]:
 
 
 #: The steps that read the register step's drift table: tracking matches drift-corrected
-#: positions, extraction adds them to the traces.
-DRIFT_READERS = ("track", "extract")
+#: positions, the tracks graph and extraction add them to their nodes and traces.
+DRIFT_READERS = ("track", "graph", "extract")
 
 
 def _largest_drift_in(table: Output) -> float:

@@ -21,6 +21,7 @@ from pyama_dask.algorithms.background import background_support_stack, tile_grid
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.kinetics_fit import fit_cells
 from pyama_dask.algorithms.registration import drift_stack, largest_drift, with_corrected_positions
+from pyama_dask.algorithms.tracks_graph import tracks_graph
 from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
 from pyama_dask.io.drift import read_drift_csv, write_drift_csv
@@ -42,6 +43,7 @@ from pyama_dask.io.store import (
     update_contrast_limits,
 )
 from pyama_dask.io.traces import read_traces_csv, write_traces_csv
+from pyama_dask.io.tracks_geff import write_tracks_geff
 from pyama_dask.pipeline.choices import segment_stack, track_stack
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
@@ -174,6 +176,19 @@ def track_fov(job: TaskJob) -> dict:
         return {"tracks": n_tracks}
     record_lineage(job.output, parents)
     return {"tracks": n_tracks, "divisions": len(set(parents.values()))}
+
+
+def graph_fov(job: TaskJob) -> dict:
+    """The tracks of a FOV's labels (and their lineage) as a geff graph beside them in the store.
+
+    With the register step planned, its drift table (input ``drift``) adds
+    the nodes' drift-corrected positions.
+    """
+    labels = job.inputs["labels"]
+    drift = read_drift_csv(job.inputs["drift"]) if "drift" in job.inputs else None
+    graph = tracks_graph(open_image(labels), image_lineage(labels), drift)
+    write_tracks_geff(graph, job.output, labels, image_scale(labels), image_space_unit(labels))
+    return {"nodes": graph.n_nodes, "division_edges": int(graph.is_division.sum())}
 
 
 def extract_fov(job: TaskJob) -> dict:

@@ -159,7 +159,8 @@ def test_off_a_terminal_progress_is_plain_lines_and_a_too_long_min_trace_length_
     assert code == 0
     assert "\x1b" not in captured.out + captured.err and "\r" not in captured.out + captured.err
     progress = [line for line in captured.out.splitlines() if line.startswith("progress: ")]
-    assert progress[-1].startswith("progress: 6/6 tasks (copy 2/2, segment 1/1, correct 1/1, track 1/1, extract 1/1)")
+    assert progress[-1].startswith(
+        "progress: 7/7 tasks (copy 2/2, segment 1/1, correct 1/1, track 1/1, graph 1/1, extract 1/1)")
     hint = (f"no trace will be kept: min_trace_length is 30 frames and the movie of {tiny_dataset.image_path} has "
             "8 frame(s); set 'min_trace_length: 8'")
     assert any(hint in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
@@ -181,7 +182,7 @@ def test_a_resumed_run_shows_the_tracks_and_traces_of_skipped_fovs(tiny_dataset,
     first = rows(capsys.readouterr().out)
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "(18 tasks already complete, skipped)" in text
+    assert "(20 tasks already complete, skipped)" in text
     assert rows(text) == first
     assert [row[0] for row in first] == ["0", "1"] and all(int(row[1]) > 0 and "-" not in row for row in first)
 
@@ -245,10 +246,11 @@ def test_plain_progress_lines_come_when_a_step_finishes_or_10_s_after_the_last(m
     clock[0] += 10.5
     progress(ProgressEvent("segment", 0, 0, "done"))
     progress(ProgressEvent("segment", 1, 0, "done"))
-    assert capsys.readouterr().out == "progress: 4/18 tasks (copy 3/6, segment 1/3, correct 0/3, track 0/3, extract 0/3), 10 s\n"
+    assert capsys.readouterr().out == ("progress: 4/21 tasks (copy 3/6, segment 1/3, correct 0/3, track 0/3, graph 0/3, "
+                                       "extract 0/3), 10 s\n")
     progress(ProgressEvent("segment", 2, 0, "failed", error="boom"))
-    assert capsys.readouterr().out == ("progress: 6/18 tasks (copy 3/6, segment 3/3, correct 0/3, track 0/3, extract 0/3), "
-                                       "1 FOV(s) failed, 10 s\n")
+    assert capsys.readouterr().out == ("progress: 6/21 tasks (copy 3/6, segment 3/3, correct 0/3, track 0/3, graph 0/3, "
+                                       "extract 0/3), 1 FOV(s) failed, 10 s\n")
 
 
 def test_a_real_3_frame_movie_by_channel_names_says_why_no_trace_is_kept_and_draws_a_full_size_qc_frame(

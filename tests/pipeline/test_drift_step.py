@@ -36,9 +36,9 @@ def test_the_table_has_the_register_step_only_inside_the_block():
     with drift_registered(None):
         assert {name: dict(step.inputs) for name, step in STEPS.items()} == before
     with drift_registered("first"):
-        assert list(STEPS) == ["copy", "segment", "register", "correct", "track", "extract"]
+        assert list(STEPS) == ["copy", "segment", "register", "correct", "track", "graph", "extract"]
         assert STEPS["register"].inputs == {"source": "copy"}
-        assert STEPS["track"].inputs["drift"] == STEPS["extract"].inputs["drift"] == "register"
+        assert STEPS["track"].inputs["drift"] == STEPS["graph"].inputs["drift"] == STEPS["extract"].inputs["drift"] == "register"
         with drift_registered("first"):  # an enclosing block's table is kept
             assert list(STEPS).count("register") == 1
     assert {name: dict(step.inputs) for name, step in STEPS.items()} == before
@@ -59,7 +59,7 @@ def test_the_register_step_writes_the_drift_and_changes_only_tracking_and_downst
         again = plan_fov(meta, tmp_path, 0, CHANNELS, PARAMS, identity)
     registered = {t.id: t.fingerprint for t in plan.tasks}
     changed = {task_id[0] for task_id, fp in registered.items() if plain.get(task_id) != fp}
-    assert changed == {"register", "track", "extract"}
+    assert changed == {"register", "track", "graph", "extract"}
     assert all(task.done for task in again.tasks)
 
     table = drift_path(tmp_path, meta.base_name, 0, 0)

@@ -75,8 +75,9 @@ def test_registering_refuses_duplicates_and_steps_before_their_inputs():
 
 def test_tasks_per_fov_follow_the_channel_roles():
     assert tasks_per_fov(Channels(pc=0, fl=[1, 2])) == {"copy": 3, "segment": 1, "correct": 2, "track": 1,
-                                                        "extract": 2}
-    assert tasks_per_fov(Channels(pc=0, fl=[])) == {"copy": 1, "segment": 1, "correct": 0, "track": 1, "extract": 0}
+                                                        "graph": 1, "extract": 2}
+    assert tasks_per_fov(Channels(pc=0, fl=[])) == {"copy": 1, "segment": 1, "correct": 0, "track": 1, "graph": 1,
+                                                    "extract": 0}
 
 
 def test_inputs_come_from_the_same_channel_or_the_segmented_one(tiny_dataset, tmp_path):
@@ -85,7 +86,8 @@ def test_inputs_come_from_the_same_channel_or_the_segmented_one(tiny_dataset, tm
     deps = {task.id: task.deps for task in plan.tasks}
     assert deps[("correct", FLUORESCENCE, 2)] == (("copy", FLUORESCENCE, 2), ("segment", SEGMENTED, 0))
     assert deps[("extract", FLUORESCENCE, 1)] == (("track", SEGMENTED, 0), ("correct", FLUORESCENCE, 1))
-    assert [task.step for task in plan.tasks] == ["copy"] * 3 + ["segment", "correct", "correct", "track",
+    assert deps[("graph", SEGMENTED, 0)] == (("track", SEGMENTED, 0),)
+    assert [task.step for task in plan.tasks] == ["copy"] * 3 + ["segment", "correct", "correct", "track", "graph",
                                                                  "extract", "extract"]
 
 
@@ -115,7 +117,7 @@ def test_an_extra_step_is_planned_run_resumed_counted_and_recorded(with_count_st
 
     # Status: every FOV done, with the extra task counted.
     status = summarise_run(read_records(run_log_path(tmp_path)))
-    assert status.fovs_done == tuple(range(meta.n_fovs)) and status.n_tasks == meta.n_fovs * 7
+    assert status.fovs_done == tuple(range(meta.n_fovs)) and status.n_tasks == meta.n_fovs * 8
 
     # Resumed: nothing computed again; a lost output alone is made again.
     cell_counts_path(tmp_path, meta.base_name, 1, 0).unlink()
@@ -123,7 +125,7 @@ def test_an_extra_step_is_planned_run_resumed_counted_and_recorded(with_count_st
     assert run_complete_workflow(meta, context, client=dask_client, progress=events.append)
     computed = [(e.step, e.fov) for e in events if e.status == "done"]
     assert computed == [("count", 1)]
-    assert len(events) == meta.n_fovs * 7
+    assert len(events) == meta.n_fovs * 8
 
 
 def test_the_serial_path_runs_the_extra_step_too(with_count_step, tiny_dataset, tmp_path):
@@ -131,7 +133,8 @@ def test_the_serial_path_runs_the_extra_step_too(with_count_step, tiny_dataset, 
     plan = plan_fov(meta, tmp_path, 0, Channels(pc=0, fl=[1]), Params.from_mapping({"min_trace_length": 5}),
                     input_identity(tiny_dataset.image_path))
     results = run_plan_serially(plan)
-    assert [(r.step, r.status) for r in results][-3:] == [("track", "done"), ("count", "done"), ("extract", "done")]
+    assert [(r.step, r.status) for r in results][-4:] == [("track", "done"), ("count", "done"), ("graph", "done"),
+                                                          ("extract", "done")]
     assert cell_counts_path(tmp_path, meta.base_name, 0, 0).is_file()
     assert all(r.status == "skipped" for r in run_plan_serially(plan_fov(
         meta, tmp_path, 0, Channels(pc=0, fl=[1]), Params.from_mapping({"min_trace_length": 5}),

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(300)
 
 PARAMS = {"min_trace_length": 5}
 CHANNELS = Channels(pc=0, fl=[1, 2])
-TASKS_PER_FOV = 9  # 3 copies, segment, track, 2 corrections, 2 extractions
+TASKS_PER_FOV = 10  # 3 copies, segment, track, tracks graph, 2 corrections, 2 extractions
 # The columns of a trace file, as docs/algorithms.md, section 5.1, lists them.
 TRACE_COLUMNS = ["fov", "cell", "frame", "time", "good", "position_x", "position_y", "intensity_total", "area"]
 
@@ -357,6 +357,6 @@ def test_an_output_location_failing_mid_run_stops_it_and_keeps_what_is_complete(
     monkeypatch.setattr(commands, "RunProgress", RunProgress)
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "FOVs: 3 done, 0 failed (9 tasks already complete, skipped)" in text
+    assert "FOVs: 3 done, 0 failed (10 tasks already complete, skipped)" in text
     assert_same_outputs(out, tiny_run)
     assert recorded_fovs(out) == [0, 1, 2]

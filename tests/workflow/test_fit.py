@@ -64,7 +64,7 @@ def test_changing_a_bound_refits_and_nothing_else(fitted_run, tiny_dataset, dask
     assert {status for step, status in statuses if step != "fit"} == {"skipped"}
     assert {status for step, status in statuses if step == "fit"} == {"done"}
     assert _run(tiny_dataset, out, dask_client, {**FIT, "t0": {"lower": -1, "upper": 1.5}}) == {
-        (step, "skipped") for step in ("copy", "segment", "correct", "track", "extract", "fit")}
+        (step, "skipped") for step in ("copy", "segment", "correct", "track", "graph", "extract", "fit")}
     assert pd.read_parquet(out / RUN_FITS_FILE)["t0"].dropna().le(1.5).all()
 
 

@@ -25,7 +25,7 @@ SIZE = 128
 # A plane of the second position (FOV 1) that reading the metadata does not
 # open (it opens only channel 0 files), truncated after the metadata is read.
 BROKEN_FILE = "YFP_Position2_time2.tif"
-TASKS_PER_FOV = 6  # copy x2, segment, correct, track, extract
+TASKS_PER_FOV = 7  # copy x2, segment, correct, track, graph, extract
 
 
 def _plane(rng: np.random.Generator, t: int) -> np.ndarray:

@@ -62,9 +62,9 @@ def test_a_switch_changes_the_fingerprints_of_its_step_and_those_downstream_only
 
     default = fingerprints(Params())
     for params, changed in [
-        (Params(tracker="laptrack"), {"track", "extract"}),
+        (Params(tracker="laptrack"), {"track", "graph", "extract"}),
         (Params(good_from_qc=True), {"extract"}),
-        (Params(segmentation_guard=True), {"segment", "track", "correct", "extract"}),
+        (Params(segmentation_guard=True), {"segment", "track", "graph", "correct", "extract"}),
     ]:
         other = fingerprints(params)
         assert {name for name in default if other[name] != default[name]} == changed, params

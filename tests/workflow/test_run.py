@@ -67,7 +67,7 @@ def test_every_fov_has_all_outputs(full_run):
             assert csv.name == f"tiny_fov_{fov:03d}_traces_ch_{channel}.csv"
             assert csv.parent == out / f"fov_{fov:03d}"
     assert {e.status for e in events} == {"done"}
-    assert len(events) == 3 * 9  # per FOV: 3 copies, segment, track, 2 corrections, 2 extractions
+    assert len(events) == 3 * 10  # per FOV: 3 copies, segment, track, tracks graph, 2 corrections, 2 extractions
 
 
 def test_traces_equal_the_in_process_algorithms(full_run):
@@ -99,7 +99,7 @@ def test_second_run_skips_everything(full_run, dask_client):
     meta, out, *_ = full_run
     events = []
     ok, _ = _run(meta, out, dask_client, events)
-    assert ok and {e.status for e in events} == {"skipped"} and len(events) == 27
+    assert ok and {e.status for e in events} == {"skipped"} and len(events) == 30
 
 
 def test_parameter_change_recomputes_only_downstream(tiny_dataset, dask_client, tmp_path):
@@ -108,12 +108,13 @@ def test_parameter_change_recomputes_only_downstream(tiny_dataset, dask_client, 
     events = []
     _run(meta, tmp_path, dask_client, events, params={**PARAMS, "min_trace_length": 6}, fov_start=0, fov_end=0)
     assert {(e.step, e.status) for e in events} == {
-        ("copy", "skipped"), ("segment", "skipped"), ("track", "skipped"), ("correct", "skipped"),
-        ("extract", "done")}
+        ("copy", "skipped"), ("segment", "skipped"), ("track", "skipped"), ("graph", "skipped"),
+        ("correct", "skipped"), ("extract", "done")}
     events.clear()
     _run(meta, tmp_path, dask_client, events, params={**PARAMS, "sigma_factor": 2.5}, fov_start=0, fov_end=0)
     assert {(e.step, e.status) for e in events} == {
-        ("copy", "skipped"), ("segment", "done"), ("track", "done"), ("correct", "done"), ("extract", "done")}
+        ("copy", "skipped"), ("segment", "done"), ("track", "done"), ("graph", "done"), ("correct", "done"),
+        ("extract", "done")}
 
 
 def test_fov_ranges_merge_in_results_yaml(tiny_dataset, dask_client, tmp_path):
@@ -192,13 +193,21 @@ def store_before(tmp_path, monkeypatch):
     return tmp_path / "before", recorded
 
 
-def test_a_store_made_before_the_step_table_resumes_with_every_task_skipped(store_before, dask_client):
+def _assert_only_the_graph_made(events: list, recorded: dict) -> None:
+    """Every task of the steps of then was skipped; the tracks graph, a step added since, ran once."""
+    former = {tuple(key.split("-ch")) for key in recorded["plans"]["default"]["fingerprints"]}
+    statuses = {(e.step, str(e.channel)): e.status for e in events}
+    assert len(events) == len(former) + 1 == 7
+    assert statuses == {**dict.fromkeys(former, "skipped"), ("graph", "0"): "done"}
+
+
+def test_a_store_made_before_the_step_table_resumes_with_every_task_of_then_skipped(store_before, dask_client):
     folder, recorded = store_before
     meta = read_metadata(folder / "input" / "tiny.ome.tiff")
     context = ProcessingContext(folder / "output", Channels(pc=0, fl=[1]), params=recorded["plans"]["default"]["params"])
     events = []
     assert run_complete_workflow(meta, context, client=dask_client, progress=events.append)
-    assert len(events) == 6 and {e.status for e in events} == {"skipped"}
+    _assert_only_the_graph_made(events, recorded)
 
 
 def test_outputs_are_bit_identical_to_those_made_before_the_step_table(store_before, dask_client, tmp_path):
@@ -262,9 +271,10 @@ def test_a_results_file_of_before_is_read_in_place_and_rewritten_portably(store_
     context = ProcessingContext(out, Channels(pc=0, fl=[1]), params=recorded["plans"]["default"]["params"])
     events = []
     assert run_complete_workflow(meta, context, client=dask_client, progress=events.append)
-    assert {e.status for e in events} == {"skipped"}
+    _assert_only_the_graph_made(events, recorded)
     document = yaml.safe_load((out / "processing_results.yaml").read_text())
     assert list(document["results_paths"]) == ["0"]
     assert document["results_paths"]["0"]["traces_csv"] == [[1, "fov_000/tiny_fov_000_traces_ch_1.csv"]]
     assert document["results_paths"]["0"]["seg_labeled"] == [0, "pyama.zarr/fov_000/pc_ch_0/labels/seg_labeled_ch_0"]
+    assert document["results_paths"]["0"]["tracks"] == [0, "pyama.zarr/fov_000/tracks_ch_0"]
     assert recorded_outputs(out)[0]["traces_csv"] == listed
