@@ -75,6 +75,9 @@ class MicroscopyMetadata:
     time_notes : list of str
         What a user should know about the time stamps: the frame index
         standing in for time, sources that disagree.
+    file_pattern : str or None
+        The regular expression naming a per-plane TIFF folder's files, when a
+        user gave one; pass it back to ``read_frames``.
     """
 
     file_path: Path
@@ -95,6 +98,7 @@ class MicroscopyMetadata:
     dim_order: str | None = None
     n_z: int = 1
     time_notes: list[str] = field(default_factory=list)
+    file_pattern: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the field names as keys."""
