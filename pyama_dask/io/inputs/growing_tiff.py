@@ -10,7 +10,6 @@ frame cannot land before every channel of it has been written.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from pathlib import Path
 
@@ -25,7 +24,8 @@ from pyama_dask.io.inputs.common import (
     location,
     to_uint16,
 )
-from pyama_dask.io.inputs.growing import FileStat, GrowingSource, Landed
+from pyama_dask.io.inputs.file_watch import FileStat
+from pyama_dask.io.inputs.growing import GrowingSource, Landed
 from pyama_dask.io.inputs.metamorph import (
     MetaMorphSeries,
     PlaneStamps,
@@ -41,8 +41,6 @@ from pyama_dask.io.inputs.plane_files import (
     naming_from_pattern,
     plane_file_entries,
 )
-
-logger = logging.getLogger(__name__)
 
 #: (position, channel part of the name, time index) of one plane's file.
 PlaneKey = tuple[int, str, int]

@@ -232,3 +232,33 @@ def test_missing_folder_is_an_empty_acquisition(tmp_path: Path) -> None:
         os.mkdir(tmp_path / "not-yet")
         (tmp_path / "not-yet" / "Phase_Position1_time1.tif").write_bytes(b"x")
         assert source.wait(30) is True
+
+
+def _zarr_with_z(path: Path, data: np.ndarray) -> None:
+    """An NGFF 0.5 image with axes t, c, z, y, x (no time unit), one chunk per plane."""
+    root = zarr.open_group(path, mode="w", zarr_format=3)
+    array = root.create_array("0", shape=data.shape, chunks=(1, 1, 1, *data.shape[3:]), dtype="uint16",
+                              dimension_names=list("tczyx"))
+    array[:] = data
+    kinds = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+    root.attrs["ome"] = {"version": "0.5", "omero": {"channels": [{"label": "BF"}, {"label": "GFP"}]}, "multiscales": [{
+        "name": "image", "axes": [{"name": axis, "type": kind} for axis, kind in kinds.items()],
+        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [30, 1, 2, 0.5, 0.5]}]}]}]}
+
+
+def test_zarr_with_z_reads_a_plane_or_the_maximum_like_the_batch_reader(tmp_path: Path) -> None:
+    path = tmp_path / "z.ome.zarr"
+    data = np.random.default_rng(0).integers(0, 4000, size=(2, 2, 3, 32, 32), dtype=np.uint16)
+    _zarr_with_z(path, data)
+    with open_growing(path, settle_seconds=0) as source:
+        assert source.scan().frames == {0: 2}
+        assert source.metadata() == load_microscopy_file(path)[1]
+        for z in (0, 2, "max"):
+            grown = np.stack([source.read_frame(0, t, 1, z) for t in range(2)])
+            np.testing.assert_array_equal(grown, read_frames(path, 0, 1, z=z))
+        with pytest.raises(MicroscopyError, match="Z plane 3 is out of range"):
+            source.read_frame(0, 0, 0, 3)
+    chunk = path / "0" / zarr.open_array(path / "0").metadata.encode_chunk_key((1, 0, 2, 0, 0))
+    chunk.unlink()  # one Z plane of one channel missing: the frame is not complete
+    with open_growing(path, settle_seconds=0) as source:
+        assert source.scan().frames == {0: 1}
