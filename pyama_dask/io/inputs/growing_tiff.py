@@ -127,18 +127,22 @@ class GrowingTiffFolder(GrowingSource):
     def frame_times(self, fov: int, n: int) -> list[float]:
         """Minutes of frames 0..n-1: the time stamps of the first FOV's first channel, as the batch reader takes them.
 
+        While the first FOV has fewer frames (one of them unreadable), those of ``fov`` itself.
+
         Raises
         ------
         MicroscopyError
-            When fewer than ``n`` frames of the first FOV have landed.
+            When fewer than ``n`` frames of ``fov`` have landed.
         """
         check_index(self.path, "FOV", fov, len(self._positions))
-        first = self._positions[0]
-        if n > self._frames.get(first, 0):
-            raise MicroscopyError(f"{self.path}: times of {n} frames asked, {self._frames.get(first, 0)} of FOV 0 landed")
+        position = next((position for position in (self._positions[0], self._positions[fov])
+                         if self._frames.get(position, 0) >= n), None)
+        if position is None:
+            raise MicroscopyError(f"{location(self.path, fov, 0)}: times of {n} frames asked, "
+                                  f"{self._frames.get(self._positions[fov], 0)} landed")
         if n == 0:
             return []
-        stamps = [self._stamps[self._files[first, self._channels[0], time]] for time in self._times[:n]]
+        stamps = [self._stamps[self._files[position, self._channels[0], time]] for time in self._times[:n]]
         return frame_times_from_stamps(stamps).minutes
 
     def _list_planes(self) -> dict[PlaneKey, tuple[Path, FileStat]]:

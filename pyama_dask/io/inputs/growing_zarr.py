@@ -160,12 +160,12 @@ class GrowingOmeZarr(GrowingSource):
         )
 
     def frame_times(self, fov: int, n: int) -> list[float]:
-        """Minutes of frames 0..n-1 from the T axis's scale and unit, as the batch reader takes them."""
+        """Minutes of frames 0..n-1 from the first FOV's T scale and unit, as the batch reader takes them for every FOV."""
         check_index(self.path, "FOV", fov, len(self._images), [image.name for image in self._images])
-        return self._times(n, fov).minutes
+        return self._times(n).minutes
 
-    def _times(self, n_frames: int, fov: int = 0) -> FrameTimes:
-        image = self._images[fov]
+    def _times(self, n_frames: int) -> FrameTimes:
+        image = self._images[0]
         factor = _SECONDS_PER_TIME_UNIT.get(image.units.get("t"))
         interval = None if factor is None else image.scale[image.axes.index("t")] * factor
         minutes = uniform_interval_minutes(None if interval is None else timedelta(seconds=interval), n_frames)

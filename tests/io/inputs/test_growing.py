@@ -117,6 +117,7 @@ def test_corrupt_frame_is_reported_once_not_raised(tmp_path: Path, caplog, layou
         assert [record.message for record in caplog.records].count(problem) == 1
         with pytest.raises(MicroscopyError, match="frame 2 has not landed"):
             source.read_frame(1, 2, 0)
+        assert source.frame_times(1, 2) == [0.0, SPEC.frame_interval_min]
 
 
 def _plane_file(path: Path, layout: str, fov: int, t: int, channel: int) -> Path:
