@@ -24,7 +24,6 @@ from pyama_dask.io.inputs.common import (
     location,
     to_uint16,
 )
-from pyama_dask.io.inputs.file_watch import FileStat
 from pyama_dask.io.inputs.growing import GrowingSource, Landed
 from pyama_dask.io.inputs.metamorph import (
     MetaMorphSeries,
@@ -86,9 +85,9 @@ class GrowingTiffFolder(GrowingSource):
         self._times = sorted({time for _, _, time in planes})
         if self._channels is None:
             self._channels = self._first_channels(planes, ended)
-        self._files = {key: path for key, (path, _) in planes.items()}
+        self._files = planes
         for position in self._positions:
-            self._frames[position] = self._count_frames(position, planes)
+            self._frames[position] = self._count_frames(position)
         channels = self._channels or ()
         return Landed(
             fovs=tuple(range(len(self._positions))),
@@ -145,7 +144,8 @@ class GrowingTiffFolder(GrowingSource):
         stamps = [self._stamps[self._files[position, self._channels[0], time]] for time in self._times[:n]]
         return frame_times_from_stamps(stamps).minutes
 
-    def _list_planes(self) -> dict[PlaneKey, tuple[Path, FileStat]]:
+    def _list_planes(self) -> dict[PlaneKey, Path]:
+        """The plane files by key, from their names alone (only files of frames not landed yet are looked at)."""
         if not self.path.is_dir():
             return {}
         entries = plane_file_entries(self.path)
@@ -157,11 +157,10 @@ class GrowingTiffFolder(GrowingSource):
         for entry in entries:
             key = self._naming.key(entry.name)
             if key is not None and key[3] == 0:  # Z planes above 0: the batch reader refuses them, and so the run
-                stat = entry.stat()
-                planes[key[:3]] = (Path(entry.path), (stat.st_size, stat.st_mtime_ns))
+                planes[key[:3]] = Path(entry.path)
         return planes
 
-    def _first_channels(self, planes: dict[PlaneKey, tuple[Path, FileStat]], ended: bool) -> tuple[str, ...] | None:
+    def _first_channels(self, planes: dict[PlaneKey, Path], ended: bool) -> tuple[str, ...] | None:
         """The channels of the first (time, position), once a file of another one exists or the acquisition ended."""
         if not planes:
             return None
@@ -171,23 +170,26 @@ class GrowingTiffFolder(GrowingSource):
             return None
         return channel_order({channel for position, channel, time in planes if (time, position) == first})
 
-    def _count_frames(self, position: int, planes: dict[PlaneKey, tuple[Path, FileStat]]) -> int:
+    def _count_frames(self, position: int) -> int:
         """Frames of ``position`` complete from 0, checking only those beyond the last count."""
         if self._channels is None:
             return 0
         count = self._frames.get(position, 0)
         while count < len(self._times) and all(
-            self._plane_complete(position, channel, count, planes) for channel in self._channels
+            self._plane_complete(position, channel, count) for channel in self._channels
         ):
             count += 1
         return count
 
-    def _plane_complete(self, position: int, channel: str, frame: int,
-                        planes: dict[PlaneKey, tuple[Path, FileStat]]) -> bool:
-        found = planes.get((position, channel, self._times[frame]))
-        if found is None:
+    def _plane_complete(self, position: int, channel: str, frame: int) -> bool:
+        path = self._files.get((position, channel, self._times[frame]))
+        if path is None:
             return False
-        path, stat = found
+        try:
+            status = path.stat()
+        except FileNotFoundError:  # removed since listed
+            return False
+        stat = (status.st_size, status.st_mtime_ns)
         key = os.fspath(path)
         if self.files.verified(key, stat):
             return True
