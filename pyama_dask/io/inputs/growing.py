@@ -12,7 +12,10 @@
   system delivers them (watchdog), and by comparing listings every
   ``poll_interval`` seconds in any case, because network file systems deliver none;
 - the acquisition ends when a file named :data:`END_MARKER` appears in the folder
-  (or next to the Zarr).
+  (in or next to the Zarr).
+
+FOVs and channels are learnt from the first time point: they are final once the
+first FOV has a second frame, or the acquisition has ended.
 
 ND2 files are refused: NIS-Elements writes an ND2's index at the end of the file,
 so a growing ND2 cannot be read. When the acquisition is over, the batch readers
@@ -36,7 +39,7 @@ from pyama_dask.io.inputs.file_watch import EventWatcher, SettledFiles, file_sta
 
 logger = logging.getLogger(__name__)
 
-#: A file of this name in the acquisition's folder (or next to its Zarr) ends the acquisition.
+#: A file of this name in the acquisition's folder (in or next to its Zarr) ends the acquisition.
 END_MARKER = "acquisition_complete"
 #: The input layouts that can grow.
 LAYOUTS = ("tiff-folder", "ome-zarr")
@@ -53,9 +56,10 @@ class Landed:
     Attributes
     ----------
     fovs : tuple of int
-        FOV indices seen so far (sorted).
+        FOV indices seen so far (sorted); final once the first FOV has two frames or ``ended``.
     channels : tuple of str
-        Channel names in the order the batch reader gives them (index = channel number).
+        Channel names in the order the batch reader gives them (index = channel number);
+        empty until the first frame can land.
     frames : dict of int to int
         Per FOV: number of complete frames 0..n-1 (contiguous from 0, every channel complete).
     ended : bool
@@ -120,7 +124,7 @@ class GrowingSource(ABC):
         """Folders whose changes :meth:`wait` listens to, each with whether its sub-folders count."""
 
     def end_marker_present(self) -> bool:
-        """Whether the end marker is in the folder (or next to the Zarr)."""
+        """Whether the end marker is in the folder (in or next to the Zarr)."""
         return any((folder / END_MARKER).exists() for folder, _ in self._watched_folders())
 
     def wait(self, timeout: float) -> bool:
