@@ -93,6 +93,8 @@ def _add_info_arguments(info: argparse.ArgumentParser) -> None:
     info.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     info.add_argument("--json", action="store_true", help="print JSON with the MicroscopyMetadata field names")
     info.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
+    info.add_argument("--pattern", metavar="REGEX", help="of a folder of per-plane TIFFs named otherwise than by "
+                      "MetaMorph or Micro-Manager: a regular expression with the groups channel, position and time")
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
