@@ -31,6 +31,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import numpy as np
 
@@ -75,6 +76,13 @@ class Landed:
     problems: tuple[str, ...]
 
 
+class FrameRef(Protocol):
+    """Where one landed frame of one channel lies: small and picklable, read in any process (a Dask worker)."""
+
+    def read(self, z: ZChoice = 0) -> np.ndarray:
+        """The frame as a 2-D uint16 array: Z plane ``z``, or the maximum over Z (``"max"``)."""
+
+
 class GrowingSource(ABC):
     """An acquisition that grows while it is read; one subclass per layout.
 
@@ -108,8 +116,12 @@ class GrowingSource(ABC):
         """What has landed now; cheap enough to call every second."""
 
     @abstractmethod
+    def frame_ref(self, fov: int, t: int, channel: int) -> FrameRef:
+        """Where a landed frame of one channel lies (MicroscopyError when it has not landed)."""
+
     def read_frame(self, fov: int, t: int, channel: int, z: ZChoice = 0) -> np.ndarray:
         """One landed frame of one channel as a 2-D uint16 array (Z: the plane, or ``"max"``)."""
+        return self.frame_ref(fov, t, channel).read(z)
 
     @abstractmethod
     def metadata(self) -> MicroscopyMetadata:

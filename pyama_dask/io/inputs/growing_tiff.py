@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,21 @@ from pyama_dask.io.inputs.plane_files import (
 
 #: (position, channel part of the name, time index) of one plane's file.
 PlaneKey = tuple[int, str, int]
+
+
+@dataclass(frozen=True)
+class TiffPlaneRef:
+    """One landed plane's file, its FOV and channel (for messages)."""
+
+    path: Path
+    shape: tuple[int, int]
+    fov: int
+    channel: int
+
+    def read(self, z: ZChoice = 0) -> np.ndarray:
+        """The plane, 2-D uint16 (a TIFF folder has no Z: ``z`` must be 0)."""
+        check_z(self.path, self.fov, z, 1)
+        return to_uint16(read_plane(self.path, self.shape), location(self.path, self.fov, self.channel))
 
 
 class GrowingTiffFolder(GrowingSource):
@@ -97,11 +113,9 @@ class GrowingTiffFolder(GrowingSource):
             problems=self.files.problems,
         )
 
-    def read_frame(self, fov: int, t: int, channel: int, z: ZChoice = 0) -> np.ndarray:
-        """One landed frame of one channel, 2-D uint16 (a TIFF folder has no Z: ``z`` must be 0)."""
-        path = self._landed_file(fov, t, channel)
-        check_z(self.path, fov, z, 1)
-        return to_uint16(read_plane(path, self._shape), location(path, fov, channel))
+    def frame_ref(self, fov: int, t: int, channel: int) -> TiffPlaneRef:
+        """The file of a landed frame of one channel."""
+        return TiffPlaneRef(self._landed_file(fov, t, channel), self._shape, fov, channel)
 
     def metadata(self) -> MicroscopyMetadata:
         """The batch reader's metadata of the frames landed so far (FOVs with at least one frame).

@@ -111,19 +111,15 @@ class GrowingOmeZarr(GrowingSource):
             problems=self.files.problems,
         )
 
-    def read_frame(self, fov: int, t: int, channel: int, z: ZChoice = 0) -> np.ndarray:
-        """One landed frame of one channel, 2-D uint16: Z plane ``z`` or the maximum over Z (``"max"``)."""
+    def frame_ref(self, fov: int, t: int, channel: int) -> ZarrPlaneRef:
+        """The array, time point and channel of a landed frame."""
         check_index(self.path, "FOV", fov, len(self._images), [image.name for image in self._images])
         check_index(self.path, "channel", channel, len(self._channel_names), list(self._channel_names))
         if not 0 <= t < self._frames.get(fov, 0):
             raise MicroscopyError(f"{location(self.path, fov, channel)}: frame {t} has not landed "
                                   f"({self._frames.get(fov, 0)} frame(s) have)")
         image = self._images[fov]
-        check_z(self.path, fov, z, self._n_z(fov))
-        plane = self._read_channel(fov, t, channel, None if z == Z_MAX else z)
-        if plane.ndim == 3:  # every Z plane, for their maximum
-            plane = plane.max(axis=0)
-        return to_uint16(plane, location(self.path, fov, channel))
+        return ZarrPlaneRef(self.path / image.array_path, image.axes, t, fov, channel, self._n_z(fov))
 
     def metadata(self) -> MicroscopyMetadata:
         """The batch reader's metadata of the frames landed so far.
@@ -231,7 +227,7 @@ class GrowingOmeZarr(GrowingSource):
         if not all(self.files.settled(path, stats[path]) for path in pending):
             return False
         try:
-            self._read_channel(fov, t, channel, None, array)
+            read_zarr_frame(array, self._images[fov].axes, t, channel, None)
         except Exception as error:  # a codec's error on a damaged chunk is any of many types
             for path in pending:
                 self.files.mark_problem(path, stats[path], f"{path}: FOV {fov}, frame {t}, channel {channel}: "
@@ -255,23 +251,41 @@ class GrowingOmeZarr(GrowingSource):
         folder = self.path / image.array_path
         return [os.fspath(folder / array.metadata.encode_chunk_key(coords)) for coords in itertools.product(*ranges)]
 
-    def _read_channel(self, fov: int, t: int, channel: int, z: int | None,
-                      array: zarr.Array | None = None) -> np.ndarray:
-        """Frame ``t`` of ``channel``: Z plane ``z`` (Y, X), or all planes (Z, Y, X) when None.
 
-        Read through a view reaching ``t`` beyond the stated shape (chunks written before the shape grew).
-        """
-        image = self._images[fov]
-        array = array if array is not None else self._arrays[fov]
-        t_axis = image.axes.index("t")
-        if t >= array.shape[t_axis]:
-            grown = tuple(t + 1 if axis == t_axis else size for axis, size in enumerate(array.shape))
-            current = array._async_array
-            array = zarr.Array(type(current)(metadata=dataclasses.replace(current.metadata, shape=grown),
-                                             store_path=current.store_path, config=current.config))
-        picks = {"t": t, "c": channel, "z": slice(None) if z is None else z}
-        selection = tuple(picks.get(axis, slice(None)) for axis in image.axes)
-        return np.asarray(array[selection])
+def read_zarr_frame(array: zarr.Array, axes: tuple[str, ...], t: int, channel: int, z: int | None) -> np.ndarray:
+    """Frame ``t`` of ``channel``: Z plane ``z`` (Y, X), or all planes (Z, Y, X) when None.
+
+    Read through a view reaching ``t`` beyond the stated shape (chunks written before the shape grew).
+    """
+    t_axis = axes.index("t")
+    if t >= array.shape[t_axis]:
+        grown = tuple(t + 1 if axis == t_axis else size for axis, size in enumerate(array.shape))
+        current = array._async_array
+        array = zarr.Array(type(current)(metadata=dataclasses.replace(current.metadata, shape=grown),
+                                         store_path=current.store_path, config=current.config))
+    picks = {"t": t, "c": channel, "z": slice(None) if z is None else z}
+    return np.asarray(array[tuple(picks.get(axis, slice(None)) for axis in axes)])
+
+
+@dataclass(frozen=True)
+class ZarrPlaneRef:
+    """One landed frame of one channel in an OME-Zarr array."""
+
+    array_path: Path
+    axes: tuple[str, ...]
+    t: int
+    fov: int
+    channel: int
+    n_z: int
+
+    def read(self, z: ZChoice = 0) -> np.ndarray:
+        """The frame, 2-D uint16: Z plane ``z`` or the maximum over Z (``"max"``)."""
+        check_z(self.array_path, self.fov, z, self.n_z)
+        plane = read_zarr_frame(zarr.open_array(self.array_path, mode="r"), self.axes, self.t, self.channel,
+                                None if z == Z_MAX else z)
+        if plane.ndim == 3:  # every Z plane, for their maximum
+            plane = plane.max(axis=0)
+        return to_uint16(plane, location(self.array_path, self.fov, self.channel))
 
 
 def _root_attributes(path: Path) -> dict | None:

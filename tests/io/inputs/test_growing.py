@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -83,6 +85,20 @@ def test_frames_land_in_order_and_equal_the_batch_reading(tmp_path: Path, layout
             for channel in range(len(SPEC.channel_names)):
                 grown = np.stack([source.read_frame(fov, t, channel) for t in range(SPEC.n_frames)])
                 np.testing.assert_array_equal(grown, read_frames(acquisition.path, fov, channel))
+        shipped = pickle.loads(pickle.dumps(source.frame_ref(1, 2, 1)))  # as a Dask task would receive it
+        np.testing.assert_array_equal(shipped.read(), source.read_frame(1, 2, 1))
+
+
+def test_zarr_chunks_beyond_the_stated_shape_land(tmp_path: Path) -> None:
+    path = simulate_acquisition(tmp_path / "a.ome.zarr", SPEC, "ome-zarr", 0, partial=None)
+    expected = read_frames(path, 0, 1)
+    metadata = path / "p0" / "zarr.json"
+    document = json.loads(metadata.read_text())
+    document["shape"][0] = 2  # the writer has written time points 2 and 3 but not yet grown the shape
+    metadata.write_text(json.dumps(document))
+    with open_growing(path, settle_seconds=0) as source:
+        assert source.scan().frames == {0: SPEC.n_frames, 1: SPEC.n_frames}
+        np.testing.assert_array_equal(np.stack([source.read_frame(0, t, 1) for t in range(SPEC.n_frames)]), expected)
 
 
 @pytest.mark.parametrize(("layout", "options", "name"), LAYOUTS[::2], ids=LAYOUT_IDS[::2])
