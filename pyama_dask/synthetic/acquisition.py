@@ -128,6 +128,7 @@ def simulate_acquisition(
     partial_point = None if partial is None else (partial[0], min(partial[1], spec.n_frames - 1))
     pause = seconds / 4 if partial_pause is None else partial_pause
     started = time.monotonic()
+    behind = False  # said once: a simulated microscope slower than its interval
     for t in range(spec.n_frames):
         _sleep_until(started + t * seconds, stop)
         if stop is not None and stop.is_set():
@@ -139,6 +140,11 @@ def simulate_acquisition(
             writer.write(fov, t, planes, partial_channel, pause)
         if progress is not None:
             progress(t + 1, spec.n_frames)
+        late = time.monotonic() - (started + (t + 1) * seconds)
+        if late > 0 and seconds > 0 and not behind:
+            behind = True
+            logger.warning("acquisition %s: time point %d took %.2f s longer than the %g s interval (rendering and "
+                           "writing %d FOV(s)); the next ones start late", path, t, late, seconds, spec.n_fovs)
     end_marker_path(path).write_text(f"{spec.n_fovs} FOV(s), {spec.n_frames} time point(s)\n")
     logger.info("acquisition %s complete: %d FOV(s) x %d time point(s)", path, spec.n_fovs, spec.n_frames)
     return path
