@@ -150,7 +150,8 @@ class GrowingOmeZarr(GrowingSource):
             pixel_size_um=self._images[0].scale[self._images[0].axes.index("x")],
             time_source=times.source,
             fov_names=[image.name for image in self._images],
-            fov_shapes=[(self._frames.get(fov, 0), *self._plane_shape(fov)) for fov in range(len(self._images))],
+            fov_shapes=[(self._frames.get(fov, 0), *self._plane_shape(fov if fov in self._arrays else 0))
+                        for fov in range(len(self._images))],
             n_z=self._n_z(0),
             time_notes=list(times.notes),
         )
@@ -188,7 +189,7 @@ class GrowingOmeZarr(GrowingSource):
         image = self._images[fov]
         try:
             array = zarr.open_array(self.path / image.array_path, mode="r")
-        except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:  # missing, or its metadata half-written
             logger.debug("%s: array %s not readable now (%s)", self.path, image.array_path, error)
             return None
         _check_followable(self.path, image, array)
