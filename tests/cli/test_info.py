@@ -20,5 +20,6 @@ def test_info_reads_a_folder_by_its_file_name_pattern(tmp_path: Path, capsys) ->
     pattern = r"(?P<channel>[^@]+)@s(?P<position>\d+)@t(?P<time>\d+)\.tif"
     assert main(["info", str(path), "--pattern", pattern, "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)
-    assert (meta["n_fovs"], meta["n_frames"], meta["file_pattern"]) == (2, 2, pattern)
+    assert (meta["file_type"], meta["n_fovs"], meta["n_frames"], meta["file_pattern"]) == ("pattern-series", 2, 2,
+                                                                                        pattern)
     assert sorted(meta["channel_names"]) == sorted(spec.channel_names)

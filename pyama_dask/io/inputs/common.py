@@ -39,8 +39,9 @@ class MicroscopyMetadata:
         File stem; for a MetaMorph series the part the file names share
         (e.g. ``"Position4"``).
     file_type : str
-        ``"nd2"``, ``"czi"``, ``"ome-tiff"``, ``"tiff"``, ``"ome-zarr"`` or
-        ``"metamorph-series"``.
+        ``"nd2"``, ``"czi"``, ``"ome-tiff"``, ``"tiff"``, ``"ome-zarr"``, or
+        for a folder of per-plane TIFFs by its naming ``"metamorph-series"``,
+        ``"micro-manager-series"`` or ``"pattern-series"``.
     height, width : int
         Frame size of FOV 0.
     n_frames : int

@@ -193,7 +193,7 @@ def series_metadata(series: MetaMorphSeries, pattern: str | None = None) -> Micr
     return MicroscopyMetadata(
         file_path=series.source,
         base_name=base_name,
-        file_type="metamorph-series",
+        file_type=f"{series.naming.name}-series",
         height=fov_shapes[0][1],
         width=fov_shapes[0][2],
         n_frames=n_frames,

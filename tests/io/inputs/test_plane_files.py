@@ -56,7 +56,8 @@ def test_micro_manager_folder_reads_channel_names_from_its_files(tmp_path: Path)
     path = simulate_acquisition(tmp_path / "mm", SPEC, "tiff-folder", 0, naming="micro-manager", partial=None)
     meta = read_metadata(path)
     assert meta.channel_names == list(SPEC.channel_names)  # file order, named by each file's metadata
-    assert (meta.n_fovs, meta.n_frames, meta.time_source) == (2, 2, "micro-manager")
+    assert (meta.file_type, meta.n_fovs, meta.n_frames, meta.time_source) == ("micro-manager-series", 2, 2,
+                                                                               "micro-manager")
     assert meta.timepoints == [0.0, SPEC.frame_interval_min]
 
 
