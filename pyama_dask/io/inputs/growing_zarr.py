@@ -2,8 +2,9 @@
 
 FOVs are the root's ``multiscales`` images (the scenes the batch reader gives),
 each read at its full resolution; channels are named by ``omero``. The axes are
-``t, c, (z), y, x`` in any order the metadata gives. Acquisition software grows
-the array's shape along T and writes the time point's chunks, in either order;
+``t, (c), (z), y, x`` in any order the metadata gives. Acquisition software grows
+the array's shape along T and writes the time point's chunks, in either order, or
+gives the array the planned number of time points from the start (pymmcore-plus);
 what the data holds decides which frames are complete: a frame counts when every
 chunk of it (all channels, Z planes and tiles) is present, unchanged for
 ``settle_seconds`` and decodes, even beyond the shape the metadata states. This
@@ -47,7 +48,8 @@ logger = logging.getLogger(__name__)
 # NGFF time units (UDUNITS names) in seconds; a T axis without a unit counts in seconds, as the batch reader takes it.
 _SECONDS_PER_TIME_UNIT = {None: 1.0, "millisecond": 0.001, "second": 1.0, "minute": 60.0, "hour": 3600.0,
                           "day": 86400.0}
-_REQUIRED_AXES = ("t", "c", "y", "x")
+_REQUIRED_AXES = ("t", "y", "x")
+_OPTIONAL_AXES = ("c", "z")  # without c: one channel; without z: one plane
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ class GrowingOmeZarr(GrowingSource):
             return None
         _check_followable(self.path, image, array)
         if not self._channel_names:
-            self._channel_names = _default_channel_names(image.name, array.shape[image.axes.index("c")])
+            self._channel_names = _default_channel_names(image.name, _n_channels(image, array))
         self._arrays[fov] = array
         return array
 
@@ -211,7 +213,7 @@ class GrowingOmeZarr(GrowingSource):
     def _frame_complete(self, fov: int, array: zarr.Array, t: int) -> bool:
         """Whether every chunk of frame ``t`` (all channels) is present, settled and decodes."""
         return all(self._channel_complete(fov, array, t, channel)
-                   for channel in range(array.shape[self._images[fov].axes.index("c")]))
+                   for channel in range(_n_channels(self._images[fov], array)))
 
     def _channel_complete(self, fov: int, array: zarr.Array, t: int, channel: int) -> bool:
         chunk_files = self._chunk_files(fov, array, t, channel)
@@ -289,6 +291,10 @@ class ZarrPlaneRef:
         return to_uint16(plane, location(self.array_path, self.fov, self.channel))
 
 
+def _n_channels(image: _Image, array: zarr.Array) -> int:
+    return array.shape[image.axes.index("c")] if "c" in image.axes else 1
+
+
 def _root_attributes(path: Path) -> dict | None:
     """The root group's attributes (Zarr v3 ``zarr.json`` or v2 ``.zattrs``); None when absent or half-written."""
     for name, key in (("zarr.json", "attributes"), (".zattrs", None)):
@@ -305,10 +311,10 @@ def _root_attributes(path: Path) -> dict | None:
 def _image(path: Path, index: int, multiscale: dict) -> _Image:
     axes = tuple(str(axis["name"] if isinstance(axis, dict) else axis).lower() for axis in multiscale.get("axes", []))
     missing = [axis for axis in _REQUIRED_AXES if axis not in axes]
-    if missing or set(axes) - {*_REQUIRED_AXES, "z"}:
+    if missing or set(axes) - {*_REQUIRED_AXES, *_OPTIONAL_AXES}:
         raise MicroscopyError(
             f"{path}: multiscales image {index} has axes {list(axes)}; following an OME-Zarr needs the axes "
-            "t, c, y, x (and optionally z)"
+            "t, y, x, and optionally c and z"
         )
     units = {str(axis["name"]).lower(): axis.get("unit") for axis in multiscale["axes"] if isinstance(axis, dict)}
     dataset = multiscale["datasets"][0]

@@ -281,3 +281,23 @@ def test_zarr_with_z_reads_a_plane_or_the_maximum_like_the_batch_reader(tmp_path
     chunk.unlink()  # one Z plane of one channel missing: the frame is not complete
     with open_growing(path, settle_seconds=0) as source:
         assert source.scan().frames == {0: 1}
+
+
+def test_zarr_of_planned_shape_without_channel_axis_lands_the_chunks_written(tmp_path: Path) -> None:
+    # As pymmcore-plus writes it: NGFF 0.4, "/"-nested chunk keys, the whole planned T from the start, no c axis.
+    path = tmp_path / "mda.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2)
+    array = root.create_array("p0", shape=(4, 32, 32), chunks=(1, 32, 32), dtype="uint16",
+                              chunk_key_encoding={"name": "v2", "separator": "/"})
+    data = np.random.default_rng(1).integers(1, 4000, size=(2, 32, 32), dtype=np.uint16)
+    array[:2] = data
+    root.attrs["multiscales"] = [{"version": "0.4", "name": "p0", "axes": [{"name": "t", "type": "time"},
+                                                                          {"name": "y", "type": "space"},
+                                                                          {"name": "x", "type": "space"}],
+                                  "datasets": [{"path": "p0", "coordinateTransformations": [
+                                      {"type": "scale", "scale": [1, 1, 1]}]}]}]
+    with open_growing(path, settle_seconds=0) as source:
+        landed = source.scan()
+        assert landed.frames == {0: 2}
+        assert landed.channels == tuple(load_microscopy_file(path)[1].channel_names)  # the batch reader's names
+        np.testing.assert_array_equal(np.stack([source.read_frame(0, t, 0) for t in range(2)]), data)
