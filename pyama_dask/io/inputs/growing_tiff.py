@@ -41,6 +41,7 @@ from pyama_dask.io.inputs.plane_files import (
     naming_from_pattern,
     plane_file_entries,
 )
+from pyama_dask.io.inputs.timestamps import FrameTimes
 
 #: (position, channel part of the name, time index) of one plane's file.
 PlaneKey = tuple[int, str, int]
@@ -128,14 +129,18 @@ class GrowingTiffFolder(GrowingSource):
         landed = [position for position in self._positions if self._frames.get(position, 0)]
         if not landed or not self._frames.get(self._positions[0], 0):
             raise MicroscopyError(f"{self.path}: no frame of the first position has landed yet")
+        # The batch reader's metadata of the first time point (a few file headers), with the times of every frame
+        # from the time stamps read as the files landed: no file is opened again per frame.
+        first_time = self._times[0]
+        files = {key: path for key, path in self._files.items() if key[0] in landed and key[2] == first_time}
+        meta = series_metadata(MetaMorphSeries(self.path, tuple(landed), self._channels, (first_time,), files,
+                                               self._naming), self._pattern)
         n_frames = self._frames[self._positions[0]]
-        times = tuple(self._times[:n_frames])
-        files = {key: path for key, path in self._files.items()
-                 if key[0] in landed and key[1] in self._channels and key[2] in times}
-        series = MetaMorphSeries(self.path, tuple(landed), self._channels, times, files, self._naming)
-        meta = series_metadata(series, self._pattern)
-        shapes = [(self._frames[position], *self._shape) for position in landed]
-        return dataclasses.replace(meta, fov_shapes=shapes)
+        times = self._frame_times(self._positions[0], n_frames)
+        return dataclasses.replace(
+            meta, n_frames=n_frames, timepoints=times.minutes, time_source=times.source, time_notes=list(times.notes),
+            fov_shapes=[(self._frames[position], *self._shape) for position in landed],
+        )
 
     def frame_times(self, fov: int, n: int) -> list[float]:
         """Minutes of frames 0..n-1: the time stamps of the first FOV's first channel, as the batch reader takes them.
@@ -153,10 +158,12 @@ class GrowingTiffFolder(GrowingSource):
         if position is None:
             raise MicroscopyError(f"{location(self.path, fov, 0)}: times of {n} frames asked, "
                                   f"{self._frames.get(self._positions[fov], 0)} landed")
-        if n == 0:
-            return []
-        stamps = [self._stamps[self._files[position, self._channels[0], time]] for time in self._times[:n]]
-        return frame_times_from_stamps(stamps).minutes
+        return self._frame_times(position, n).minutes if n else []
+
+    def _frame_times(self, position: int, n: int) -> FrameTimes:
+        """Times of the first ``n`` frames from the time stamps of ``position``'s first channel, read as they landed."""
+        return frame_times_from_stamps([self._stamps[self._files[position, self._channels[0], time]]
+                                        for time in self._times[:n]])
 
     def _list_planes(self) -> dict[PlaneKey, Path]:
         """The plane files by key, from their names alone (only files of frames not landed yet are looked at)."""
