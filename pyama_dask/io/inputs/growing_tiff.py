@@ -105,10 +105,9 @@ class GrowingTiffFolder(GrowingSource):
         self._files = planes
         for position in self._positions:
             self._frames[position] = self._count_frames(position)
-        channels = self._channels or ()
         return Landed(
             fovs=tuple(range(len(self._positions))),
-            channels=tuple(self._channel_names.get(channel, channel) for channel in channels),
+            channels=self._named_channels(),
             frames={fov: self._frames[position] for fov, position in enumerate(self._positions)},
             ended=ended,
             problems=self.files.problems,
@@ -227,10 +226,16 @@ class GrowingTiffFolder(GrowingSource):
             return False
         self._shape = self._shape or shape
         self._stamps[path] = stamps
-        if name is not None:
-            self._channel_names.setdefault(channel, name)
+        self._channel_names.setdefault(channel, name or channel)
         self.files.mark_verified(key, stat)
         return True
+
+    def _named_channels(self) -> tuple[str, ...]:
+        """Channel names once a file of every channel has been read (a Micro-Manager file names its channel)."""
+        channels = self._channels or ()
+        if not all(channel in self._channel_names for channel in channels):
+            return ()
+        return tuple(self._channel_names[channel] for channel in channels)
 
     def _landed_file(self, fov: int, t: int, channel: int) -> Path:
         check_index(self.path, "FOV", fov, len(self._positions))

@@ -74,6 +74,7 @@ def test_frames_land_in_order_and_equal_the_batch_reading(tmp_path: Path, layout
             if landed.ended or landed.frames.get(0, 0) >= 2:  # FOVs and channels are final by then
                 assert landed.fovs == (0, 1) and sorted(landed.channels) == sorted(SPEC.channel_names)
         assert seen[-1].problems == ()
+        assert len({landed.channels for landed in seen if landed.channels}) == 1  # once named, channels stay
         _, batch = load_microscopy_file(acquisition.path)
         assert source.metadata() == batch
         assert seen[-1].channels == tuple(batch.channel_names)
