@@ -107,7 +107,7 @@ class GrowingOmeZarr(GrowingSource):
                 self.files.expect_soon()
         return Landed(
             fovs=tuple(range(len(self._images))),
-            channels=self._channel_names,
+            channels=self._channel_names if self._names_final() else (),
             frames={fov: self._frames.get(fov, 0) for fov in range(len(self._images))},
             ended=ended,
             problems=self.files.problems,
@@ -184,8 +184,15 @@ class GrowingOmeZarr(GrowingSource):
         images = [_image(self.path, index, multiscale) for index, multiscale in enumerate(multiscales)]
         self._images = _named(images)
         channels = (ome.get("omero") or {}).get("channels")
-        if channels:
+        if channels and not self._names_final():
             self._channel_names = tuple(str(channel.get("label", "")) for channel in channels)
+
+    def _names_final(self) -> bool:
+        """Whether the channel names are settled: a frame has landed, so the writer wrote its metadata long before.
+
+        (Zarr writes a group's attributes one at a time: ``multiscales`` may be there before ``omero``.)
+        """
+        return any(self._frames.values())
 
     def _open_array(self, fov: int) -> zarr.Array | None:
         image = self._images[fov]
