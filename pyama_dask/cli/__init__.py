@@ -29,6 +29,7 @@ _HANDLERS = {
     "export": ("pyama_dask.cli.results", "export_command"),
     "score": ("pyama_dask.cli.score", "score_command"),
     "fit": ("pyama_dask.cli.fit", "fit_command"),
+    "simulate-acquisition": ("pyama_dask.cli.acquisition", "simulate_acquisition_command"),
 }
 
 
@@ -106,6 +107,8 @@ def _add_info_arguments(info: argparse.ArgumentParser) -> None:
     info.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     info.add_argument("--json", action="store_true", help="print JSON with the MicroscopyMetadata field names")
     info.add_argument("--dim-order", help="read the file with this dimension order, e.g. TYX")
+    info.add_argument("--pattern", metavar="REGEX", help="of a folder of per-plane TIFFs named otherwise than by "
+                      "MetaMorph or Micro-Manager: a regular expression with the groups channel, position and time")
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -183,6 +186,12 @@ def _add_score_arguments(score: argparse.ArgumentParser) -> None:
     add_score_arguments(score)
 
 
+def _add_simulate_acquisition_arguments(parser: argparse.ArgumentParser) -> None:
+    from pyama_dask.cli.acquisition import add_simulate_acquisition_arguments  # loads the synthetic data's writers
+
+    add_simulate_acquisition_arguments(parser)
+
+
 # Subcommand -> its help line and the function adding its arguments, in the order of --help.
 _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "info": ("print a microscopy file's metadata", _add_info_arguments),
@@ -194,6 +203,8 @@ _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] =
     "export": ("write a run's results in the layout of another tool", _add_export_arguments),
     "score": ("Cell Tracking Challenge metrics against a ground-truth folder", _add_score_arguments),
     "fit": ("fit a kinetics model to every cell of a run's traces (resumable)", add_fit_arguments),
+    "simulate-acquisition": ("write a synthetic dataset frame by frame as a microscope acquires it",
+                             _add_simulate_acquisition_arguments),
 }
 
 

@@ -13,7 +13,7 @@ from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, read_metadata
 
 def info_command(args: argparse.Namespace) -> int:
     """Print a file's metadata, as text or JSON."""
-    meta = read_metadata(args.file, dim_order=args.dim_order)
+    meta = read_metadata(args.file, dim_order=args.dim_order, pattern=args.pattern)
     if args.json:
         print(json.dumps(meta.to_dict(), indent=2, default=str))
         return 0

@@ -39,8 +39,9 @@ class MicroscopyMetadata:
         File stem; for a MetaMorph series the part the file names share
         (e.g. ``"Position4"``).
     file_type : str
-        ``"nd2"``, ``"czi"``, ``"ome-tiff"``, ``"tiff"``, ``"ome-zarr"`` or
-        ``"metamorph-series"``.
+        ``"nd2"``, ``"czi"``, ``"ome-tiff"``, ``"tiff"``, ``"ome-zarr"``, or
+        for a folder of per-plane TIFFs by its naming ``"metamorph-series"``,
+        ``"micro-manager-series"`` or ``"pattern-series"``.
     height, width : int
         Frame size of FOV 0.
     n_frames : int
@@ -75,6 +76,9 @@ class MicroscopyMetadata:
     time_notes : list of str
         What a user should know about the time stamps: the frame index
         standing in for time, sources that disagree.
+    file_pattern : str or None
+        The regular expression naming a per-plane TIFF folder's files, when a
+        user gave one; pass it back to ``read_frames``.
     """
 
     file_path: Path
@@ -95,6 +99,7 @@ class MicroscopyMetadata:
     dim_order: str | None = None
     n_z: int = 1
     time_notes: list[str] = field(default_factory=list)
+    file_pattern: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the field names as keys."""

@@ -98,7 +98,7 @@ _DIM_ORDER_LETTERS = set("TCZYXS")
 
 
 def load_microscopy_file(
-    path: str | Path, dim_order: str | None = None
+    path: str | Path, dim_order: str | None = None, pattern: str | None = None
 ) -> tuple[BioImage | MetaMorphSeries, MicroscopyMetadata]:
     """Open a microscopy input and read its metadata.
 
@@ -111,6 +111,10 @@ def load_microscopy_file(
         Axis order forced on a plain TIFF whose axes bioio guesses wrong, e.g.
         ``"TYX"`` for a frame stack reported as Z. The TIFF is then read with
         bioio-tifffile.
+    pattern : str, optional
+        Of a folder of per-plane TIFFs: the regular expression naming its files
+        (:mod:`pyama_dask.io.inputs.plane_files`); by default MetaMorph's or
+        Micro-Manager's naming, whichever the files follow.
 
     Returns
     -------
@@ -124,14 +128,14 @@ def load_microscopy_file(
         Missing, empty, unsupported, truncated or unreadable input.
     """
     path = Path(path)
-    image = _open(path, dim_order)
+    image = _open(path, dim_order, pattern)
     if isinstance(image, MetaMorphSeries):
-        return image, series_metadata(image)
+        return image, series_metadata(image, pattern)
     with _library_errors(str(path), "read the metadata"):
         return image, _bioio_metadata(image, path, dim_order)
 
 
-def read_metadata(path: str | Path, dim_order: str | None = None) -> MicroscopyMetadata:
+def read_metadata(path: str | Path, dim_order: str | None = None, pattern: str | None = None) -> MicroscopyMetadata:
     """Metadata of a microscopy input; see :func:`load_microscopy_file`.
 
     A plain OME-TIFF's (one file, planes as bioio sees them, the 2016-06
@@ -139,11 +143,11 @@ def read_metadata(path: str | Path, dim_order: str | None = None) -> MicroscopyM
     library: the same facts as bioio's, without importing bioio and
     ome-types (over a second).
     """
-    if dim_order is None:
+    if dim_order is None and pattern is None:
         metadata = _plain_ome_tiff_metadata(Path(path))
         if metadata is not None:
             return metadata
-    return load_microscopy_file(path, dim_order)[1]
+    return load_microscopy_file(path, dim_order, pattern)[1]
 
 
 def _plain_ome_tiff_metadata(path: Path) -> MicroscopyMetadata | None:
@@ -216,7 +220,8 @@ class FovReader(Protocol):
 
 
 @contextmanager
-def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) -> Iterator[FovReader]:
+def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None,
+                    pattern: str | None = None) -> Iterator[FovReader]:
     """Open an input once to read blocks of frames of one FOV.
 
     Parameters
@@ -225,7 +230,7 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
         The input, as given to :func:`read_metadata`.
     fov : int
         FOV (scene) index.
-    dim_order : str, optional
+    dim_order, pattern : str, optional
         As given to :func:`read_metadata`.
 
     Yields
@@ -246,7 +251,7 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
         with tiff_fov:
             yield _CheckedOmeTiffFov(tiff_fov, path, fov)
         return
-    image = _open(path, dim_order)
+    image = _open(path, dim_order, pattern)
     if isinstance(image, MetaMorphSeries):
         check_index(image.source, "FOV", fov, len(image.positions), image.fov_names)
         yield _SeriesFov(image, fov)
@@ -256,7 +261,7 @@ def open_fov_reader(path: str | Path, fov: int, dim_order: str | None = None) ->
 
 def read_frames(
     path: str | Path, fov: int, channel: int, frames: slice | None = None, dim_order: str | None = None,
-    z: ZChoice = 0,
+    z: ZChoice = 0, pattern: str | None = None,
 ) -> np.ndarray:
     """(T, H, W) uint16 stack of one FOV and channel, reading only the selected frames.
 
@@ -272,6 +277,8 @@ def read_frames(
         As given to :func:`read_metadata`.
     z : int or "max"
         Z plane to read, or ``"max"`` for each frame's maximum over Z.
+    pattern : str, optional
+        As given to :func:`read_metadata`.
 
     Raises
     ------
@@ -279,7 +286,7 @@ def read_frames(
         Bad input, FOV/channel/Z out of range, frames selecting nothing, float pixels
         or values outside 0..65535 (uint16 required).
     """
-    with open_fov_reader(path, fov, dim_order) as reader:
+    with open_fov_reader(path, fov, dim_order, pattern) as reader:
         return reader.read(channel, frames, z)
 
 
@@ -366,22 +373,24 @@ def _library_errors(where: str, action: str) -> Iterator[None]:
         ) from error
 
 
-def _open(path: Path, dim_order: str | None) -> BioImage | MetaMorphSeries:
+def _open(path: Path, dim_order: str | None, pattern: str | None = None) -> BioImage | MetaMorphSeries:
     if is_glob_pattern(path) and not path.exists():
-        return _open_series(path, dim_order)
+        return _open_series(path, dim_order, pattern)
     if not path.exists():
         raise MicroscopyError(f"{path}: no such file or directory")
     if (path.is_dir() and not _is_zarr(path)) or (path.is_file() and is_series_file(path)):
-        return _open_series(path, dim_order)
+        return _open_series(path, dim_order, pattern)
+    if pattern is not None:
+        raise MicroscopyError(f"{path}: a file name pattern ({pattern!r}) applies to a folder of per-plane TIFFs only")
     if path.is_file() and path.stat().st_size == 0:
         raise MicroscopyError(f"{path}: the file is empty (0 bytes)")
     return _open_bioimage(path, dim_order)
 
 
-def _open_series(path: Path, dim_order: str | None) -> MetaMorphSeries:
+def _open_series(path: Path, dim_order: str | None, pattern: str | None) -> MetaMorphSeries:
     if dim_order is not None:
         raise MicroscopyError(f"{path}: dim_order={dim_order!r} applies to plain TIFF files, not to a MetaMorph series")
-    return find_series(path)
+    return find_series(path, pattern)
 
 
 def _is_zarr(path: Path) -> bool:
@@ -469,7 +478,7 @@ def _bioio_metadata(image: BioImage, path: Path, dim_order: str | None) -> Micro
     times = _frame_times(image, file_type, path, n_frames)
     return MicroscopyMetadata(
         file_path=path,
-        base_name=_base_name(path),
+        base_name=input_base_name(path),
         file_type=file_type,
         height=height,
         width=width,
@@ -528,7 +537,8 @@ def _scene_shape(image: BioImage, path: Path, index: int) -> tuple[int, int, int
     return (dims.T, dims.Y, dims.X)
 
 
-def _base_name(path: Path) -> str:
+def input_base_name(path: Path) -> str:
+    """The input's name without its extension(s) (``.ome.tiff``, ``.ome.zarr``...)."""
     name = path.name
     for suffix in _MULTI_SUFFIXES:
         if name.lower().endswith(suffix):

@@ -11,7 +11,8 @@ this order and says when the others disagree with it:
    interval for all frames;
 3. the reader's own per-frame times: ``nd2-frame-times`` (ND2 frame metadata),
    ``czi-subblock`` (CZI sub-block ``AcquisitionTime``), ``metamorph``
-   (MetaSeries ``acquisition-time-local``);
+   (MetaSeries ``acquisition-time-local``), ``micro-manager`` (a Micro-Manager
+   file's ``ElapsedTime-ms``);
 4. ``bioio-interval``: bioio's ``time_interval``;
 5. ``frame-index``: the frame number as minutes, with a warning, when none of
    the above has an answer.
@@ -203,6 +204,24 @@ def metamorph_acquisition_time(tiff: tifffile.TiffFile) -> datetime | None:
     metadata = tiff.metaseries_metadata if tiff.is_metaseries else None
     time = (metadata or {}).get("PlaneInfo", {}).get("acquisition-time-local")
     return time if isinstance(time, datetime) else None
+
+
+def micromanager_elapsed_minutes(tiff: tifffile.TiffFile) -> float | None:
+    """``ElapsedTime-ms`` of a Micro-Manager image file (its MicroManagerMetadata tag), in minutes."""
+    elapsed = _micromanager_plane_metadata(tiff).get("ElapsedTime-ms")
+    return float(elapsed) / 60_000 if isinstance(elapsed, (int, float)) else None
+
+
+def micromanager_channel_name(tiff: tifffile.TiffFile) -> str | None:
+    """The ``Channel`` a Micro-Manager image file records in its MicroManagerMetadata tag."""
+    name = _micromanager_plane_metadata(tiff).get("Channel")
+    return str(name) if name else None
+
+
+def _micromanager_plane_metadata(tiff: tifffile.TiffFile) -> dict:
+    page = tiff.pages.first
+    value = page.tags.valueof(51123) if page.is_micromanager else None  # 51123: MicroManagerMetadata
+    return value if isinstance(value, dict) else {}
 
 
 def uniform_interval_minutes(interval: timedelta | None, n_frames: int) -> list[float] | None:
