@@ -1,0 +1,457 @@
+"""Following a growing acquisition: process frames as they land, then finalise as a batch run.
+
+:func:`follow_workflow` watches a growing source
+(:mod:`pyama_dask.io.inputs.growing`) and, as frames land, submits the
+batch task of :mod:`pyama_dask.pipeline.incremental` for each FOV's new
+frames (copy, segmentation, correction, IoU tracking continued from the
+previous frame, trace rows). It ends on an expected frame count, an idle
+timeout or the acquisition's end marker, then finalises: the growing images
+are given the layout, contrast windows and corrected images of a batch run,
+the outputs that equal the batch run's are recorded complete with the batch
+run's fingerprints, and the batch workflow runs what needs the whole movie
+(the trace tables, filtered by minimum trace length; tracking again where
+live tracking is not the batch's: laptrack, drift correction; fitting). The
+output is then a batch run's output of the completed data: ``pyama-dask run``
+on it skips everything.
+
+Keeping up is bounded: at most ``max_in_flight`` batches are submitted at
+once (and ``max_in_flight_per_fov`` per FOV, chained), each of at most
+``max_batch`` frames. Frames that landed meanwhile wait on disk, not in a
+queue, and are taken in the next, larger batches: a burst or a lost worker
+delays frames but loses none.
+
+The run log gets a ``live`` record every ``status_every`` seconds (frames
+landed and processed per FOV, lag in frames and seconds, rate) and a
+``live-batch`` record per batch done (its frames' latency from landing to
+their trace rows); ``pyama-dask status`` shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from distributed import Client, Future, span, wait
+
+from pyama_dask.io.completion import mark_complete
+from pyama_dask.io.corrected import write_corrected
+from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
+from pyama_dask.io.store import ImageRef, chunk_frames, fov_group_name, store_path, update_contrast_limits
+from pyama_dask.pipeline.context import ProcessingContext
+from pyama_dask.pipeline.incremental import (
+    BatchDone,
+    FrameBatch,
+    LiveFov,
+    copy_images,
+    process_batch,
+    read_rows,
+    read_state,
+    read_tile_medians,
+)
+from pyama_dask.pipeline.params import Params
+from pyama_dask.pipeline.plan import _scale, plan_fov
+from pyama_dask.rundir.atomic import replace_atomically
+from pyama_dask.rundir.lock import run_lock
+from pyama_dask.rundir.runlog import append_record, run_log_path
+from pyama_dask.workflow.clusters import ClusterRequest, connect
+from pyama_dask.workflow.run import ProgressCallback, run_complete_workflow
+from pyama_dask.workflow.validate import ensure_writable_dir, validate_channels
+
+if TYPE_CHECKING:
+    from pyama_dask.io.inputs.growing import GrowingSource, Landed
+
+logger = logging.getLogger(__name__)
+
+#: The traces measured so far, rewritten at a modest cadence while the run follows.
+TRACES_SO_FAR = "traces_so_far.csv"
+
+
+@dataclass(frozen=True)
+class FollowLimits:
+    """When a follow run ends, and how much work it keeps in flight.
+
+    Attributes
+    ----------
+    frames
+        End once every FOV has this many frames processed (frames after it are not processed).
+    until_idle
+        End when no frame landed for this many seconds (and everything landed is processed).
+    max_batch
+        Most frames of one batch task.
+    max_in_flight
+        Most batch tasks submitted and not finished, over all FOVs.
+    max_in_flight_per_fov
+        Most of them per FOV (they run one after the other).
+    status_every, traces_every
+        Seconds between ``live`` records in the run log, and between rewrites of the traces so far.
+    poll
+        Most seconds between two looks at the acquisition.
+    """
+
+    frames: int | None = None
+    until_idle: float | None = None
+    max_batch: int = 8
+    max_in_flight: int = 8
+    max_in_flight_per_fov: int = 2
+    status_every: float = 5.0
+    traces_every: float = 30.0
+    poll: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_in_flight", "max_in_flight_per_fov"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.frames is not None and self.frames < 1:
+            raise ValueError(f"--frames must be at least 1, got {self.frames}")
+        if self.until_idle is not None and self.until_idle <= 0:
+            raise ValueError(f"--until-idle must be positive, got {self.until_idle} s")
+
+
+def follow_workflow(
+    source: GrowingSource,
+    context: ProcessingContext,
+    limits: FollowLimits = FollowLimits(),
+    *,
+    open_source: Callable[[], GrowingSource] | None = None,
+    client: Client | ClusterRequest | str | None = None,
+    n_workers: int = 2,
+    dashboard_address: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> bool:
+    """Process a growing acquisition as it lands, then finalise it as a batch run of the completed data.
+
+    Parameters
+    ----------
+    source
+        The growing acquisition (:func:`pyama_dask.io.inputs.growing.open_growing`).
+    context
+        Output directory, channel roles, parameters (as for
+        :func:`~pyama_dask.workflow.run.run_complete_workflow`).
+    limits
+        When the run ends, and the bounds of the work in flight.
+    open_source
+        Opens the acquisition on a worker; by default ``open_growing(source.path)``.
+    client, n_workers, dashboard_address
+        The cluster, as for :func:`~pyama_dask.workflow.run.run_complete_workflow`.
+    progress
+        Called with each task of the finalising batch run.
+
+    Returns
+    -------
+    bool
+        True when every FOV was followed and finalised.
+
+    Raises
+    ------
+    ValueError
+        A channel of ``context`` that the acquisition does not have.
+    pyama_dask.rundir.lock.RunLockedError
+        Another run is using the output directory.
+    """
+    output_dir = Path(context.output_dir).absolute()
+    ensure_writable_dir(output_dir)
+    params = Params.from_mapping(context.params)
+    opener = open_source or _default_opener(source)
+    with ExitStack() as stack:
+        connected = stack.enter_context(connect(client, n_workers=n_workers, dashboard_address=dashboard_address))
+        logger.info("Dask dashboard: %s", connected.dashboard_link or "none")
+        with run_lock(output_dir, str(source.path)):
+            follower = _Follower(connected, source, opener, context, output_dir, params, limits)
+            followed = follower.run()
+            metadata = source.metadata()
+            for fov in followed:
+                finalise_fov(metadata, context, output_dir, params, fov)
+        ok = run_complete_workflow(metadata, context, client=connected, fovs=sorted(followed), progress=progress)
+    return ok and not follower.failed
+
+
+def _default_opener(source: GrowingSource) -> Callable[[], GrowingSource]:
+    from functools import partial
+
+    from pyama_dask.io.inputs.growing import open_growing
+
+    return partial(open_growing, Path(source.path).absolute())
+
+
+@dataclass
+class _FovProgress:
+    """The driver's view of one FOV: frames landed, submitted and processed, and the batches in flight."""
+
+    landed: int = 0
+    submitted: int = 0
+    processed: int = 0
+    in_flight: deque = field(default_factory=deque)
+    landed_at: dict[int, float] = field(default_factory=dict)  # frame -> when it was first seen landed
+
+
+class _Follower:
+    """The follow loop: scan, submit bounded batches, collect them, report, until the acquisition ends."""
+
+    def __init__(self, client: Client, source: GrowingSource, opener: Callable[[], GrowingSource],
+                 context: ProcessingContext, output_dir: Path, params: Params, limits: FollowLimits) -> None:
+        self.client, self.source, self.opener = client, source, opener
+        self.context, self.output_dir, self.params, self.limits = context, output_dir, params, limits
+        self.fovs: dict[int, _FovProgress] = {}
+        self.live: dict[int, LiveFov] = {}
+        self.failed: dict[int, str] = {}
+        self.times: dict[int, list[float]] = {}
+        self.done_at: deque[tuple[float, int]] = deque()  # (when, frames) of the batches of the last minute
+        self.last_change = time.monotonic()
+        self.log = run_log_path(output_dir)
+
+    def run(self) -> list[int]:
+        """Follow until the acquisition ends; the FOVs followed."""
+        landed = self._first_landing()
+        validate_channels(self.source.metadata(), self.context.channels)
+        append_record(self.log, "live-start", input_file=str(self.source.path), layout=self.source.layout,
+                      fovs=list(landed.fovs), dashboard=self.client.dashboard_link)
+        next_status = next_traces = time.monotonic()
+        try:
+            while True:
+                self._take(landed)
+                self._submit()
+                if self._over(landed):
+                    break
+                self._collect()
+                now = time.monotonic()
+                if now >= next_status:
+                    self._record_status(now)
+                    next_status = now + self.limits.status_every
+                if now >= next_traces:
+                    write_traces_so_far(self.output_dir, self.context, self.fovs)
+                    next_traces = now + self.limits.traces_every
+                landed = self.source.scan()
+        except BaseException:
+            logger.warning("Follow run interrupted: cancelling the submitted batches")
+            self.client.cancel([future for fov in self.fovs.values() for future in fov.in_flight])
+            raise
+        self._record_status(time.monotonic())
+        write_traces_so_far(self.output_dir, self.context, self.fovs)
+        append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
+                      frames={fov: p.processed for fov, p in self.fovs.items()}, failed=self.failed)
+        return [fov for fov in self.fovs if fov not in self.failed]
+
+    def _first_landing(self) -> Landed:
+        """Wait for the acquisition's first frame (it may not have started); give up after the idle timeout."""
+        started = time.monotonic()
+        while True:
+            landed = self.source.scan()
+            if any(landed.frames.get(fov, 0) for fov in landed.fovs):
+                return landed
+            if landed.ended or (self.limits.until_idle is not None
+                                and time.monotonic() - started > self.limits.until_idle):
+                raise ValueError(f"{self.source.path}: no complete frame landed "
+                                 f"({'the acquisition ended' if landed.ended else 'idle timeout'})")
+            self.source.wait(self.limits.poll)
+
+    def _take(self, landed: Landed) -> None:
+        """Note the frames that landed since the last look."""
+        now = time.monotonic()
+        for fov in landed.fovs:
+            if fov not in self.fovs:
+                self._start_fov(fov)
+            progress = self.fovs[fov]
+            count = landed.frames.get(fov, 0)
+            if self.limits.frames is not None:
+                count = min(count, self.limits.frames)
+            if count > progress.landed:
+                for t in range(progress.landed, count):
+                    progress.landed_at[t] = now
+                progress.landed = count
+                self.last_change = now
+
+    def _start_fov(self, fov: int) -> None:
+        """Follow a FOV from where a previous follow run of this output left it."""
+        metadata = self.source.metadata()
+        height, width = metadata.fov_shapes[fov][1:] if fov < len(metadata.fov_shapes) else (
+            metadata.height, metadata.width)
+        self.live[fov] = LiveFov(
+            self.output_dir, fov, self.context.channels, self.params, (int(height), int(width)),
+            tuple(metadata.channel_names), self.opener, tuple(_scale(metadata)),
+            None if metadata.pixel_size_um is None else "micrometer")
+        processed = read_state(self.output_dir, fov).frames
+        self.fovs[fov] = _FovProgress(submitted=processed, processed=processed)
+        if processed:
+            logger.info("FOV %d: resuming after %d processed frames", fov, processed)
+
+    def _submit(self) -> None:
+        """Submit batches of landed frames while the bounds allow, the FOVs furthest behind first."""
+        waiting = sorted((fov for fov, p in self.fovs.items() if fov not in self.failed and p.landed > p.submitted),
+                         key=lambda fov: self.fovs[fov].submitted)
+        for fov in waiting:
+            progress = self.fovs[fov]
+            while (progress.landed > progress.submitted and self._in_flight() < self.limits.max_in_flight
+                   and len(progress.in_flight) < self.limits.max_in_flight_per_fov):
+                start = progress.submitted
+                stop = min(progress.landed, start + self.limits.max_batch)
+                batch = FrameBatch(self.live[fov], start, stop, tuple(self._times(fov, stop)[start:stop]))
+                previous = list(progress.in_flight)[-1:]
+                with span(f"live-{fov_group_name(fov)}"):
+                    future = self.client.submit(process_batch, batch, *previous, pure=False,
+                                                key=f"live-{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
+                                                    f"{time.time_ns() % 10**9}")
+                progress.in_flight.append(future)
+                progress.submitted = stop
+
+    def _times(self, fov: int, n: int) -> list[float]:
+        known = self.times.get(fov, [])
+        if len(known) < n:
+            known = self.times[fov] = list(self.source.frame_times(fov, n))
+        return known
+
+    def _in_flight(self) -> int:
+        return sum(len(p.in_flight) for p in self.fovs.values())
+
+    def _collect(self) -> None:
+        """Wait a little for a batch to finish (or the acquisition to change), and take the finished ones."""
+        futures = [future for p in self.fovs.values() for future in p.in_flight]
+        if not futures:
+            self.source.wait(self.limits.poll)
+            return
+        try:
+            wait(futures, timeout=self.limits.poll, return_when="FIRST_COMPLETED")
+        except TimeoutError:  # none finished: look at the acquisition again
+            pass
+        for fov, progress in self.fovs.items():
+            while progress.in_flight and progress.in_flight[0].done():
+                self._finish(fov, progress, progress.in_flight.popleft())
+
+    def _finish(self, fov: int, progress: _FovProgress, future: Future) -> None:
+        if future.status != "finished":
+            error = f"{type(future.exception()).__name__}: {future.exception()}"
+            if fov not in self.failed:
+                logger.error("FOV %d: a batch failed, the FOV is no longer followed: %s", fov, error)
+                self.failed[fov] = error
+            self.client.cancel(list(progress.in_flight))
+            progress.in_flight.clear()
+            return
+        done: BatchDone = future.result()
+        now = time.monotonic()
+        latency = [now - progress.landed_at.pop(t, now) for t in range(done.start, done.stop)]
+        progress.processed = done.stop
+        self.done_at.append((now, done.stop - done.start))
+        append_record(self.log, "live-batch", fov=fov, start=done.start, stop=done.stop,
+                      seconds=round(done.seconds, 3), rows=done.rows, tracks=done.tracks,
+                      latency=[round(value, 3) for value in latency])
+
+    def _over(self, landed: Landed) -> bool:
+        """Whether the acquisition ended and everything of it is processed."""
+        if self._in_flight() or any(p.processed < p.landed for fov, p in self.fovs.items() if fov not in self.failed):
+            return False
+        return self._reason(landed) is not None
+
+    def _reason(self, landed: Landed) -> str | None:
+        """Why the acquisition is over, or None while it is not."""
+        limits = self.limits
+        if limits.frames is not None and self.fovs and all(p.landed >= limits.frames for p in self.fovs.values()):
+            return f"{limits.frames} frames"
+        if landed.ended:
+            return "end marker"
+        if limits.until_idle is not None and time.monotonic() - self.last_change > limits.until_idle:
+            return f"idle for {limits.until_idle:g} s"
+        return None
+
+    def _record_status(self, now: float) -> None:
+        """Append a ``live`` record: frames landed and processed per FOV, lag and rate."""
+        while self.done_at and now - self.done_at[0][0] > 60:
+            self.done_at.popleft()
+        oldest = min((when for p in self.fovs.values() for when in p.landed_at.values()), default=now)
+        append_record(
+            self.log, "live",
+            landed={fov: p.landed for fov, p in self.fovs.items()},
+            processed={fov: p.processed for fov, p in self.fovs.items()},
+            lag_frames=max((p.landed - p.processed for p in self.fovs.values()), default=0),
+            lag_seconds=round(now - oldest, 3),
+            frames_per_minute=sum(frames for _, frames in self.done_at),
+            in_flight=self._in_flight(),
+        )
+
+
+def write_traces_so_far(output_dir: Path, context: ProcessingContext, fovs: dict[int, _FovProgress]) -> Path | None:
+    """Rewrite ``live/traces_so_far.csv`` (atomically): every row measured so far, with its ``channel``."""
+    import pandas as pd
+
+    parts = []
+    for fov, progress in sorted(fovs.items()):
+        for channel in context.channels.fl:
+            rows = read_rows(output_dir, fov, channel, progress.processed)
+            if not rows.empty:
+                parts.append(rows.assign(channel=channel))
+    if not parts:
+        return None
+    path = output_dir / "live" / TRACES_SO_FAR
+    table = pd.concat(parts, ignore_index=True)
+    replace_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
+    return path
+
+
+def finalise_fov(metadata: MicroscopyMetadata, context: ProcessingContext, output_dir: Path, params: Params,
+                 fov: int) -> list[str]:
+    """Make a followed FOV's images those of a batch run, and record complete the outputs equal to its.
+
+    The copies get the batch run's chunks and contrast windows, the
+    corrected images their tile medians; then the outputs of the steps whose
+    live results are the batch's (copy, and segmentation, correction and
+    tracking with PyAMA-core's algorithms and no drift correction) are
+    marked complete with the fingerprints the batch run plans for the
+    completed data. The others are left to the batch run.
+
+    Returns
+    -------
+    list of str
+        The steps recorded complete.
+    """
+    frames = read_state(output_dir, fov).frames
+    expected = metadata.fov_shapes[fov][0]
+    if frames != expected:
+        logger.warning("FOV %d: %d frames processed live, the acquisition has %d: the batch run makes it again",
+                       fov, frames, expected)
+        return []
+    height, width = metadata.fov_shapes[fov][1:]
+    channels = context.channels
+    for kind, channel in copy_images(channels):
+        _batch_chunks(ImageRef(output_dir, fov, kind, channel), frames, height, width)
+        update_contrast_limits(ImageRef(output_dir, fov, kind, channel))
+    for kind in ("seg", "seg_labeled"):
+        _batch_chunks(ImageRef(output_dir, fov, kind, channels.pc), frames, height, width)
+    kwargs = params.background_kwargs()
+    for channel in channels.fl:
+        raw = ImageRef(output_dir, fov, "pc" if channel == channels.pc else "fl", channel)
+        write_corrected(ImageRef(output_dir, fov, "fl_corrected", channel), raw,
+                        read_tile_medians(output_dir, fov, channel, frames), **kwargs)
+    exact = {"copy", "correct"} | ({"segment"} if params.pyama_segmentation else set())
+    if params.tracker == "iou" and context.drift_reference is None:
+        exact.add("track")
+    if "segment" not in exact:
+        exact.discard("correct")
+    plan = plan_fov(metadata, output_dir, fov, channels, params, input_identity(metadata.file_path), context.z)
+    for task in plan.tasks:
+        if task.step in exact:
+            mark_complete(task.job.output, task.fingerprint)
+    return sorted(exact)
+
+
+def _batch_chunks(ref: ImageRef, frames: int, height: int, width: int) -> None:
+    """Give a grown image the chunks a batch run gives it (fewer frames per chunk than the movie has, at most)."""
+    import zarr
+
+    location = store_path(ref.output_dir) / ref.group_path / "0"
+    array = zarr.open_array(location, mode="r", zarr_format=3)
+    wanted = min(chunk_frames(height, width), max(1, frames))
+    if array.chunks[0] == wanted:
+        return
+    pixels = array[...]
+    group = zarr.open_group(location.parent, mode="r", zarr_format=3)
+    attrs = dict(group.attrs)
+    rewritten = zarr.open_group(location.parent, mode="r+", zarr_format=3)
+    data = rewritten.create_array("0", shape=pixels.shape, dtype=pixels.dtype, chunks=(wanted, height, width),
+                                  compressors=array.compressors, fill_value=array.fill_value,
+                                  dimension_names=("t", "y", "x"), overwrite=True)
+    data[...] = pixels
+    rewritten.attrs.put(attrs)

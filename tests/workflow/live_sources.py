@@ -1,0 +1,50 @@
+"""A growing source for the follow run's unit tests: a finished synthetic file whose frames are revealed one by one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pyama_dask.io.inputs.microscopy import open_fov_reader, read_metadata
+
+
+@dataclass(frozen=True)
+class Landed:
+    fovs: tuple[int, ...]
+    channels: tuple[str, ...]
+    frames: dict[int, int]
+    ended: bool
+    problems: tuple[str, ...] = ()
+
+
+class RevealedSource:
+    """The frames of ``path`` landing one time point (every FOV) per ``scan``, the end marker after the last."""
+
+    layout = "test-reveal"
+
+    def __init__(self, path: Path, start: int = 1, stop: int | None = None) -> None:
+        self.path = Path(path)
+        self._metadata = read_metadata(self.path)
+        self.revealed = start
+        self.stop = self._metadata.n_frames if stop is None else stop
+
+    def scan(self) -> Landed:
+        n = min(self.revealed, self.stop)
+        self.revealed += 1
+        return Landed(tuple(range(self._metadata.n_fovs)), tuple(self._metadata.channel_names),
+                      {fov: n for fov in range(self._metadata.n_fovs)}, n >= self._metadata.n_frames)
+
+    def read_frame(self, fov: int, t: int, channel: int) -> np.ndarray:
+        with open_fov_reader(self.path, fov) as reader:
+            return reader.read(channel, slice(t, t + 1))[0]
+
+    def metadata(self):
+        return self._metadata
+
+    def frame_times(self, fov: int, n: int) -> list[float]:
+        return list(self._metadata.timepoints[:n])
+
+    def wait(self, timeout: float) -> bool:
+        return True

@@ -1,0 +1,74 @@
+"""The follow run: frames processed as they land, finalised into a batch run's output."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+
+from pyama_dask.io.completion import completed_fingerprint
+from pyama_dask.io.inputs.microscopy import read_metadata
+from pyama_dask.io.store import ImageRef, open_image, store_path
+from pyama_dask.io.corrected import open_corrected
+from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.pipeline.incremental import read_state
+from pyama_dask.rundir.runlog import read_records, run_log_path
+from pyama_dask.workflow.live import FollowLimits, follow_workflow
+from pyama_dask.workflow.run import run_complete_workflow
+import cloudpickle
+import live_sources
+from live_sources import RevealedSource
+
+cloudpickle.register_pickle_by_value(live_sources)  # workers open the test's source without importing the tests
+
+CHANNELS = Channels(pc=0, fl=[1, 2])
+PARAMS = {"min_trace_length": 5}
+
+
+def _context(out):
+    return ProcessingContext(out, Channels(pc=CHANNELS.pc, fl=list(CHANNELS.fl)), params=dict(PARAMS))
+
+
+@pytest.fixture(scope="module")
+def batch_run(tiny_dataset, dask_client, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch")
+    assert run_complete_workflow(read_metadata(tiny_dataset.image_path), _context(out), client=dask_client)
+    return out
+
+
+def test_follow_run_equals_the_batch_run(tiny_dataset, dask_client, batch_run, tmp_path):
+    source = RevealedSource(tiny_dataset.image_path)
+    events = []
+    ok = follow_workflow(source, _context(tmp_path), FollowLimits(max_batch=3, poll=0.05, status_every=0.1),
+                         open_source=partial(RevealedSource, tiny_dataset.image_path), client=dask_client,
+                         progress=events.append)
+    assert ok
+    assert {e.step for e in events if e.status == "done"} == {"extract"}  # the rest was made live
+    meta = read_metadata(tiny_dataset.image_path)
+    for fov in range(meta.n_fovs):
+        for kind, channel in [("pc", 0), ("fl", 1), ("fl", 2), ("seg", 0), ("seg_labeled", 0)]:
+            live = open_image(ImageRef(tmp_path, fov, kind, channel))
+            batch = open_image(ImageRef(batch_run, fov, kind, channel))
+            np.testing.assert_array_equal(live[...], batch[...], err_msg=f"FOV {fov} {kind} {channel}")
+            assert live.chunks == batch.chunks
+            group = lambda out: zarr.open_group(store_path(out) / ImageRef(out, fov, kind, channel).group_path)
+            assert group(tmp_path).attrs.asdict() == group(batch_run).attrs.asdict()
+        for channel in (1, 2):
+            ref = ImageRef(tmp_path, fov, "fl_corrected", channel)
+            np.testing.assert_array_equal(np.asarray(open_corrected(ref.location)),
+                                          np.asarray(open_corrected(ImageRef(batch_run, fov, "fl_corrected",
+                                                                             channel).location)))
+            name = f"fov_{fov:03d}/tiny_fov_{fov:03d}_traces_ch_{channel}.csv"
+            assert (tmp_path / name).read_text() == (batch_run / name).read_text()
+        assert read_state(tmp_path, fov).frames == meta.n_frames
+    records = read_records(run_log_path(tmp_path))
+    batches = [r for r in records if r["event"] == "live-batch"]
+    assert max(r["stop"] - r["start"] for r in batches) <= 3
+    assert sum(r["stop"] - r["start"] for r in batches) == meta.n_fovs * meta.n_frames
+    # The finished output is a batch run's: running it again makes nothing.
+    again = []
+    assert run_complete_workflow(meta, _context(tmp_path), client=dask_client, progress=again.append)
+    assert {e.status for e in again} == {"skipped"}
