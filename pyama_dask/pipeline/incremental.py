@@ -260,3 +260,38 @@ def _append_tile_medians(output_dir: Path, fov: int, channel: int, start: int, m
             np.save(file, grown)
 
     replace_atomically(path, save)
+
+
+def followed_frames(output_dir: Path) -> dict[int, int]:
+    """Frames processed so far per FOV by a follow run of ``output_dir`` (empty when none followed it)."""
+    return {int(path.stem.removeprefix("fov_")): read_state(output_dir, int(path.stem.removeprefix("fov_"))).frames
+            for path in sorted(live_dir(output_dir).glob("fov_*.json"))}
+
+
+def followed_channels(output_dir: Path, fov: int) -> tuple[int, list[int]]:
+    """The segmented channel and the measured channels of a followed FOV, from what its batches wrote.
+
+    Raises
+    ------
+    ValueError
+        Naming the FOV when no batch of it wrote masks yet.
+    """
+    masks = sorted((store_path(output_dir) / fov_group_name(fov)).glob("seg_ch_*"))
+    if not masks:
+        raise ValueError(f"{output_dir}: FOV {fov} has no frame processed yet")
+    measured = sorted(int(path.name.removeprefix("rows_ch_")) for path in fov_live_dir(output_dir, fov).glob("rows_ch_*"))
+    return int(masks[0].name.removeprefix("seg_ch_")), measured
+
+
+class FirstFrames:
+    """The first ``frames`` frames of a growing image, read on demand (the frames processed so far)."""
+
+    def __init__(self, ref: ImageRef, frames: int) -> None:
+        self._array = zarr.open_array(store_path(ref.output_dir) / ref.group_path / "0", mode="r", zarr_format=3)
+        self.shape = (min(frames, self._array.shape[0]), *self._array.shape[1:])
+        self.dtype, self.ndim = self._array.dtype, 3
+
+    def __getitem__(self, frame: int) -> np.ndarray:
+        if not 0 <= frame < self.shape[0]:
+            raise IndexError(f"frame {frame} is not processed yet: frames 0-{self.shape[0] - 1} are")
+        return np.asarray(self._array[frame])

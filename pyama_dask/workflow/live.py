@@ -171,6 +171,26 @@ def follow_workflow(
     return ok and not follower.failed
 
 
+def wait_for_first_frame(source: GrowingSource, limits: FollowLimits) -> Landed:
+    """What has landed once the acquisition's first frame has (it may not have started yet).
+
+    Raises
+    ------
+    ValueError
+        Naming the source when the acquisition ended, or stayed idle for
+        ``limits.until_idle``, without a complete frame.
+    """
+    started = time.monotonic()
+    while True:
+        landed = source.scan()
+        if any(landed.frames.get(fov, 0) for fov in landed.fovs):
+            return landed
+        if landed.ended or (limits.until_idle is not None and time.monotonic() - started > limits.until_idle):
+            why = "the acquisition ended" if landed.ended else f"nothing landed in {limits.until_idle:g} s"
+            raise ValueError(f"{source.path}: no complete frame to follow ({why})")
+        source.wait(limits.poll)
+
+
 def _default_opener(source: GrowingSource) -> Callable[[], GrowingSource]:
     from functools import partial
 
@@ -207,7 +227,7 @@ class _Follower:
 
     def run(self) -> list[int]:
         """Follow until the acquisition ends; the FOVs followed."""
-        landed = self._first_landing()
+        landed = wait_for_first_frame(self.source, self.limits)
         validate_channels(self.source.metadata(), self.context.channels)
         append_record(self.log, "live-start", input_file=str(self.source.path), layout=self.source.layout,
                       fovs=list(landed.fovs), dashboard=self.client.dashboard_link)
@@ -236,19 +256,6 @@ class _Follower:
         append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
                       frames={fov: p.processed for fov, p in self.fovs.items()}, failed=self.failed)
         return [fov for fov in self.fovs if fov not in self.failed]
-
-    def _first_landing(self) -> Landed:
-        """Wait for the acquisition's first frame (it may not have started); give up after the idle timeout."""
-        started = time.monotonic()
-        while True:
-            landed = self.source.scan()
-            if any(landed.frames.get(fov, 0) for fov in landed.fovs):
-                return landed
-            if landed.ended or (self.limits.until_idle is not None
-                                and time.monotonic() - started > self.limits.until_idle):
-                raise ValueError(f"{self.source.path}: no complete frame landed "
-                                 f"({'the acquisition ended' if landed.ended else 'idle timeout'})")
-            self.source.wait(self.limits.poll)
 
     def _take(self, landed: Landed) -> None:
         """Note the frames that landed since the last look."""

@@ -1,4 +1,4 @@
-"""A growing source for the follow run's unit tests: a finished synthetic file whose frames are revealed one by one."""
+"""A growing source for the follow run's tests until the simulator writes one: a finished synthetic file whose frames are revealed one by one."""
 
 from __future__ import annotations
 
