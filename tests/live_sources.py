@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,19 +21,26 @@ class Landed:
 
 
 class RevealedSource:
-    """The frames of ``path`` landing one time point (every FOV) per ``scan``, the end marker after the last."""
+    """The frames of ``path`` landing one time point (every FOV) per ``scan``, the end marker with the last.
+
+    ``start`` time points have landed before the first scan; at ``pause_at``
+    time points the acquisition pauses for ``pause`` seconds.
+    """
 
     layout = "test-reveal"
 
-    def __init__(self, path: Path, start: int = 1, stop: int | None = None) -> None:
+    def __init__(self, path: Path, start: int = 1, pause_at: int | None = None, pause: float = 0.0) -> None:
         self.path = Path(path)
         self._metadata = read_metadata(self.path)
         self.revealed = start
-        self.stop = self._metadata.n_frames if stop is None else stop
+        self.pause_at, self.pause, self._paused_since = pause_at, pause, None
 
     def scan(self) -> Landed:
-        n = min(self.revealed, self.stop)
-        self.revealed += 1
+        n = min(self.revealed, self._metadata.n_frames)
+        if n == self.pause_at and (self._paused_since is None or time.monotonic() - self._paused_since < self.pause):
+            self._paused_since = self._paused_since or time.monotonic()  # the acquisition stops for a while
+        else:
+            self.revealed += 1
         return Landed(tuple(range(self._metadata.n_fovs)), tuple(self._metadata.channel_names),
                       {fov: n for fov in range(self._metadata.n_fovs)}, n >= self._metadata.n_frames)
 
@@ -47,4 +55,5 @@ class RevealedSource:
         return list(self._metadata.timepoints[:n])
 
     def wait(self, timeout: float) -> bool:
+        time.sleep(min(timeout, 0.05))
         return True

@@ -72,3 +72,39 @@ def test_follow_run_equals_the_batch_run(tiny_dataset, dask_client, batch_run, t
     again = []
     assert run_complete_workflow(meta, _context(tmp_path), client=dask_client, progress=again.append)
     assert {e.status for e in again} == {"skipped"}
+
+
+def _follow(dataset, out, client, limits, **source):
+    ok = follow_workflow(RevealedSource(dataset.image_path, **source), _context(out), limits,
+                         open_source=partial(RevealedSource, dataset.image_path), client=client)
+    return ok, read_records(run_log_path(out))
+
+
+def test_a_burst_is_taken_in_bounded_batches_without_losing_a_frame(tiny_dataset, dask_client, tmp_path):
+    """Every frame lands at once: at most one batch of two frames is in flight, and all are processed."""
+    limits = FollowLimits(max_batch=2, max_in_flight=1, max_in_flight_per_fov=1, poll=0.05, status_every=0.0)
+    ok, records = _follow(tiny_dataset, tmp_path, dask_client, limits, start=8)
+    assert ok
+    live = [r for r in records if r["event"] == "live"]
+    assert max(r["in_flight"] for r in live) == 1
+    assert max(r["lag_frames"] for r in live) == 8  # behind at first, caught up at the end
+    assert live[-1]["lag_frames"] == 0 and live[-1]["processed"] == {"0": 8, "1": 8, "2": 8}
+    for fov in range(3):
+        batches = [(r["start"], r["stop"]) for r in records if r["event"] == "live-batch" and r["fov"] == fov]
+        assert batches == [(0, 2), (2, 4), (4, 6), (6, 8)]
+
+
+def test_a_pause_shorter_than_the_idle_timeout_is_waited_out(tiny_dataset, dask_client, tmp_path):
+    limits = FollowLimits(until_idle=30, poll=0.05)
+    ok, records = _follow(tiny_dataset, tmp_path, dask_client, limits, pause_at=4, pause=2.0)
+    assert ok
+    end = next(r for r in records if r["event"] == "live-end")
+    assert end["reason"] == "end marker" and end["frames"] == {"0": 8, "1": 8, "2": 8}
+
+
+def test_an_idle_timeout_ends_the_follow_run(tiny_dataset, dask_client, tmp_path):
+    """A pause longer than the timeout ends it: the frames so far are processed, the batch run does the rest."""
+    limits = FollowLimits(until_idle=1.0, poll=0.05)
+    ok, records = _follow(tiny_dataset, tmp_path, dask_client, limits, pause_at=4, pause=60.0)
+    end = next(r for r in records if r["event"] == "live-end")
+    assert end["reason"] == "idle for 1 s" and end["frames"] == {"0": 4, "1": 4, "2": 4}
