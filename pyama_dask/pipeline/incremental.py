@@ -42,7 +42,7 @@ from pyama_dask.pipeline.choices import segment_stack
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import STEPS
-from pyama_dask.rundir.atomic import replace_atomically, write_text_atomic
+from pyama_dask.rundir.atomic import remove_stale_temporaries, replace_atomically, write_text_atomic
 
 if TYPE_CHECKING:
     from pyama_dask.io.inputs.growing import GrowingSource
@@ -295,3 +295,24 @@ class FirstFrames:
         if not 0 <= frame < self.shape[0]:
             raise IndexError(f"frame {frame} is not processed yet: frames 0-{self.shape[0] - 1} are")
         return np.asarray(self._array[frame])
+
+
+def discard_unrecorded(output_dir: Path, fov: int, frames: int) -> list[Path]:
+    """Remove what batches after the first ``frames`` frames left (a run killed before recording them).
+
+    Their trace rows would otherwise stand beside the rows the batches
+    doing those frames again write; temporary files of writes a killed run
+    did not finish go too. Only call this while no batch of the FOV runs.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    folder = fov_live_dir(output_dir, fov)
+    stale = [part for part in folder.glob("rows_ch_*/*.csv") if int(part.stem.split("-")[0]) >= frames]
+    for part in stale:
+        part.unlink()
+    for sub in [folder, *folder.glob("rows_ch_*")]:
+        stale += remove_stale_temporaries(sub)
+    return stale

@@ -42,13 +42,22 @@ from distributed import Client, Future, span, wait
 from pyama_dask.io.completion import mark_complete
 from pyama_dask.io.corrected import write_corrected
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
-from pyama_dask.io.store import ImageRef, chunk_frames, fov_group_name, store_path, update_contrast_limits
+from pyama_dask.io.store import (
+    ImageRef,
+    chunk_frames,
+    fov_group_name,
+    remove_stale_partials,
+    store_path,
+    update_contrast_limits,
+)
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.incremental import (
     BatchDone,
     FrameBatch,
     LiveFov,
     copy_images,
+    discard_unrecorded,
+    live_dir,
     process_batch,
     read_rows,
     read_state,
@@ -56,7 +65,7 @@ from pyama_dask.pipeline.incremental import (
 )
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.plan import _scale, plan_fov
-from pyama_dask.rundir.atomic import replace_atomically
+from pyama_dask.rundir.atomic import remove_stale_temporaries, replace_atomically
 from pyama_dask.rundir.lock import run_lock
 from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.workflow.clusters import ClusterRequest, connect
@@ -227,6 +236,7 @@ class _Follower:
 
     def run(self) -> list[int]:
         """Follow until the acquisition ends; the FOVs followed."""
+        remove_stale_temporaries(live_dir(self.output_dir))  # of a run killed while recording its progress
         landed = wait_for_first_frame(self.source, self.limits)
         validate_channels(self.source.metadata(), self.context.channels)
         append_record(self.log, "live-start", input_file=str(self.source.path), layout=self.source.layout,
@@ -283,6 +293,8 @@ class _Follower:
             tuple(metadata.channel_names), self.opener, tuple(_scale(metadata)),
             None if metadata.pixel_size_um is None else "micrometer")
         processed = read_state(self.output_dir, fov).frames
+        remove_stale_partials(self.output_dir, fov)
+        discard_unrecorded(self.output_dir, fov, processed)
         self.fovs[fov] = _FovProgress(submitted=processed, processed=processed)
         if processed:
             logger.info("FOV %d: resuming after %d processed frames", fov, processed)

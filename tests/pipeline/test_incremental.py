@@ -12,6 +12,7 @@ from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.incremental import (
     FrameBatch,
     LiveFov,
+    discard_unrecorded,
     followed_frames,
     process_batch,
     read_rows,
@@ -75,7 +76,9 @@ def test_a_batch_killed_before_recording_its_progress_is_done_again(tiny_dataset
     _run(tmp_path, tiny_dataset, [5, 8])
     state_path(tmp_path, 0).write_text(recorded)  # killed after writing frames 5-7, before recording them
     assert read_rows(tmp_path, 0, 1, read_state(tmp_path, 0).frames)["frame"].max() == 4
-    _run(tmp_path, tiny_dataset, [5, 8])
+    removed = discard_unrecorded(tmp_path, 0, 5)
+    assert sorted(path.name for path in removed) == ["000005-000008.csv"] * 2
+    _run(tmp_path, tiny_dataset, [5, 7, 8])  # cut otherwise than the killed run
     np.testing.assert_array_equal(_pixels(tmp_path, "seg_labeled", 0), _pixels(in_one_batch, "seg_labeled", 0))
     assert read_rows(tmp_path, 0, 1, 8).equals(read_rows(in_one_batch, 0, 1, 8))
 
