@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,15 @@ class RevealedSource:
         return Landed(tuple(range(self._metadata.n_fovs)), tuple(self._metadata.channel_names),
                       {fov: n for fov in range(self._metadata.n_fovs)}, n >= self._metadata.n_frames)
 
-    def read_frame(self, fov: int, t: int, channel: int) -> np.ndarray:
+    def read_frame(self, fov: int, t: int, channel: int, z=0) -> np.ndarray:
         with open_fov_reader(self.path, fov) as reader:
-            return reader.read(channel, slice(t, t + 1))[0]
+            return reader.read(channel, slice(t, t + 1), z)[0]
 
     def metadata(self):
-        return self._metadata
+        """The batch reader's metadata of the frames landed so far (all of them once the acquisition ended)."""
+        n = min(self.revealed, self._metadata.n_frames)
+        return dataclasses.replace(self._metadata, n_frames=n, timepoints=list(self._metadata.timepoints[:n]),
+                                   fov_shapes=[(n, *shape[1:]) for shape in self._metadata.fov_shapes])
 
     def frame_times(self, fov: int, n: int) -> list[float]:
         return list(self._metadata.timepoints[:n])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from functools import partial
 from pathlib import Path
 
 from pyama_dask.cli.clusters import request_from_args
@@ -63,6 +64,7 @@ def follow_command(args: argparse.Namespace) -> int:
     context = ProcessingContext(Path(args.out), channels, params=params, z=args.z,
                                 fit=fit_request(config, args.fit), drift_reference=args.register)
     request = request_from_args(args, config)
-    ok = follow_workflow(source, context, limits, client=request)
+    opener = partial(open_growing, Path(args.file).absolute(), args.pattern, use_events=False)
+    ok = follow_workflow(source, context, limits, open_source=opener, client=request)
     print(f"results: {Path(context.output_dir) / 'processing_results.yaml'}")
     return 0 if ok else 1

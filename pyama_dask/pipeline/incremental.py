@@ -37,6 +37,7 @@ import zarr
 from pyama_dask.algorithms.background import CorrectedStack, background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.tracking import IouTracker
+from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.store import ImageRef, chunk_frames, create_image, fov_group_name, store_path
 from pyama_dask.pipeline.choices import segment_stack
 from pyama_dask.pipeline.context import Channels
@@ -58,7 +59,9 @@ class LiveFov:
     """What every batch of one FOV needs: plain, picklable values.
 
     ``open_source`` opens the growing acquisition where the batch runs (a
-    worker), e.g. ``functools.partial(open_growing, path, pattern)``.
+    worker), e.g. ``functools.partial(open_growing, path, pattern,
+    use_events=False)``; ``z`` is the Z plane copied (or ``"max"``), as in
+    a batch run.
     """
 
     output_dir: Path
@@ -70,6 +73,7 @@ class LiveFov:
     open_source: Callable[[], GrowingSource]
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     space_unit: str | None = None
+    z: ZChoice = 0
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,10 @@ def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
         raise RuntimeError(f"FOV {fov.fov}: the batch of frames {batch.start}-{batch.stop - 1} follows "
                            f"{state.frames} processed frames, {batch.start} expected")
     source = fov.open_source()
+    landed = source.scan().frames.get(fov.fov, 0)  # a source reads the frames its own scan found landed
+    if landed < batch.stop:
+        raise RuntimeError(f"{source.path}, FOV {fov.fov}: frames {batch.start}-{batch.stop - 1} were landed, "
+                           f"but the worker finds {landed} frame(s)")
     frames = {channel: _write_copy(fov, kind, channel, batch, source) for kind, channel in copy_images(fov.channels)}
     masks = np.zeros((batch.stop - batch.start, *fov.frame_shape), bool)
     segment_stack(frames[fov.channels.pc], masks, fov.params, fov=fov.fov)
@@ -200,7 +208,7 @@ def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
 
 def _write_copy(fov: LiveFov, kind: str, channel: int, batch: FrameBatch, source: GrowingSource) -> np.ndarray:
     """Read frames ``start..stop-1`` of a channel from the acquisition and write them into its growing copy."""
-    block = np.stack([np.asarray(source.read_frame(fov.fov, t, channel), np.uint16)
+    block = np.stack([np.asarray(source.read_frame(fov.fov, t, channel, fov.z), np.uint16)
                       for t in range(batch.start, batch.stop)])
     image = _grown(fov, ImageRef(fov.output_dir, fov.fov, kind, channel), np.uint16, batch,
                    channel_name=fov.channel_names[channel])

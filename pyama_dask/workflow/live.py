@@ -37,11 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import zarr
 from distributed import Client, Future, span, wait
 
 from pyama_dask.io.completion import mark_complete
 from pyama_dask.io.corrected import write_corrected
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
+from pyama_dask.io import ngff
+from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import (
     ImageRef,
     chunk_frames,
@@ -145,7 +148,7 @@ def follow_workflow(
     limits
         When the run ends, and the bounds of the work in flight.
     open_source
-        Opens the acquisition on a worker; by default ``open_growing(source.path)``.
+        Opens the acquisition on a worker; by default ``open_growing(source.path, use_events=False)``.
     client, n_workers, dashboard_address
         The cluster, as for :func:`~pyama_dask.workflow.run.run_complete_workflow`.
     progress
@@ -176,6 +179,9 @@ def follow_workflow(
             metadata = source.metadata()
             for fov in followed:
                 finalise_fov(metadata, context, output_dir, params, fov)
+        if not followed:
+            logger.error("no FOV could be followed: %s", follower.failed)
+            return False
         ok = run_complete_workflow(metadata, context, client=connected, fovs=sorted(followed), progress=progress)
     return ok and not follower.failed
 
@@ -205,7 +211,7 @@ def _default_opener(source: GrowingSource) -> Callable[[], GrowingSource]:
 
     from pyama_dask.io.inputs.growing import open_growing
 
-    return partial(open_growing, Path(source.path).absolute())
+    return partial(open_growing, Path(source.path).absolute(), use_events=False)  # a worker reads, it does not watch
 
 
 @dataclass
@@ -291,7 +297,7 @@ class _Follower:
         self.live[fov] = LiveFov(
             self.output_dir, fov, self.context.channels, self.params, (int(height), int(width)),
             tuple(metadata.channel_names), self.opener, tuple(_scale(metadata)),
-            None if metadata.pixel_size_um is None else "micrometer")
+            None if metadata.pixel_size_um is None else MICROMETER, 0 if self.context.z is None else self.context.z)
         processed = read_state(self.output_dir, fov).frames
         remove_stale_partials(self.output_dir, fov)
         discard_unrecorded(self.output_dir, fov, processed)
@@ -432,13 +438,12 @@ def finalise_fov(metadata: MicroscopyMetadata, context: ProcessingContext, outpu
         logger.warning("FOV %d: %d frames processed live, the acquisition has %d: the batch run makes it again",
                        fov, frames, expected)
         return []
-    height, width = metadata.fov_shapes[fov][1:]
     channels = context.channels
+    images = [*copy_images(channels), ("seg", channels.pc), ("seg_labeled", channels.pc)]
+    for kind, channel in images:
+        _batch_layout(ImageRef(output_dir, fov, kind, channel), metadata)
     for kind, channel in copy_images(channels):
-        _batch_chunks(ImageRef(output_dir, fov, kind, channel), frames, height, width)
         update_contrast_limits(ImageRef(output_dir, fov, kind, channel))
-    for kind in ("seg", "seg_labeled"):
-        _batch_chunks(ImageRef(output_dir, fov, kind, channels.pc), frames, height, width)
     kwargs = params.background_kwargs()
     for channel in channels.fl:
         raw = ImageRef(output_dir, fov, "pc" if channel == channels.pc else "fl", channel)
@@ -456,21 +461,21 @@ def finalise_fov(metadata: MicroscopyMetadata, context: ProcessingContext, outpu
     return sorted(exact)
 
 
-def _batch_chunks(ref: ImageRef, frames: int, height: int, width: int) -> None:
-    """Give a grown image the chunks a batch run gives it (fewer frames per chunk than the movie has, at most)."""
-    import zarr
+def _batch_layout(ref: ImageRef, metadata: MicroscopyMetadata) -> None:
+    """Give a grown image the chunks and the scale a batch run of the completed data gives it.
 
-    location = store_path(ref.output_dir) / ref.group_path / "0"
-    array = zarr.open_array(location, mode="r", zarr_format=3)
+    Its chunks hold fewer frames than the movie has, at most; its time step
+    is that of every frame's time stamp (the first batches knew a few).
+    """
+    location = store_path(ref.output_dir) / ref.group_path
+    group = zarr.open_group(location, mode="r+", zarr_format=3)
+    array = group["0"]
+    frames, height, width = array.shape
     wanted = min(chunk_frames(height, width), max(1, frames))
-    if array.chunks[0] == wanted:
-        return
-    pixels = array[...]
-    group = zarr.open_group(location.parent, mode="r", zarr_format=3)
-    attrs = dict(group.attrs)
-    rewritten = zarr.open_group(location.parent, mode="r+", zarr_format=3)
-    data = rewritten.create_array("0", shape=pixels.shape, dtype=pixels.dtype, chunks=(wanted, height, width),
-                                  compressors=array.compressors, fill_value=array.fill_value,
-                                  dimension_names=("t", "y", "x"), overwrite=True)
-    data[...] = pixels
-    rewritten.attrs.put(attrs)
+    if array.chunks[0] != wanted:
+        pixels = array[...]
+        rechunked = group.create_array("0", shape=pixels.shape, dtype=pixels.dtype, chunks=(wanted, height, width),
+                                       compressors=array.compressors, fill_value=array.fill_value,
+                                       dimension_names=("t", "y", "x"), overwrite=True)
+        rechunked[...] = pixels
+    ngff.write_image(group, ref.name, _scale(metadata), None, ngff.space_unit(group))

@@ -25,7 +25,7 @@ CHANNELS = Channels(pc=0, fl=[1, 2])
 
 
 def _fov(out, dataset, fov=0):
-    source = RevealedSource(dataset.image_path)
+    source = RevealedSource(dataset.image_path, start=8)
     meta = source.metadata()
     return LiveFov(out, fov, CHANNELS, Params(), (meta.height, meta.width), tuple(meta.channel_names),
                    lambda: source), source

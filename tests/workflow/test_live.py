@@ -43,7 +43,7 @@ def test_follow_run_equals_the_batch_run(tiny_dataset, dask_client, batch_run, t
     source = RevealedSource(tiny_dataset.image_path)
     events = []
     ok = follow_workflow(source, _context(tmp_path), FollowLimits(max_batch=3, poll=0.05, status_every=0.1),
-                         open_source=partial(RevealedSource, tiny_dataset.image_path), client=dask_client,
+                         open_source=partial(RevealedSource, tiny_dataset.image_path, start=8), client=dask_client,
                          progress=events.append)
     assert ok
     assert {e.step for e in events if e.status == "done"} == {"extract"}  # the rest was made live
@@ -76,7 +76,7 @@ def test_follow_run_equals_the_batch_run(tiny_dataset, dask_client, batch_run, t
 
 def _follow(dataset, out, client, limits, **source):
     ok = follow_workflow(RevealedSource(dataset.image_path, **source), _context(out), limits,
-                         open_source=partial(RevealedSource, dataset.image_path), client=client)
+                         open_source=partial(RevealedSource, dataset.image_path, start=8), client=client)
     return ok, read_records(run_log_path(out))
 
 
