@@ -65,6 +65,13 @@ def follow_command(args: argparse.Namespace) -> int:
                                 fit=fit_request(config, args.fit), drift_reference=args.register)
     request = request_from_args(args, config)
     opener = partial(open_growing, Path(args.file).absolute(), args.pattern, use_events=False)
-    ok = follow_workflow(source, context, limits, open_source=opener, client=request)
+    ok = follow_workflow(source, context, limits, open_source=opener, client=request, on_status=_print_status)
     print(f"results: {Path(context.output_dir) / 'processing_results.yaml'}")
     return 0 if ok else 1
+
+
+def _print_status(fields: dict) -> None:
+    """One line per ``live`` record: frames processed of landed, lag and rate."""
+    processed, landed = sum(fields["processed"].values()), sum(fields["landed"].values())
+    print(f"live: {processed} of {landed} frames processed; lag {fields['lag_frames']} frame(s), "
+          f"{fields['lag_seconds']:.1f} s; {fields['frames_per_minute']} frames/min", flush=True)

@@ -135,6 +135,7 @@ def follow_workflow(
     n_workers: int = 2,
     dashboard_address: str | None = None,
     progress: ProgressCallback | None = None,
+    on_status: Callable[[dict], None] | None = None,
 ) -> bool:
     """Process a growing acquisition as it lands, then finalise it as a batch run of the completed data.
 
@@ -153,6 +154,10 @@ def follow_workflow(
         The cluster, as for :func:`~pyama_dask.workflow.run.run_complete_workflow`.
     progress
         Called with each task of the finalising batch run.
+    on_status
+        Called with the fields of each ``live`` record of the run log
+        (``landed``, ``processed``, ``lag_frames``, ``lag_seconds``,
+        ``frames_per_minute``, ``in_flight``), e.g. to print them.
 
     Returns
     -------
@@ -174,7 +179,7 @@ def follow_workflow(
         connected = stack.enter_context(connect(client, n_workers=n_workers, dashboard_address=dashboard_address))
         logger.info("Dask dashboard: %s", connected.dashboard_link or "none")
         with run_lock(output_dir, str(source.path)):
-            follower = _Follower(connected, source, opener, context, output_dir, params, limits)
+            follower = _Follower(connected, source, opener, context, output_dir, params, limits, on_status)
             followed = follower.run()
             metadata = source.metadata()
             for fov in followed:
@@ -229,8 +234,9 @@ class _Follower:
     """The follow loop: scan, submit bounded batches, collect them, report, until the acquisition ends."""
 
     def __init__(self, client: Client, source: GrowingSource, opener: Callable[[], GrowingSource],
-                 context: ProcessingContext, output_dir: Path, params: Params, limits: FollowLimits) -> None:
-        self.client, self.source, self.opener = client, source, opener
+                 context: ProcessingContext, output_dir: Path, params: Params, limits: FollowLimits,
+                 on_status: Callable[[dict], None] | None = None) -> None:
+        self.client, self.source, self.opener, self.on_status = client, source, opener, on_status
         self.context, self.output_dir, self.params, self.limits = context, output_dir, params, limits
         self.fovs: dict[int, _FovProgress] = {}
         self.live: dict[int, LiveFov] = {}
@@ -387,15 +393,17 @@ class _Follower:
         while self.done_at and now - self.done_at[0][0] > 60:
             self.done_at.popleft()
         oldest = min((when for p in self.fovs.values() for when in p.landed_at.values()), default=now)
-        append_record(
-            self.log, "live",
-            landed={fov: p.landed for fov, p in self.fovs.items()},
-            processed={fov: p.processed for fov, p in self.fovs.items()},
-            lag_frames=max((p.landed - p.processed for p in self.fovs.values()), default=0),
-            lag_seconds=round(now - oldest, 3),
-            frames_per_minute=sum(frames for _, frames in self.done_at),
-            in_flight=self._in_flight(),
-        )
+        fields = {
+            "landed": {fov: p.landed for fov, p in self.fovs.items()},
+            "processed": {fov: p.processed for fov, p in self.fovs.items()},
+            "lag_frames": max((p.landed - p.processed for p in self.fovs.values()), default=0),
+            "lag_seconds": round(now - oldest, 3),
+            "frames_per_minute": sum(frames for _, frames in self.done_at),
+            "in_flight": self._in_flight(),
+        }
+        append_record(self.log, "live", **fields)
+        if self.on_status is not None:
+            self.on_status(fields)
 
 
 def write_traces_so_far(output_dir: Path, context: ProcessingContext, fovs: dict[int, _FovProgress]) -> Path | None:
