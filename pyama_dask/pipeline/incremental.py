@@ -7,7 +7,9 @@ that landed since the last batch, and runs on them what the batch tasks
 per-frame functions: it copies every channel into the store, whose images
 grow along T, segments, takes the background's tile medians, links the
 frames to the previous ones with the IoU tracker continued from its recorded
-state, and measures the cells of the batch (its trace rows).
+state (laptrack: over a window of the last labelled frames,
+:mod:`pyama_dask.algorithms.tracking_window`), and measures the cells of the
+batch (its trace rows).
 
 What the next batch needs is recorded, as a batch's very last write, in
 ``<output_dir>/live/fov_<fov>.json`` (:class:`LiveState`): the frames
@@ -37,6 +39,7 @@ import zarr
 from pyama_dask.algorithms.background import CorrectedStack, background_support_stack, tile_grid_shape
 from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.tracking import IouTracker
+from pyama_dask.algorithms.tracking_window import link_window
 from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.store import ImageRef, chunk_frames, create_image, fov_group_name, store_path
 from pyama_dask.pipeline.choices import segment_stack
@@ -184,6 +187,8 @@ def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
     began = time.perf_counter()
     fov, out = batch.fov, batch.fov.output_dir
     state = read_state(out, fov.fov)
+    if state.frames == batch.stop and batch.stop > batch.start:  # run again after a lost worker had recorded it
+        return BatchDone(fov.fov, batch.start, batch.stop, 0.0, 0, _tracks(state))
     if state.frames != batch.start:
         raise RuntimeError(f"FOV {fov.fov}: the batch of frames {batch.start}-{batch.stop - 1} follows "
                            f"{state.frames} processed frames, {batch.start} expected")
@@ -196,14 +201,13 @@ def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
     masks = np.zeros((batch.stop - batch.start, *fov.frame_shape), bool)
     segment_stack(frames[fov.channels.pc], masks, fov.params, fov=fov.fov)
     _grown(fov, ImageRef(out, fov.fov, "seg", fov.channels.pc), np.bool_, batch)[batch.start:batch.stop] = masks
-    tracker = _tracker(fov.params, state)
-    labels = np.stack([tracker.step(mask) for mask in masks])
+    labels, tracked = _track(fov, masks, state, batch)
     _grown(fov, ImageRef(out, fov.fov, "seg_labeled", fov.channels.pc), np.uint16, batch)[batch.start:] = labels
     rows = sum(_correct_and_measure(fov, channel, frames[channel], masks, labels, batch) for channel in fov.channels.fl)
-    write_state(out, fov.fov, LiveState(batch.stop, tracker.state()))
+    write_state(out, fov.fov, tracked)
     seconds = time.perf_counter() - began
     logger.debug("FOV %d: frames %d-%d processed in %.2f s", fov.fov, batch.start, batch.stop - 1, seconds)
-    return BatchDone(fov.fov, batch.start, batch.stop, seconds, rows, tracker.n_tracks)
+    return BatchDone(fov.fov, batch.start, batch.stop, seconds, rows, _tracks(tracked))
 
 
 def _write_copy(fov: LiveFov, kind: str, channel: int, batch: FrameBatch, source: GrowingSource) -> np.ndarray:
@@ -234,10 +238,40 @@ def _grown(fov: LiveFov, ref: ImageRef, dtype: Any, batch: FrameBatch, channel_n
     return array
 
 
-def _tracker(params: Params, state: LiveState) -> IouTracker:
-    """The IoU tracker continued from ``state``; the run's IoU options (laptrack's runs preview with the defaults)."""
-    options = params.tracking_kwargs() if params.tracker == "iou" else {}
-    return IouTracker(**options) if state.tracker is None else IouTracker.resumed(state.tracker, **options)
+def _track(fov: LiveFov, masks: np.ndarray, state: LiveState, batch: FrameBatch) -> tuple[np.ndarray, LiveState]:
+    """The batch's labels and the FOV's progress after it: IoU tracking continued, or laptrack over a window."""
+    options = fov.params.tracking_kwargs()
+    if fov.params.tracker == "laptrack":
+        known = min(laptrack_window(options), batch.start)
+        before = slice(batch.start - known, batch.start)
+        labelled = _stored(fov, "seg_labeled", before, np.uint16)
+        window = np.concatenate([_stored(fov, "seg", before, bool), masks])
+        next_id = 1 if state.tracker is None else int(state.tracker["next_id"])
+        labels, next_id = link_window(window, labelled, next_id, **options)
+        return labels, LiveState(batch.stop, {"next_id": next_id})
+    tracker = IouTracker(**options) if state.tracker is None else IouTracker.resumed(state.tracker, **options)
+    labels = np.stack([tracker.step(mask) for mask in masks])
+    return labels, LiveState(batch.stop, tracker.state())
+
+
+def laptrack_window(options: dict[str, Any]) -> int:
+    """Labelled frames laptrack links a batch's frames to: enough to bridge its gaps, at least 4."""
+    return max(4, int(options.get("max_gap_frames", 2)) + 2)
+
+
+def _tracks(state: LiveState) -> int:
+    """Tracks so far of a FOV's progress record."""
+    tracker = state.tracker or {}
+    return int(tracker["n_tracks"]) if "n_tracks" in tracker else int(tracker.get("next_id", 1)) - 1
+
+
+def _stored(fov: LiveFov, kind: str, frames: slice, dtype: Any) -> np.ndarray:
+    """Frames of a FOV's growing mask or label image, as written by its earlier batches."""
+    height, width = fov.frame_shape
+    if frames.start == frames.stop:
+        return np.zeros((0, height, width), dtype)
+    ref = ImageRef(fov.output_dir, fov.fov, kind, fov.channels.pc)
+    return np.asarray(zarr.open_array(store_path(ref.output_dir) / ref.group_path / "0", mode="r")[frames], dtype)
 
 
 def _correct_and_measure(fov: LiveFov, channel: int, raw: np.ndarray, masks: np.ndarray, labels: np.ndarray,

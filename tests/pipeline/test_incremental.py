@@ -24,15 +24,15 @@ from pyama_dask.qc import write_qc_figures
 CHANNELS = Channels(pc=0, fl=[1, 2])
 
 
-def _fov(out, dataset, fov=0):
+def _fov(out, dataset, fov=0, params=Params()):
     source = RevealedSource(dataset.image_path, start=8)
     meta = source.metadata()
-    return LiveFov(out, fov, CHANNELS, Params(), (meta.height, meta.width), tuple(meta.channel_names),
+    return LiveFov(out, fov, CHANNELS, params, (meta.height, meta.width), tuple(meta.channel_names),
                    lambda: source), source
 
 
-def _run(out, dataset, cuts):
-    fov, source = _fov(out, dataset)
+def _run(out, dataset, cuts, params=Params()):
+    fov, source = _fov(out, dataset, params=params)
     times = source.frame_times(0, cuts[-1])
     for start, stop in zip(cuts, cuts[1:]):
         process_batch(FrameBatch(fov, start, stop, tuple(times[start:stop])))
@@ -91,3 +91,13 @@ def test_qc_draws_the_latest_frame_and_the_traces_so_far(tiny_dataset, tmp_path)
     assert all(path.stat().st_size > 1000 for path in written)
     with pytest.raises(ValueError, match="frame 5 is out of range for FOV 0, which has frames 0-2"):
         write_qc_figures(tmp_path, frame=5)
+
+
+def test_laptrack_batches_link_over_a_window_as_the_whole_movie(tiny_dataset, tmp_path):
+    """With laptrack the batches link each new frame over a window of labelled ones: the tracks of one pass."""
+    params = Params(tracker="laptrack")
+    _run(tmp_path / "one", tiny_dataset, [0, 8], params)
+    _run(tmp_path / "cut", tiny_dataset, [0, 3, 5, 8], params)
+    one, cut = _pixels(tmp_path / "one", "seg_labeled", 0), _pixels(tmp_path / "cut", "seg_labeled", 0)
+    np.testing.assert_array_equal(cut, one)
+    assert read_state(tmp_path / "cut", 0).tracker == {"next_id": int(one.max()) + 1}
