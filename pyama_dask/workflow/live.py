@@ -80,6 +80,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Seconds without news after the end marker before the acquisition is taken as over: longer than a growing
+#: source waits for a file to settle (1 s by default), whose last files may land after the marker.
+END_QUIET = 3.0
 #: The traces measured so far, rewritten at a modest cadence while the run follows.
 TRACES_SO_FAR = "traces_so_far.csv"
 
@@ -205,10 +208,12 @@ def wait_for_first_frame(source: GrowingSource, limits: FollowLimits) -> Landed:
         landed = source.scan()
         if any(landed.frames.get(fov, 0) for fov in landed.fovs):
             return landed
-        if landed.ended or (limits.until_idle is not None and time.monotonic() - started > limits.until_idle):
+        # Files written last may still be settling after the end marker: ended once the acquisition is quiet.
+        changed = source.wait(END_QUIET if landed.ended else limits.poll)
+        if (landed.ended and not changed) or (limits.until_idle is not None
+                                              and time.monotonic() - started > limits.until_idle):
             why = "the acquisition ended" if landed.ended else f"nothing landed in {limits.until_idle:g} s"
             raise ValueError(f"{source.path}: no complete frame to follow ({why})")
-        source.wait(limits.poll)
 
 
 def _default_opener(source: GrowingSource) -> Callable[[], GrowingSource]:
@@ -375,7 +380,9 @@ class _Follower:
         """Whether the acquisition ended and everything of it is processed."""
         if self._in_flight() or any(p.processed < p.landed for fov, p in self.fovs.items() if fov not in self.failed):
             return False
-        return self._reason(landed) is not None
+        reason = self._reason(landed)
+        # The end marker may come before the last files have settled: over once the acquisition is quiet.
+        return reason is not None and not (landed.ended and self.source.wait(END_QUIET))
 
     def _reason(self, landed: Landed) -> str | None:
         """Why the acquisition is over, or None while it is not."""
