@@ -41,6 +41,8 @@ from pyama_dask.workflow.run import run_complete_workflow
 logger = logging.getLogger(__name__)
 
 CHANNELS = Channels(pc=0, fl=[1, 2])
+#: Traces kept from 5 frames on: the short benchmark movies keep theirs.
+PARAMS = {"min_trace_length": 5}
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     acquisition = start_acquisition(folder / "acquisition", spec, "tiff-folder", interval, partial=None)
     out = folder / "live"
     memory: list[float] = []
-    follow_workflow(open_growing(acquisition.path), ProcessingContext(out, CHANNELS), FollowLimits(status_every=2.0),
+    follow_workflow(open_growing(acquisition.path), ProcessingContext(out, CHANNELS, params=PARAMS), FollowLimits(status_every=2.0),
                     client=client, on_status=lambda _: memory.append(_worker_rss(client)))
     acquisition.result()
     records = read_records(run_log_path(out))
@@ -79,7 +81,7 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     frames = sum(r["stop"] - r["start"] for r in batches)
     batch_out = folder / "batch"
     started = time.perf_counter()
-    run_complete_workflow(read_metadata(acquisition.path), ProcessingContext(batch_out, CHANNELS), client=client)
+    run_complete_workflow(read_metadata(acquisition.path), ProcessingContext(batch_out, CHANNELS, params=PARAMS), client=client)
     batch_minutes = (time.perf_counter() - started) / 60
     return LiveFigures(
         interval=interval, frames=frames, latency_median=statistics.median(latency),

@@ -47,11 +47,11 @@ def add_follow_options(run: argparse.ArgumentParser) -> None:
 
 def follow_command(args: argparse.Namespace) -> int:
     """Follow a growing acquisition, then finalise; exit code 1 when a FOV failed."""
+    if args.fovs or args.dry_run or args.graph:
+        raise ValueError("--follow processes every FOV as it lands: --fovs, --dry-run and --graph do not apply")
     from pyama_dask.io.inputs.growing import open_growing
     from pyama_dask.workflow.live import FollowLimits, follow_workflow, wait_for_first_frame
 
-    if args.fovs or args.dry_run or args.graph:
-        raise ValueError("--follow processes every FOV as it lands: --fovs, --dry-run and --graph do not apply")
     limits = FollowLimits(frames=args.frames, until_idle=args.until_idle)
     source = open_growing(Path(args.file), args.pattern)
     config = load_run_config(Path(args.config)) if args.config else {}
