@@ -70,8 +70,9 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     acquisition = start_acquisition(folder / "acquisition", spec, "tiff-folder", interval, partial=None)
     out = folder / "live"
     memory: list[float] = []
-    follow_workflow(open_growing(acquisition.path), ProcessingContext(out, CHANNELS, params=PARAMS), FollowLimits(status_every=2.0),
-                    client=client, on_status=lambda _: memory.append(_worker_rss(client)))
+    follow_workflow(open_growing(acquisition.path), ProcessingContext(out, CHANNELS, params=PARAMS),
+                    FollowLimits(status_every=2.0), client=client,
+                    on_status=lambda _: memory.append(_worker_rss(client)))
     acquisition.result()
     records = read_records(run_log_path(out))
     batches = [r for r in records if r["event"] == "live-batch"]
@@ -81,7 +82,8 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     frames = sum(r["stop"] - r["start"] for r in batches)
     batch_out = folder / "batch"
     started = time.perf_counter()
-    run_complete_workflow(read_metadata(acquisition.path), ProcessingContext(batch_out, CHANNELS, params=PARAMS), client=client)
+    run_complete_workflow(read_metadata(acquisition.path), ProcessingContext(batch_out, CHANNELS, params=PARAMS),
+                          client=client)
     batch_minutes = (time.perf_counter() - started) / 60
     return LiveFigures(
         interval=interval, frames=frames, latency_median=statistics.median(latency),
