@@ -353,7 +353,7 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
 
 def _draw_fov_figures(output_dir: Path, fov: int, frame: int | None, qc_dir: Path, pc_channel: int,
                       traces: pd.DataFrame, open_image: Callable[[ImageRef], Any]) -> list[Path]:
-    """A FOV's frame figure (of ``frame``, by default the middle one) and traces figure, images read by ``open_image``."""
+    """A FOV's frame figure (of ``frame``, by default the middle one) and traces figure; ``open_image`` reads images."""
     pc_ref = ImageRef(output_dir, fov, "pc", pc_channel)
     phase = open_image(pc_ref)
     labels_ref = ImageRef(output_dir, fov, "seg_labeled", pc_channel)

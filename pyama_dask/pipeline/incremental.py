@@ -321,7 +321,8 @@ def followed_channels(output_dir: Path, fov: int) -> tuple[int, list[int]]:
     masks = sorted((store_path(output_dir) / fov_group_name(fov)).glob("seg_ch_*"))
     if not masks:
         raise ValueError(f"{output_dir}: FOV {fov} has no frame processed yet")
-    measured = sorted(int(path.name.removeprefix("rows_ch_")) for path in fov_live_dir(output_dir, fov).glob("rows_ch_*"))
+    rows = fov_live_dir(output_dir, fov).glob("rows_ch_*")
+    measured = sorted(int(path.name.removeprefix("rows_ch_")) for path in rows)
     return int(masks[0].name.removeprefix("seg_ch_")), measured
 
 
