@@ -59,5 +59,19 @@ class RevealedSource:
         return list(self._metadata.timepoints[:n])
 
     def wait(self, timeout: float) -> bool:
+        """Something may change while frames are left to land."""
         time.sleep(min(timeout, 0.05))
-        return True
+        return self.revealed <= self._metadata.n_frames
+
+
+class FailingSource(RevealedSource):
+    """A :class:`RevealedSource` whose frames of ``fov`` from ``frame`` on cannot be read."""
+
+    def __init__(self, path: Path, fov: int, frame: int, **options) -> None:
+        super().__init__(path, **options)
+        self.fov, self.frame = fov, frame
+
+    def read_frame(self, fov: int, t: int, channel: int, z=0) -> np.ndarray:
+        if fov == self.fov and t >= self.frame:
+            raise OSError(f"{self.path}: FOV {fov}, frame {t} cannot be read")
+        return super().read_frame(fov, t, channel, z)

@@ -165,7 +165,8 @@ def follow_workflow(
     Returns
     -------
     bool
-        True when every FOV was followed and finalised.
+        True when every FOV was finalised: followed, or made whole by the
+        finalising batch run when its batches failed.
 
     Raises
     ------
@@ -187,11 +188,9 @@ def follow_workflow(
             metadata = source.metadata()
             for fov in followed:
                 finalise_fov(metadata, context, output_dir, params, fov)
-        if not followed:
-            logger.error("no FOV could be followed: %s", follower.failed)
-            return False
-        ok = run_complete_workflow(metadata, context, client=connected, fovs=sorted(followed), progress=progress)
-    return ok and not follower.failed
+        # A FOV whose batches failed is made whole by the batch run (or fails there with its error).
+        return run_complete_workflow(metadata, context, client=connected, fovs=sorted(follower.fovs),
+                                     progress=progress)
 
 
 def wait_for_first_frame(source: GrowingSource, limits: FollowLimits) -> Landed:

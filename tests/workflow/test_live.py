@@ -19,8 +19,9 @@ from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.workflow.live import FollowLimits, follow_workflow
 from pyama_dask.workflow.run import run_complete_workflow
 import cloudpickle
+from run_outputs import assert_same_outputs
 import live_sources
-from live_sources import RevealedSource
+from live_sources import FailingSource, RevealedSource
 
 cloudpickle.register_pickle_by_value(live_sources)  # workers open the test's source without importing the tests
 
@@ -108,3 +109,18 @@ def test_an_idle_timeout_ends_the_follow_run(tiny_dataset, dask_client, tmp_path
     ok, records = _follow(tiny_dataset, tmp_path, dask_client, limits, pause_at=4, pause=60.0)
     end = next(r for r in records if r["event"] == "live-end")
     assert end["reason"] == "idle for 1 s" and end["frames"] == {"0": 4, "1": 4, "2": 4}
+
+
+def test_a_fov_whose_batches_fail_is_made_whole_by_the_finalising_batch_run(tiny_dataset, dask_client, batch_run,
+                                                                            tmp_path):
+    events = []
+    ok = follow_workflow(RevealedSource(tiny_dataset.image_path), _context(tmp_path), FollowLimits(poll=0.05),
+                         open_source=partial(FailingSource, tiny_dataset.image_path, 1, 3, start=8),
+                         client=dask_client, progress=events.append)
+    assert ok
+    end = next(r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-end")
+    assert list(end["failed"]) == ["1"] and "FOV 1, frame 3 cannot be read" in end["failed"]["1"]
+    assert {e.step for e in events if e.fov == 1 and e.status == "done"} == {"copy", "segment", "correct", "track",
+                                                                             "extract"}
+    assert {e.step for e in events if e.fov != 1 and e.status == "done"} == {"extract"}
+    assert_same_outputs(tmp_path, batch_run)
