@@ -25,6 +25,7 @@ the previous one, and they write the same chunks); FOVs run in parallel.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 import logging
 import time
 from collections.abc import Callable
@@ -192,7 +193,7 @@ def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
     if state.frames != batch.start:
         raise RuntimeError(f"FOV {fov.fov}: the batch of frames {batch.start}-{batch.stop - 1} follows "
                            f"{state.frames} processed frames, {batch.start} expected")
-    source = fov.open_source()
+    source = _opened(fov.open_source)
     landed = source.scan().frames.get(fov.fov, 0)  # a source reads the frames its own scan found landed
     if landed < batch.stop:
         raise RuntimeError(f"{source.path}, FOV {fov.fov}: frames {batch.start}-{batch.stop - 1} were landed, "
@@ -208,6 +209,22 @@ def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
     seconds = time.perf_counter() - began
     logger.debug("FOV %d: frames %d-%d processed in %.2f s", fov.fov, batch.start, batch.stop - 1, seconds)
     return BatchDone(fov.fov, batch.start, batch.stop, seconds, rows, _tracks(tracked))
+
+
+#: The sources this process opened, by their opener, the last used last: a source checks each file once,
+#: so a worker that keeps it checks only the new files of each batch (not the whole acquisition again).
+_OPENED: OrderedDict[str, GrowingSource] = OrderedDict()
+_OPENED_KEPT = 4
+
+
+def _opened(open_source: Callable[[], GrowingSource]) -> GrowingSource:
+    """The source ``open_source`` opens, kept open in this process for the next batches."""
+    key = repr(open_source)  # a partial's repr names its function and arguments
+    source = _OPENED.pop(key, None) or open_source()
+    _OPENED[key] = source
+    while len(_OPENED) > _OPENED_KEPT:
+        _OPENED.popitem(last=False)
+    return source
 
 
 def _write_copy(fov: LiveFov, kind: str, channel: int, batch: FrameBatch, source: GrowingSource) -> np.ndarray:
