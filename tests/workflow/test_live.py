@@ -124,3 +124,27 @@ def test_a_fov_whose_batches_fail_is_made_whole_by_the_finalising_batch_run(tiny
                                                                              "extract"}
     assert {e.step for e in events if e.fov != 1 and e.status == "done"} == {"extract"}
     assert_same_outputs(tmp_path, batch_run)
+
+
+def test_a_worker_lost_mid_acquisition_loses_no_frame(tiny_dataset, batch_run, tmp_path):
+    """A worker is killed while batches are in flight: Dask runs its batch again elsewhere, and the run catches up."""
+    import os
+    import signal
+
+    from distributed import Client, LocalCluster
+
+    killed = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        def kill_a_worker(fields):
+            if not killed and fields["in_flight"] and sum(fields["processed"].values()):
+                killed.append(next(iter(client.run(os.getpid).values())))
+                os.kill(killed[0], signal.SIGKILL)
+
+        ok = follow_workflow(RevealedSource(tiny_dataset.image_path), _context(tmp_path),
+                             FollowLimits(poll=0.05, status_every=0.0), client=client, on_status=kill_a_worker,
+                             open_source=partial(RevealedSource, tiny_dataset.image_path, start=8))
+    assert ok and killed
+    end = next(r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-end")
+    assert end["failed"] == {} and end["frames"] == {"0": 8, "1": 8, "2": 8}
+    assert_same_outputs(tmp_path, batch_run)
