@@ -41,7 +41,7 @@ from pyama_dask.io.store import (
     open_image,
 )
 from pyama_dask.io.traces import collect_traces
-from pyama_dask.pipeline.incremental import FirstFrames, followed_channels, followed_frames, read_rows
+from pyama_dask.io.live import FirstFrames, followed_channels, followed_frames, read_rows
 from pyama_dask.qc_fits import write_fit_figures
 
 logger = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ state (laptrack: over a window of the last labelled frames,
 batch (its trace rows).
 
 What the next batch needs is recorded, as a batch's very last write, in
-``<output_dir>/live/fov_<fov>.json`` (:class:`LiveState`): the frames
-processed and the tracker's state. A run killed in the middle of a batch
-left that record as it was before the batch, and a new run does the batch
-again (it rewrites the same frames). The tile medians and the trace rows of
-the batches so far are kept beside it, in ``live/fov_<fov>/``.
+``<output_dir>/live/fov_<fov>.json`` (:class:`~pyama_dask.io.live.LiveState`):
+the frames processed and the tracker's state. A run killed in the middle of
+a batch left that record as it was before the batch, and a new run does the
+batch again (it rewrites the same frames). The tile medians and the trace
+rows of the batches so far are kept beside it (:mod:`pyama_dask.io.live`).
 
 The batches of one FOV run one after the other (tracking links each frame to
 the previous one, and they write the same chunks); FOVs run in parallel.
@@ -24,17 +24,15 @@ the previous one, and they write the same chunks); FOVs run in parallel.
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import zarr
 
 from pyama_dask.algorithms.background import CorrectedStack, background_support_stack, tile_grid_shape
@@ -42,21 +40,17 @@ from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.tracking import IouTracker
 from pyama_dask.algorithms.tracking_window import link_window
 from pyama_dask.io.inputs.common import ZChoice
-from pyama_dask.io.store import ImageRef, chunk_frames, create_image, fov_group_name, store_path
+from pyama_dask.io.live import LiveState, append_tile_medians, read_state, write_rows, write_state
+from pyama_dask.io.store import ImageRef, chunk_frames, create_image, store_path
 from pyama_dask.pipeline.choices import segment_stack
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import STEPS
-from pyama_dask.rundir.atomic import remove_stale_temporaries, replace_atomically, write_text_atomic
 
 if TYPE_CHECKING:
     from pyama_dask.io.inputs.growing import GrowingSource
 
 logger = logging.getLogger(__name__)
-
-#: The follow run's own folder in the output directory.
-LIVE_DIR = "live"
-
 
 @dataclass(frozen=True)
 class LiveFov:
@@ -102,76 +96,10 @@ class BatchDone:
     tracks: int
 
 
-@dataclass
-class LiveState:
-    """The progress of a FOV in a follow run: frames processed and the IoU tracker's state after them."""
-
-    frames: int = 0
-    tracker: dict[str, Any] | None = None
-
-
-def live_dir(output_dir: Path) -> Path:
-    """The follow run's folder of an output directory."""
-    return Path(output_dir) / LIVE_DIR
-
-
-def state_path(output_dir: Path, fov: int) -> Path:
-    """Where a FOV's :class:`LiveState` is recorded."""
-    return live_dir(output_dir) / f"{fov_group_name(fov)}.json"
-
-
-def fov_live_dir(output_dir: Path, fov: int) -> Path:
-    """A FOV's folder of tile medians and trace rows."""
-    return live_dir(output_dir) / fov_group_name(fov)
-
-
-def read_state(output_dir: Path, fov: int) -> LiveState:
-    """A FOV's recorded progress; nothing processed when none is recorded."""
-    path = state_path(output_dir, fov)
-    if not path.is_file():
-        return LiveState()
-    record = json.loads(path.read_text())
-    return LiveState(int(record["frames"]), record.get("tracker"))
-
-
-def write_state(output_dir: Path, fov: int, state: LiveState) -> None:
-    """Record a FOV's progress (atomically: the last write of a batch)."""
-    state_path(output_dir, fov).parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(state_path(output_dir, fov), json.dumps({"frames": state.frames, "tracker": state.tracker}))
-
-
 def copy_images(channels: Channels) -> list[tuple[str, int]]:
     """(image kind, channel) of each copy a FOV's batches write: as the copy step's tasks."""
     copy = STEPS["copy"]
     return [(copy.writes[role], channel) for role, channel in copy.channels(channels)]
-
-
-def tile_medians_path(output_dir: Path, fov: int, channel: int) -> Path:
-    """Where the tile medians of a FOV's fluorescence channel grow (``.npy``, (T, tiles y, tiles x) float32)."""
-    return fov_live_dir(output_dir, fov) / f"tile_medians_ch_{channel}.npy"
-
-
-def read_tile_medians(output_dir: Path, fov: int, channel: int, frames: int) -> np.ndarray:
-    """The tile medians of the first ``frames`` frames of a channel (fewer when fewer are recorded)."""
-    path = tile_medians_path(output_dir, fov, channel)
-    if not path.is_file():
-        return np.empty((0, 0, 0), np.float32)
-    return np.load(path)[:frames]
-
-
-def rows_dir(output_dir: Path, fov: int, channel: int) -> Path:
-    """The folder of a channel's trace rows, one CSV per batch named by its frames."""
-    return fov_live_dir(output_dir, fov) / f"rows_ch_{channel}"
-
-
-def read_rows(output_dir: Path, fov: int, channel: int, frames: int) -> pd.DataFrame:
-    """The trace rows measured so far of the first ``frames`` frames of a FOV's channel, by frame then cell."""
-    parts = sorted(rows_dir(output_dir, fov, channel).glob("*.csv"))
-    tables = [pd.read_csv(part) for part in parts if int(part.stem.split("-")[0]) < frames]
-    if not tables:
-        return pd.DataFrame()
-    table = pd.concat(tables, ignore_index=True)
-    return table[table["frame"] < frames].reset_index(drop=True)
 
 
 def process_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
@@ -297,82 +225,12 @@ def _correct_and_measure(fov: LiveFov, channel: int, raw: np.ndarray, masks: np.
     out, kwargs = fov.output_dir, fov.params.background_kwargs()
     medians = np.empty((len(raw), *tile_grid_shape(fov.frame_shape, kwargs["tile_size"])), np.float32)
     background_support_stack(raw, masks, medians, fov=fov.fov, **kwargs)
-    _append_tile_medians(out, fov.fov, channel, batch.start, medians)
+    append_tile_medians(out, fov.fov, channel, batch.start, medians)
     corrected = CorrectedStack(raw, medians, kwargs["tile_size"]).where(labels)
     extraction = {**fov.params.extraction_kwargs(), "min_trace_length": 1}  # traces so far: every row
     table = extract_traces(labels, corrected, list(batch.times), fov.fov, **extraction)
     table["frame"] += batch.start
-    folder = rows_dir(out, fov.fov, channel)
-    folder.mkdir(parents=True, exist_ok=True)
-    replace_atomically(folder / f"{batch.start:06d}-{batch.stop:06d}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    write_rows(out, fov.fov, channel, batch.start, batch.stop, table)
     return len(table)
 
 
-def _append_tile_medians(output_dir: Path, fov: int, channel: int, start: int, medians: np.ndarray) -> None:
-    """Put a batch's tile medians after the first ``start`` frames' (rewriting the small file atomically)."""
-    before = read_tile_medians(output_dir, fov, channel, start)
-    grown = np.concatenate([before, medians]) if len(before) else medians
-    path = tile_medians_path(output_dir, fov, channel)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as file:  # a file object: np.save would add ".npy" to a temporary name
-            np.save(file, grown)
-
-    replace_atomically(path, save)
-
-
-def followed_frames(output_dir: Path) -> dict[int, int]:
-    """Frames processed so far per FOV by a follow run of ``output_dir`` (empty when none followed it)."""
-    return {int(path.stem.removeprefix("fov_")): read_state(output_dir, int(path.stem.removeprefix("fov_"))).frames
-            for path in sorted(live_dir(output_dir).glob("fov_*.json"))}
-
-
-def followed_channels(output_dir: Path, fov: int) -> tuple[int, list[int]]:
-    """The segmented channel and the measured channels of a followed FOV, from what its batches wrote.
-
-    Raises
-    ------
-    ValueError
-        Naming the FOV when no batch of it wrote masks yet.
-    """
-    masks = sorted((store_path(output_dir) / fov_group_name(fov)).glob("seg_ch_*"))
-    if not masks:
-        raise ValueError(f"{output_dir}: FOV {fov} has no frame processed yet")
-    rows = fov_live_dir(output_dir, fov).glob("rows_ch_*")
-    measured = sorted(int(path.name.removeprefix("rows_ch_")) for path in rows)
-    return int(masks[0].name.removeprefix("seg_ch_")), measured
-
-
-class FirstFrames:
-    """The first ``frames`` frames of a growing image, read on demand (the frames processed so far)."""
-
-    def __init__(self, ref: ImageRef, frames: int) -> None:
-        self._array = zarr.open_array(store_path(ref.output_dir) / ref.group_path / "0", mode="r", zarr_format=3)
-        self.shape = (min(frames, self._array.shape[0]), *self._array.shape[1:])
-        self.dtype, self.ndim = self._array.dtype, 3
-
-    def __getitem__(self, frame: int) -> np.ndarray:
-        if not 0 <= frame < self.shape[0]:
-            raise IndexError(f"frame {frame} is not processed yet: frames 0-{self.shape[0] - 1} are")
-        return np.asarray(self._array[frame])
-
-
-def discard_unrecorded(output_dir: Path, fov: int, frames: int) -> list[Path]:
-    """Remove what batches after the first ``frames`` frames left (a run killed before recording them).
-
-    Their trace rows would otherwise stand beside the rows the batches
-    doing those frames again write; temporary files of writes a killed run
-    did not finish go too. Only call this while no batch of the FOV runs.
-
-    Returns
-    -------
-    list of Path
-        The files removed.
-    """
-    folder = fov_live_dir(output_dir, fov)
-    stale = [part for part in folder.glob("rows_ch_*/*.csv") if int(part.stem.split("-")[0]) >= frames]
-    for part in stale:
-        part.unlink()
-    for sub in [folder, *folder.glob("rows_ch_*")]:
-        stale += remove_stale_temporaries(sub)
-    return stale

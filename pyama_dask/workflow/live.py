@@ -54,21 +54,17 @@ from pyama_dask.io.store import (
     update_contrast_limits,
 )
 from pyama_dask.pipeline.context import ProcessingContext
-from pyama_dask.pipeline.incremental import (
-    BatchDone,
-    FrameBatch,
-    LiveFov,
-    copy_images,
+from pyama_dask.io.live import (
     discard_unrecorded,
     live_dir,
-    process_batch,
-    read_rows,
     read_state,
     read_tile_medians,
+    write_traces_so_far,
 )
+from pyama_dask.pipeline.incremental import BatchDone, FrameBatch, LiveFov, copy_images, process_batch
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.plan import _scale, plan_fov
-from pyama_dask.rundir.atomic import remove_stale_temporaries, replace_atomically
+from pyama_dask.rundir.atomic import remove_stale_temporaries
 from pyama_dask.rundir.lock import run_lock
 from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.workflow.clusters import ClusterRequest, connect
@@ -83,8 +79,6 @@ logger = logging.getLogger(__name__)
 #: Seconds without news after the end marker before the acquisition is taken as over: longer than a growing
 #: source waits for a file to settle (1 s by default), whose last files may land after the marker.
 END_QUIET = 3.0
-#: The traces measured so far, rewritten at a modest cadence while the run follows.
-TRACES_SO_FAR = "traces_so_far.csv"
 
 
 @dataclass(frozen=True)
@@ -270,7 +264,7 @@ class _Follower:
                     self._record_status(now)
                     next_status = now + self.limits.status_every
                 if now >= next_traces:
-                    write_traces_so_far(self.output_dir, self.context, self.fovs)
+                    write_traces_so_far(self.output_dir, self.context.channels.fl, self._processed())
                     next_traces = now + self.limits.traces_every
                 landed = self.source.scan()
         except BaseException:
@@ -278,9 +272,9 @@ class _Follower:
             self.client.cancel([future for fov in self.fovs.values() for future in fov.in_flight])
             raise
         self._record_status(time.monotonic())
-        write_traces_so_far(self.output_dir, self.context, self.fovs)
+        write_traces_so_far(self.output_dir, self.context.channels.fl, self._processed())
         append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
-                      frames={fov: p.processed for fov, p in self.fovs.items()}, failed=self.failed)
+                      frames=self._processed(), failed=self.failed)
         return [fov for fov in self.fovs if fov not in self.failed]
 
     def _take(self, landed: Landed) -> None:
@@ -339,6 +333,9 @@ class _Follower:
         if len(known) < n:
             known = self.times[fov] = list(self.source.frame_times(fov, n))
         return known
+
+    def _processed(self) -> dict[int, int]:
+        return {fov: progress.processed for fov, progress in self.fovs.items()}
 
     def _in_flight(self) -> int:
         return sum(len(p.in_flight) for p in self.fovs.values())
@@ -410,24 +407,6 @@ class _Follower:
         append_record(self.log, "live", **fields)
         if self.on_status is not None:
             self.on_status(fields)
-
-
-def write_traces_so_far(output_dir: Path, context: ProcessingContext, fovs: dict[int, _FovProgress]) -> Path | None:
-    """Rewrite ``live/traces_so_far.csv`` (atomically): every row measured so far, with its ``channel``."""
-    import pandas as pd
-
-    parts = []
-    for fov, progress in sorted(fovs.items()):
-        for channel in context.channels.fl:
-            rows = read_rows(output_dir, fov, channel, progress.processed)
-            if not rows.empty:
-                parts.append(rows.assign(channel=channel))
-    if not parts:
-        return None
-    path = output_dir / "live" / TRACES_SO_FAR
-    table = pd.concat(parts, ignore_index=True)
-    replace_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
-    return path
 
 
 def finalise_fov(metadata: MicroscopyMetadata, context: ProcessingContext, output_dir: Path, params: Params,

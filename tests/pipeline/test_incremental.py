@@ -9,15 +9,8 @@ from live_sources import RevealedSource
 
 from pyama_dask.io.store import ImageRef, store_path
 from pyama_dask.pipeline.context import Channels
-from pyama_dask.pipeline.incremental import (
-    FrameBatch,
-    LiveFov,
-    discard_unrecorded,
-    followed_frames,
-    process_batch,
-    read_rows,
-    read_state,
-)
+from pyama_dask.io.live import discard_unrecorded, followed_frames, read_rows, read_state, state_path
+from pyama_dask.pipeline.incremental import FrameBatch, LiveFov, process_batch
 from pyama_dask.pipeline.params import Params
 from pyama_dask.qc import write_qc_figures
 
@@ -69,8 +62,6 @@ def test_a_batch_not_following_the_recorded_frames_is_refused(tiny_dataset, tmp_
 
 
 def test_a_batch_killed_before_recording_its_progress_is_done_again(tiny_dataset, in_one_batch, tmp_path):
-    from pyama_dask.pipeline.incremental import state_path
-
     _run(tmp_path, tiny_dataset, [0, 5])
     recorded = state_path(tmp_path, 0).read_text()
     _run(tmp_path, tiny_dataset, [5, 8])

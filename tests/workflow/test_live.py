@@ -14,7 +14,7 @@ from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.io.store import ImageRef, open_image, store_path
 from pyama_dask.io.corrected import open_corrected
 from pyama_dask.pipeline.context import Channels, ProcessingContext
-from pyama_dask.pipeline.incremental import read_state
+from pyama_dask.io.live import read_state
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.workflow.live import FollowLimits, follow_workflow
 from pyama_dask.workflow.run import run_complete_workflow
