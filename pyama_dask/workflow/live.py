@@ -92,7 +92,8 @@ class FollowLimits:
     until_idle
         End when no frame landed for this many seconds (and everything landed is processed).
     max_batch
-        Most frames of one batch task.
+        Most frames of one batch task (a batch also ends where a chunk of
+        the images ends).
     max_in_flight
         Most batch tasks submitted and not finished, over all FOVs.
     max_in_flight_per_fov
@@ -318,7 +319,9 @@ class _Follower:
             while (progress.landed > progress.submitted and self._in_flight() < self.limits.max_in_flight
                    and len(progress.in_flight) < self.limits.max_in_flight_per_fov):
                 start = progress.submitted
-                stop = min(progress.landed, start + self.limits.max_batch)
+                # Catching up, batches end at chunk boundaries: each chunk of the images is then written once.
+                chunk = chunk_frames(*self.live[fov].frame_shape)
+                stop = min(progress.landed, start + self.limits.max_batch, (start // chunk + 1) * chunk)
                 batch = FrameBatch(self.live[fov], start, stop, tuple(self._times(fov, stop)[start:stop]))
                 previous = list(progress.in_flight)[-1:]
                 with span(f"live-{fov_group_name(fov)}"):
