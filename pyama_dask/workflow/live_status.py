@@ -37,7 +37,7 @@ class LiveStatus:
     lag_seconds: float
     frames_per_minute: float
     latency: tuple[float, ...]
-    finalised: bool  # the batch run that finalises it has started
+    finalised: bool  # the batch run that finalises it has started (:mod:`~pyama_dask.workflow.status` says how far)
 
     def latency_percentile(self, q: float) -> float | None:
         """The ``q``-th percentile (0-100) of the frames' latency; None before any batch is done."""
@@ -78,7 +78,7 @@ def summarise_live(records: list[dict[str, Any]]) -> LiveStatus | None:
 def describe_live(status: LiveStatus, *, running: bool) -> str:
     """Lines for a terminal; ``running`` says whether the run still holds the output directory."""
     if status.ended is not None:
-        state = f"acquisition over ({status.ended})" + (", finalising as a batch run" if status.finalised else "")
+        state = f"acquisition over ({status.ended})" + (", then finalised by a batch run (below)" if status.finalised else "")
     elif running:
         state = "following the acquisition"
     else:

@@ -40,7 +40,7 @@ def test_an_ended_follow_run_says_why_and_that_it_finalises():
                _record("run-start", 9, input_file="/data/acq", fovs=[0, 1], n_tasks=18)]
     status = summarise_live(records)
     assert status.ended == "end marker" and status.finalised
-    assert "acquisition over (end marker), finalising as a batch run" in describe_live(status, running=True)
+    assert "acquisition over (end marker), then finalised by a batch run (below)" in describe_live(status, running=True)
 
 
 def test_no_follow_run_in_the_log():
