@@ -78,7 +78,8 @@ def summarise_live(records: list[dict[str, Any]]) -> LiveStatus | None:
 def describe_live(status: LiveStatus, *, running: bool) -> str:
     """Lines for a terminal; ``running`` says whether the run still holds the output directory."""
     if status.ended is not None:
-        state = f"acquisition over ({status.ended})" + (", then finalised by a batch run (below)" if status.finalised else "")
+        finalised = ", then finalised by a batch run (below)" if status.finalised else ""
+        state = f"acquisition over ({status.ended}){finalised}"
     elif running:
         state = "following the acquisition"
     else:
