@@ -2,10 +2,13 @@
 
 Run ``python -m benchmarks.live [--size 1024] [--fovs 2] [--frames 40] [--intervals 20s,2s]``.
 For each acquisition interval, the microscope simulator
-(:mod:`pyama_dask.synthetic.acquisition`) writes a folder of TIFF planes
-(phase contrast and 2 fluorescence channels) in a background thread, and a
-follow run (:func:`pyama_dask.workflow.live.follow_workflow`, 2 local
-workers) processes it as it lands. Its run log gives each frame's latency
+(:mod:`pyama_dask.synthetic.acquisition`) renders a folder of TIFF planes
+(phase contrast and 2 fluorescence channels) beforehand; a background thread
+moves each time point's files into the acquisition folder at the interval
+(rendering as it goes would take the CPU the workers need: the figures are
+those of the processing alone), and a follow run
+(:func:`pyama_dask.workflow.live.follow_workflow`, 2 local workers)
+processes it as it lands. Its run log gives each frame's latency
 (``live-batch`` records: landing seen by the driver to the batch's trace
 rows written); the sustained rate is the frames processed per minute from
 the first batch submitted to the last one done. Then a batch run of the
@@ -21,20 +24,22 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from distributed import Client, LocalCluster
 
-from pyama_dask.io.inputs.growing import open_growing
+from pyama_dask.io.inputs.growing import END_MARKER, open_growing
 from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec
-from pyama_dask.synthetic.acquisition import parse_interval, start_acquisition
+from pyama_dask.synthetic.acquisition import parse_interval, simulate_acquisition
 from pyama_dask.workflow.live import FollowLimits, follow_workflow
 from pyama_dask.workflow.run import run_complete_workflow
 
@@ -67,13 +72,15 @@ def _worker_rss(client: Client) -> float:
 
 def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) -> LiveFigures:
     """Simulate an acquisition at ``interval`` seconds per time point, follow it, then batch-run it."""
-    acquisition = start_acquisition(folder / "acquisition", spec, "tiff-folder", interval, partial=None)
+    staged = simulate_acquisition(folder / "staged", spec, "tiff-folder", 0, partial=None)
+    acquisition = _Replay(staged, folder / "acquisition", interval)
+    acquisition.start()
     out = folder / "live"
     memory: list[float] = []
     follow_workflow(open_growing(acquisition.path), ProcessingContext(out, CHANNELS, params=PARAMS),
                     FollowLimits(status_every=2.0), client=client,
                     on_status=lambda _: memory.append(_worker_rss(client)))
-    acquisition.result()
+    acquisition.join()
     records = read_records(run_log_path(out))
     batches = [r for r in records if r["event"] == "live-batch"]
     latency = [value for r in batches for value in r["latency"]]
@@ -93,6 +100,26 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
         batch_frames_per_minute=frames / batch_minutes,
         worker_rss_mb=(memory[0], memory[-1]) if memory else (0.0, 0.0),
     )
+
+
+class _Replay(threading.Thread):
+    """Moves the files of each time point of a rendered acquisition into ``target`` every ``interval`` seconds."""
+
+    def __init__(self, staged: Path, target: Path, interval: float) -> None:
+        super().__init__(name="replayed-acquisition", daemon=True)
+        self.path, self.interval = target, interval
+        self.points: dict[int, list[Path]] = {}
+        for plane in staged.glob("*.tif"):
+            self.points.setdefault(int(re.search(r"_time(\d+)", plane.name)[1]), []).append(plane)
+
+    def run(self) -> None:
+        self.path.mkdir(parents=True)
+        started = time.monotonic()
+        for index, t in enumerate(sorted(self.points)):
+            time.sleep(max(0.0, started + index * self.interval - time.monotonic()))
+            for plane in sorted(self.points[t]):
+                os.replace(plane, self.path / plane.name)
+        (self.path / END_MARKER).write_text("done\n")
 
 
 def _seconds(record: dict) -> float:

@@ -42,6 +42,7 @@ from distributed import Client, Future, span, wait
 
 from pyama_dask.io.completion import mark_complete
 from pyama_dask.io.corrected import write_corrected
+from pyama_dask.io.inputs.common import MicroscopyError
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity
 from pyama_dask.io import ngff
 from pyama_dask.io.ngff import MICROMETER
@@ -322,7 +323,10 @@ class _Follower:
                 # Catching up, batches end at chunk boundaries: each chunk of the images is then written once.
                 chunk = chunk_frames(*self.live[fov].frame_shape)
                 stop = min(progress.landed, start + self.limits.max_batch, (start // chunk + 1) * chunk)
-                batch = FrameBatch(self.live[fov], start, stop, tuple(self._times(fov, stop)[start:stop]))
+                times = self._times(fov, stop)
+                if times is None:
+                    break  # the next look, once the frames whose stamps these take have landed too
+                batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
                 previous = list(progress.in_flight)[-1:]
                 with span(f"live-{fov_group_name(fov)}"):
                     future = self.client.submit(process_batch, batch, *previous, pure=False,
@@ -331,10 +335,19 @@ class _Follower:
                 progress.in_flight.append(future)
                 progress.submitted = stop
 
-    def _times(self, fov: int, n: int) -> list[float]:
+    def _times(self, fov: int, n: int) -> list[float] | None:
+        """Minutes of frames 0..n-1 of a FOV; None while they are not known yet.
+
+        A source may take them from another FOV's frames (the batch reader
+        gives FOV 0's stamps), which may land later than this FOV's.
+        """
         known = self.times.get(fov, [])
         if len(known) < n:
-            known = self.times[fov] = list(self.source.frame_times(fov, n))
+            try:
+                known = self.times[fov] = list(self.source.frame_times(fov, n))
+            except MicroscopyError as exc:
+                logger.debug("FOV %d: times of %d frames not known yet: %s", fov, n, exc)
+                return None
         return known
 
     def _processed(self) -> dict[int, int]:
