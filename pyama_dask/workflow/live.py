@@ -68,6 +68,7 @@ from pyama_dask.pipeline.plan import _scale, plan_fov
 from pyama_dask.rundir.atomic import remove_stale_temporaries
 from pyama_dask.rundir.lock import run_lock
 from pyama_dask.rundir.runlog import append_record, run_log_path
+from pyama_dask.workflow.allocator import keep_frames_on_heap
 from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.run import ProgressCallback, run_complete_workflow
 from pyama_dask.workflow.validate import ensure_writable_dir, validate_channels
@@ -187,6 +188,12 @@ def follow_workflow(
         # A FOV whose batches failed is made whole by the batch run (or fails there with its error).
         return run_complete_workflow(metadata, context, client=connected, fovs=sorted(follower.fovs),
                                      progress=progress)
+
+
+def run_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:
+    """Process a batch of frames on a worker whose allocator keeps frames on the heap (as every task's)."""
+    keep_frames_on_heap()
+    return process_batch(batch, *previous)
 
 
 def wait_for_first_frame(source: GrowingSource, limits: FollowLimits) -> Landed:
@@ -329,7 +336,7 @@ class _Follower:
                 batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
                 previous = list(progress.in_flight)[-1:]
                 with span(f"live-{fov_group_name(fov)}"):
-                    future = self.client.submit(process_batch, batch, *previous, pure=False,
+                    future = self.client.submit(run_batch, batch, *previous, pure=False,
                                                 key=f"live-{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
                                                     f"{time.time_ns() % 10**9}")
                 progress.in_flight.append(future)
