@@ -204,8 +204,8 @@ class IouTracker:
     def resumed(cls, state: dict[str, Any], **params: Any) -> IouTracker:
         """A tracker with ``params`` (as :class:`IouTracker`) continuing from a :meth:`state`."""
         tracker = cls(**params)
-        tracker.frame, tracker.n_tracks, tracker._started = int(state["frame"]), int(state["n_tracks"]), bool(
-            state["started"])
+        tracker.frame, tracker.n_tracks = int(state["frame"]), int(state["n_tracks"])
+        tracker._started = bool(state["started"])
         tracker._boxes = np.asarray(state["boxes"], dtype=np.int64).reshape(-1, 4)
         tracker._cells = np.asarray(state["cells"], dtype=np.int64)
         return tracker
