@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pyama_dask.io.inputs.common import MicroscopyError
 from pyama_dask.io.inputs.microscopy import open_fov_reader, read_metadata
 
 
@@ -75,3 +76,15 @@ class FailingSource(RevealedSource):
         if fov == self.fov and t >= self.frame:
             raise OSError(f"{self.path}: FOV {fov}, frame {t} cannot be read")
         return super().read_frame(fov, t, channel, z)
+
+
+class LateStampsSource(RevealedSource):
+    """A :class:`RevealedSource` whose time stamps of a FOV's newest frame are known only one scan later.
+
+    As a source taking every FOV's stamps from FOV 0, when another FOV's frame lands first.
+    """
+
+    def frame_times(self, fov: int, n: int) -> list[float]:
+        if fov > 0 and n >= min(self.revealed, self._metadata.n_frames + 1) - 1 and n < self._metadata.n_frames:
+            raise MicroscopyError(f"{self.path}: times of {n} frames asked, FOV 0 has fewer")
+        return super().frame_times(fov, n)

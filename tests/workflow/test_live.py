@@ -21,7 +21,7 @@ from pyama_dask.workflow.run import run_complete_workflow
 import cloudpickle
 from run_outputs import assert_same_outputs
 import live_sources
-from live_sources import FailingSource, RevealedSource
+from live_sources import FailingSource, LateStampsSource, RevealedSource
 
 cloudpickle.register_pickle_by_value(live_sources)  # workers open the test's source without importing the tests
 
@@ -147,4 +147,13 @@ def test_a_worker_lost_mid_acquisition_loses_no_frame(tiny_dataset, batch_run, t
     assert ok and killed
     end = next(r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-end")
     assert end["failed"] == {} and end["frames"] == {"0": 8, "1": 8, "2": 8}
+    assert_same_outputs(tmp_path, batch_run)
+
+
+def test_frames_whose_stamps_are_not_known_yet_wait_for_them(tiny_dataset, dask_client, batch_run, tmp_path):
+    source = LateStampsSource(tiny_dataset.image_path)
+    assert follow_workflow(source, _context(tmp_path), FollowLimits(poll=0.05), client=dask_client,
+                           open_source=partial(RevealedSource, tiny_dataset.image_path, start=8))
+    end = next(r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-end")
+    assert end["frames"] == {"0": 8, "1": 8, "2": 8}
     assert_same_outputs(tmp_path, batch_run)
