@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench qc-figures napari-figure clean-venv
+.PHONY: demo demo-live test bench qc-figures napari-figure clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/pyama-dask demo
+
+# A simulated acquisition (2 FOVs, a time point every 3 s) processed as it lands: the follow run
+# prints the dashboard link and a status line every few seconds; `pyama-dask status demo-live/results`
+# and `pyama-dask qc demo-live/results` work in another terminal meanwhile.
+demo-live: $(STAMP)
+	rm -rf demo-live
+	$(BIN)/pyama-dask simulate-acquisition demo-live/acquisition --layout tiff-folder --interval 3s \
+		--fovs 2 --frames 30 --size 512 & \
+	$(BIN)/pyama-dask run demo-live/acquisition --follow --until-idle 2m --out demo-live/results --fl 1; \
+	status=$$?; wait; exit $$status
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -8,6 +8,8 @@ The public API, with PyAMA-core's names::
     context = ProcessingContext(output_dir="results", channels=Channels(pc=0, fl=[1]))
     run_complete_workflow(metadata, context)
     traces = read_traces("results")
+    # an acquisition still being written (open_growing: pyama_dask.io.inputs.growing):
+    follow_workflow(open_growing("acquisition/"), context, FollowLimits(until_idle=1800))
     phase = open_image("results", fov=0, kind="pc", channel=0)   # lazy (t, y, x) xarray over dask
 
 Names are imported on first use, so that ``import pyama_dask`` (and the
@@ -21,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Channels",
+    "FollowLimits",
     "Params",
     "ProcessingContext",
+    "follow_workflow",
     "load_microscopy_file",
     "open_corrected",
     "open_image",
@@ -42,6 +46,8 @@ _HOMES = {
     "open_image": "pyama_dask.io.images",
     "read_traces": "pyama_dask.io.traces",
     "run_complete_workflow": "pyama_dask.workflow.run",
+    "follow_workflow": "pyama_dask.workflow.live",
+    "FollowLimits": "pyama_dask.workflow.live",
 }
 
 if TYPE_CHECKING:
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
     from pyama_dask.io.traces import read_traces
     from pyama_dask.pipeline.context import Channels, ProcessingContext
     from pyama_dask.pipeline.params import Params
+    from pyama_dask.workflow.live import FollowLimits, follow_workflow
     from pyama_dask.workflow.run import run_complete_workflow
 
 

@@ -14,8 +14,10 @@ daughters take their mother's colour, one lighter and one darker.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -39,6 +41,7 @@ from pyama_dask.io.store import (
     open_image,
 )
 from pyama_dask.io.traces import collect_traces
+from pyama_dask.io.live import FirstFrames, followed_channels, followed_frames, read_rows
 from pyama_dask.qc_fits import write_fit_figures
 
 logger = logging.getLogger(__name__)
@@ -308,6 +311,8 @@ def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame:
     output_dir = Path(output_dir)
     results = read_results_yaml(output_dir / RESULTS_FILE)
     processed = sorted(recorded_outputs(output_dir, results))
+    if not processed and any(followed_frames(output_dir).values()):
+        return _write_followed_figures(output_dir, fovs, frame)
     if not processed:
         raise ValueError(f"{output_dir} holds no processed FOV (no {RESULTS_FILE} with results)")
     fovs = processed if fovs is None else sorted(set(fovs))
@@ -322,8 +327,33 @@ def write_qc_figures(output_dir: Path, fovs: Iterable[int] | None = None, frame:
     return written + write_fit_figures(output_dir, results, fovs, qc_dir)
 
 
+def _write_followed_figures(output_dir: Path, fovs: Iterable[int] | None, frame: int | None) -> list[Path]:
+    """The figures of a run still following its acquisition: the latest frame (by default) and the traces so far."""
+    frames = {fov: n for fov, n in followed_frames(output_dir).items() if n}
+    fovs = sorted(frames) if fovs is None else sorted(set(fovs))
+    missing = sorted(set(fovs) - set(frames))
+    if missing:
+        raise ValueError(f"FOV(s) {missing} have no frame processed yet in {output_dir}; processed: {sorted(frames)}")
+    qc_dir = output_dir / QC_DIR
+    qc_dir.mkdir(exist_ok=True)
+    written = []
+    for fov in fovs:
+        pc_channel, measured = followed_channels(output_dir, fov)
+        tables = [read_rows(output_dir, fov, channel, frames[fov]).assign(channel=channel) for channel in measured]
+        traces = pd.concat([table for table in tables if not table.empty] or [pd.DataFrame()], ignore_index=True)
+        written += _draw_fov_figures(output_dir, fov, frames[fov] - 1 if frame is None else frame, qc_dir,
+                                     pc_channel, traces, partial(FirstFrames, frames=frames[fov]))
+    return written
+
+
 def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | None, qc_dir: Path) -> list[Path]:
-    pc_channel = int(results["channels"]["pc"])
+    return _draw_fov_figures(output_dir, fov, frame, qc_dir, int(results["channels"]["pc"]),
+                             collect_traces(output_dir, results, [fov]), open_image)
+
+
+def _draw_fov_figures(output_dir: Path, fov: int, frame: int | None, qc_dir: Path, pc_channel: int,
+                      traces: pd.DataFrame, open_image: Callable[[ImageRef], Any]) -> list[Path]:
+    """A FOV's frame figure (of ``frame``, by default the middle one) and traces figure; ``open_image`` reads images."""
     pc_ref = ImageRef(output_dir, fov, "pc", pc_channel)
     phase = open_image(pc_ref)
     labels_ref = ImageRef(output_dir, fov, "seg_labeled", pc_channel)
@@ -334,7 +364,6 @@ def _write_fov_figures(output_dir: Path, results: dict, fov: int, frame: int | N
         raise ValueError(f"frame {frame} is out of range for FOV {fov}, which has frames 0-{n_frames - 1}")
     minutes_per_frame, pixel_size, _ = image_scale(pc_ref)
     pixel_size_um = pixel_size if image_space_unit(pc_ref) is not None else None
-    traces = collect_traces(output_dir, results, [fov])
     times = _frame_times(traces, n_frames, minutes_per_frame)
     tracked = tracked_cell_counts(labels)
     frame_labels = np.asarray(labels[frame])

@@ -189,6 +189,27 @@ class IouTracker:
         cell_of_label[region_ids] = cells
         return cell_of_label.take(labelled)
 
+    def state(self) -> dict[str, Any]:
+        """What the tracking of the next frame needs, as plain JSON values (see :meth:`resumed`).
+
+        The boxes and cell ids of the regions tracked in the last frame
+        linked, the next cell id (``n_tracks + 1``) and the frame count:
+        a follow run records it with every batch of frames, so that a run
+        started again links its next frame as if it had never stopped.
+        """
+        return {"frame": self.frame, "n_tracks": self.n_tracks, "started": self._started,
+                "boxes": self._boxes.tolist(), "cells": self._cells.tolist()}
+
+    @classmethod
+    def resumed(cls, state: dict[str, Any], **params: Any) -> IouTracker:
+        """A tracker with ``params`` (as :class:`IouTracker`) continuing from a :meth:`state`."""
+        tracker = cls(**params)
+        tracker.frame, tracker.n_tracks = int(state["frame"]), int(state["n_tracks"])
+        tracker._started = bool(state["started"])
+        tracker._boxes = np.asarray(state["boxes"], dtype=np.int64).reshape(-1, 4)
+        tracker._cells = np.asarray(state["cells"], dtype=np.int64)
+        return tracker
+
     def _regions(self, labelled: np.ndarray, n_regions: int) -> tuple[np.ndarray, np.ndarray]:
         """Labels (in label order) and boxes of the regions that pass the size filter."""
         slices = ndimage.find_objects(labelled)

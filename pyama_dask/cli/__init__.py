@@ -142,6 +142,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--register", nargs="?", const="previous", choices=REFERENCES, metavar="REFERENCE",
                      help="drift correction: register every frame on the previous one (default) or the first, and "
                           "track on drift-corrected positions")
+    from pyama_dask.cli.live import add_follow_options
+
+    add_follow_options(run)
 
 
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:

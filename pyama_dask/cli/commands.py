@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 def run_command(args: argparse.Namespace) -> int:
     """Process a file; exit code 1 when a FOV failed."""
+    if args.follow:  # the acquisition may not have started: no metadata to read yet
+        from pyama_dask.cli.live import follow_command
+
+        return follow_command(args)
     meta = read_metadata(args.file, dim_order=args.dim_order)
     config = load_run_config(Path(args.config)) if args.config else {}
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}

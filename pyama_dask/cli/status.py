@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pyama_dask.rundir.lock import is_locked
 from pyama_dask.rundir.runlog import read_records, run_log_path
+from pyama_dask.workflow.live_status import describe_live, summarise_live
 from pyama_dask.workflow.status import describe_status, summarise_run
 
 
@@ -20,6 +21,11 @@ def status_command(args: argparse.Namespace) -> int:
     path = run_log_path(args.out)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no run log there; no run has been started with --out {args.out}")
-    status = summarise_run(read_records(path))
-    print(describe_status(status, datetime.now(UTC), live=is_locked(Path(args.out))))
+    records, running = read_records(path), is_locked(Path(args.out))
+    live = summarise_live(records)
+    if live is not None:
+        print(describe_live(live, running=running))
+        if not live.finalised:
+            return 0
+    print(describe_status(summarise_run(records), datetime.now(UTC), live=running))
     return 0

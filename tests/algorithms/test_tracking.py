@@ -185,3 +185,27 @@ def test_zarr_in_and_out():
     out = zarr.create_array(store={}, shape=masks.shape, chunks=(1, 30, 30), dtype="uint16")
     track_iou(source, out)
     assert np.array_equal(out[:], reference.track(masks))
+
+
+def test_iou_tracker_resumed_from_its_state_links_as_one_pass():
+    """A follow run stops and resumes the tracker at any frame: its JSON state continues the same labels."""
+    import json
+
+    from pyama_dask.algorithms.tracking import IouTracker, track_iou
+
+    rng = np.random.default_rng(3)
+    masks = np.zeros((6, 40, 40), bool)
+    for t in range(6):
+        for y, x in [(5, 5), (20, 8), (8, 25), (28, 28)]:
+            dy, dx = rng.integers(-2, 3, 2)
+            masks[t, y + dy:y + dy + 6, x + dx:x + dx + 6] = True
+    masks[3, 1:3, 1:3] = True  # a region born late: a new track
+    whole = np.zeros(masks.shape, np.uint16)
+    track_iou(masks, whole, new_tracks=True)
+    for split in range(1, 6):
+        first = IouTracker(new_tracks=True)
+        labels = [first.step(mask) for mask in masks[:split]]
+        second = IouTracker.resumed(json.loads(json.dumps(first.state())), new_tracks=True)
+        labels += [second.step(mask) for mask in masks[split:]]
+        np.testing.assert_array_equal(np.stack(labels), whole)
+    assert whole.max() == 5
