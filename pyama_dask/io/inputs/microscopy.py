@@ -169,7 +169,7 @@ def _plain_ome_tiff_metadata(path: Path) -> MicroscopyMetadata | None:
                                            ("bioio-interval", None)])  # bioio-ome-tiff has no time_interval
     return MicroscopyMetadata(
         file_path=path,
-        base_name=_base_name(path),
+        base_name=input_base_name(path),
         file_type="ome-tiff",
         height=pixels.size_y,
         width=pixels.size_x,
