@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pyama_dask.cli.commands as commands
-from pyama_dask.cli import build_parser, main
+from pyama_dask.cli import acquisition, build_parser, main
+from pyama_dask.workflow import live
 from pyama_dask.cli.clusters import request_from_args
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.io.inputs.microscopy import read_metadata
@@ -134,6 +135,10 @@ def _no_work(tiny: Path):
         patch.setattr(commands, "read_metadata", _read_metadata_once)
         patch.setattr(commands, "run_complete_workflow", lambda *args, **kwargs: True)
         patch.setattr(commands, "demo_dataset", lambda folder, spec: tiny)
+        # A simulated acquisition writes for minutes, a follow run waits for frames: both checked, not run.
+        patch.setattr(acquisition, "simulate_acquisition", lambda out, *args, **kwargs: out)
+        patch.setattr(live, "wait_for_first_frame", lambda source, limits: None)
+        patch.setattr(live, "follow_workflow", lambda *args, **kwargs: True)
         yield
 
 
