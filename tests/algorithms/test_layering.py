@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyama_dask.algorithms
 
-ALLOWED_THIRD_PARTY = {"numpy", "scipy", "skimage", "pandas", "laptrack", "networkx"}
+ALLOWED_THIRD_PARTY = {"numpy", "scipy", "skimage", "pandas", "laptrack", "networkx", "numba"}
 PACKAGE = "pyama_dask.algorithms"
 
 
