@@ -47,7 +47,8 @@ def test_follow_run_equals_the_batch_run(tiny_dataset, dask_client, batch_run, t
                          open_source=partial(RevealedSource, tiny_dataset.image_path, start=8), client=dask_client,
                          progress=events.append)
     assert ok
-    assert {e.step for e in events if e.status == "done"} == {"extract"}  # the rest was made live
+    # the rest was made live; the tracks graph is drawn from the finished labels
+    assert {e.step for e in events if e.status == "done"} == {"extract", "graph"}
     meta = read_metadata(tiny_dataset.image_path)
     for fov in range(meta.n_fovs):
         for kind, channel in [("pc", 0), ("fl", 1), ("fl", 2), ("seg", 0), ("seg_labeled", 0)]:
@@ -121,8 +122,8 @@ def test_a_fov_whose_batches_fail_is_made_whole_by_the_finalising_batch_run(tiny
     end = next(r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-end")
     assert list(end["failed"]) == ["1"] and "FOV 1, frame 3 cannot be read" in end["failed"]["1"]
     assert {e.step for e in events if e.fov == 1 and e.status == "done"} == {"copy", "segment", "correct", "track",
-                                                                             "extract"}
-    assert {e.step for e in events if e.fov != 1 and e.status == "done"} == {"extract"}
+                                                                             "extract", "graph"}
+    assert {e.step for e in events if e.fov != 1 and e.status == "done"} == {"extract", "graph"}
     assert_same_outputs(tmp_path, batch_run)
 
 
