@@ -39,33 +39,36 @@ FORK_SERVER_PRELOAD = ("distributed", "pyama_dask.workflow.preload")
 #: The start method of local workers where the fork server is available.
 FORK_SERVER = "forkserver"
 
-_started = False
-
-
 def start_fork_server() -> bool:
     """Start the fork server local workers come from, unless it runs already; return whether it does.
 
     Returns at once: the fork server imports :data:`FORK_SERVER_PRELOAD` in
     its own process while the caller goes on. False where there is no fork
-    server (Windows), or when called first from another thread than the main
-    one (SIGINT can be ignored from the main thread only): local workers are
-    then spawned.
+    server (Windows), or, off the main thread (where SIGINT cannot be
+    ignored), when none runs yet: local workers are then spawned.
     """
-    global _started
     if FORK_SERVER not in multiprocessing.get_all_start_methods():
         return False
-    if not _started and threading.current_thread() is not threading.main_thread():
-        return False
+    if threading.current_thread() is not threading.main_thread():
+        # Started here, the server and its workers would take Ctrl-C.
+        return _server_pid() is not None
     from multiprocessing import forkserver
 
     multiprocessing.get_context(FORK_SERVER).set_forkserver_preload(list(FORK_SERVER_PRELOAD))
+    before = _server_pid()
     # Started once; started again only if it died.
     with sigint_ignored(), _environment(WORKER_ENVIRONMENT):
         forkserver.ensure_running()
-    if not _started:
+    if _server_pid() != before:
         logger.debug("started the fork server of the local workers")
-    _started = True
     return True
+
+
+def _server_pid() -> int | None:
+    """The process id of this process's fork server, None when it has none (or it was stopped)."""
+    from multiprocessing import forkserver
+
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)
 
 
 @contextlib.contextmanager
@@ -81,19 +84,18 @@ def fork_server_for_command() -> Iterator[None]:
     """
     from multiprocessing import forkserver
 
-    def server_pid() -> int | None:
-        return getattr(forkserver._forkserver, "_forkserver_pid", None)  # the process-wide server's
-
-    before = server_pid()
+    before = _server_pid()
     start_fork_server()
-    started = server_pid()
+    started = _server_pid()
     try:
         yield
     finally:
-        pid = server_pid()
+        pid = _server_pid()
         if pid is not None and pid == started != before:  # started for this command
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            # Reaped and forgotten: the next start is a fresh one, with SIGINT ignored again.
+            forkserver._forkserver._stop()
             logger.debug("ended the fork server of the local workers (pid %d)", pid)
 
 

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,20 @@ def _ended(pid: int) -> bool:
     return not _running(pid)
 
 
+def _exited_unreaped(pid: int) -> bool:
+    """Whether child ``pid`` has exited within a few seconds, left for its parent's ``waitpid`` to reap.
+
+    Its /proc entry says "zombie" before every thread has ended; ``waitpid``
+    reports the exit only after.
+    """
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_a_command_ends_the_fork_server_it_started_and_leaves_one_running_before() -> None:
     assert start_fork_server()
     running = _server_pid()
@@ -76,12 +91,26 @@ def test_a_command_ends_the_fork_server_it_started_and_leaves_one_running_before
         assert _server_pid() == running
     assert _running(running)
     os.kill(running, signal.SIGKILL)  # as if it had died: the command starts its own
-    assert _ended(running)
+    assert _exited_unreaped(running)
     with fork_server_for_command():
         started = _server_pid()
         assert started != running
     assert _ended(started)
     assert start_fork_server() and _server_pid() not in (running, started)  # started again when asked
+
+
+def test_off_the_main_thread_a_fork_server_is_used_but_not_started() -> None:
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # none running: started off the main thread, it would take Ctrl-C
+    with ThreadPoolExecutor(1) as thread:
+        assert not thread.submit(start_fork_server).result()
+        assert _server_pid() is None
+        assert start_fork_server()  # on the main thread
+        assert thread.submit(start_fork_server).result()
+    with make_cluster("local", n_workers=1, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        handlers = client.run(lambda: int(__import__("signal").getsignal(__import__("signal").SIGINT)))
+    assert list(handlers.values()) == [int(signal.SIG_IGN)]
 
 
 @pytest.mark.parametrize(("argv", "local"), [
