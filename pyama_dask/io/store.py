@@ -411,6 +411,21 @@ def image_lineage(ref: ImageRef) -> dict[int, int] | None:
     return None if pairs is None else {int(daughter): int(mother) for daughter, mother in pairs}
 
 
+#: Key of a label image's drift in its ``attrs["pyama"]``: [row, column] per frame, px, relative to frame 0.
+DRIFT_KEY = "drift"
+
+
+def record_drift(ref: ImageRef, drift: np.ndarray) -> None:
+    """Keep the drift a label image was tracked on ((T, 2), px) with it, before it is marked complete."""
+    record_image_qc(ref, {DRIFT_KEY: np.asarray(drift, dtype=float).tolist()})
+
+
+def image_drift(ref: ImageRef) -> np.ndarray | None:
+    """The drift ((T, 2), px) a label image was tracked on; None when it was tracked without drift correction."""
+    rows = image_qc(ref).get(DRIFT_KEY)
+    return None if rows is None else np.asarray(rows, dtype=float).reshape(-1, 2)
+
+
 def image_qc(ref: ImageRef) -> dict:
     """An image's ``attrs["pyama"]``: its completion fingerprint and any facts of :func:`record_image_qc`."""
     group = zarr.open_group(store_path(ref.output_dir) / ref.group_path, mode="r", zarr_format=3)

@@ -38,6 +38,7 @@ from pyama_dask.io.store import (
     image_scale,
     image_space_unit,
     open_image,
+    record_drift,
     record_image_qc,
     record_lineage,
     update_contrast_limits,
@@ -161,7 +162,8 @@ def track_fov(job: TaskJob) -> dict:
 
     With the ``register`` step planned (a run's ``drift_reference``), its
     drift table (input ``drift``) makes the tracker match drift-corrected
-    positions.
+    positions, and the drift is kept in the label image's ``attrs["pyama"]``
+    (:func:`pyama_dask.io.store.record_drift`).
 
     When divisions are tracked the lineage goes into the label image's
     ``attrs["pyama"]`` (:func:`pyama_dask.io.store.record_lineage`).
@@ -172,6 +174,8 @@ def track_fov(job: TaskJob) -> dict:
                           space_unit=image_space_unit(masks))
     drift = read_drift_csv(job.inputs["drift"]) if "drift" in job.inputs else None
     n_tracks, parents = track_stack(source, target, job.params, drift=drift)
+    if drift is not None:
+        record_drift(job.output, drift)
     if parents is None:
         return {"tracks": n_tracks}
     record_lineage(job.output, parents)

@@ -10,6 +10,7 @@ import yaml
 from pyama_dask.io.completion import completed_fingerprint
 from pyama_dask.io.drift import drift_path, read_drift_csv
 from pyama_dask.io.inputs.microscopy import input_identity, read_frames, read_metadata
+from pyama_dask.io.store import image_drift
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.params import Params
@@ -69,6 +70,9 @@ def test_the_register_step_writes_the_drift_and_changes_only_tracking_and_downst
     phase = read_frames(drifting_dataset.image_path, 0, 0, dim_order=meta.dim_order)
     np.testing.assert_allclose(drift, drift_stack(phase), atol=1e-9)
     assert np.abs(drift).max() > 20  # the stage moved more than a cell's radius
+    labels = next(task.job.output for task in plan.tasks if task.id[0] == "track")
+    np.testing.assert_array_equal(image_drift(labels), drift)  # kept with the labels tracked on it
+    assert image_drift(next(task.job.output for task in plan.tasks if task.id[0] == "segment")) is None
     summary = {r.step: r.summary for r in results}
     assert summary["register"]["drift_px"] == pytest.approx(np.hypot(*drift.T).max(), abs=0.05)
 
