@@ -32,7 +32,7 @@ def run_command(args: argparse.Namespace) -> int:
         from pyama_dask.cli.live import follow_command
 
         return follow_command(args)
-    meta = read_metadata(args.file, dim_order=args.dim_order)
+    meta = read_metadata(args.file, dim_order=args.dim_order, pattern=args.pattern)
     config = load_run_config(Path(args.config)) if args.config else {}
     params = {**(config.get("params") or {}), **({"profile": args.profile} if args.profile else {})}
     channels = Channels(pc=resolve_channel(meta, args.pc, "segmented"),

@@ -42,7 +42,9 @@ def add_follow_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--until-idle", type=duration_seconds, metavar="DURATION",
                      help="with --follow: end when no frame landed for this long, e.g. 30m")
     run.add_argument("--frames", type=int, metavar="N", help="with --follow: end once every FOV has N frames")
-    run.add_argument("--pattern", help="with --follow: the file naming pattern of a folder of TIFF planes")
+    run.add_argument("--pattern", metavar="REGEX",
+                     help="the file naming pattern of a folder of TIFF planes named otherwise than by MetaMorph or "
+                          "Micro-Manager (groups 'channel', 'position', 'time', optionally 'z')")
 
 
 def follow_command(args: argparse.Namespace) -> int:

@@ -143,7 +143,8 @@ def plan_fov(
     # Absolute: workers may run in another working directory than this process.
     source = FovSource(Path(metadata.file_path).absolute(), fov, tuple(metadata.fov_shapes[fov]), tuple(_scale(metadata)),
                        metadata.dim_order, tuple(metadata.channel_names), tuple(times), metadata.n_z,
-                       0 if z is None else z, None if metadata.pixel_size_um is None else MICROMETER)
+                       0 if z is None else z, None if metadata.pixel_size_um is None else MICROMETER,
+                       metadata.file_pattern)
     planned: dict[TaskId, PlannedTask] = {}
     for step in STEPS.values():
         for role, channel in step.channels(channels):

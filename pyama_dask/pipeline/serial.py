@@ -57,7 +57,7 @@ def process_fov_serial(
         Fluorescence channel -> trace table.
     """
     path: Path = metadata.file_path
-    phase = read_frames(path, fov, channels.pc, dim_order=metadata.dim_order, z=z)
+    phase = read_frames(path, fov, channels.pc, dim_order=metadata.dim_order, z=z, pattern=metadata.file_pattern)
     drift = stack_drift(phase, drift_reference)
     masks, labels, fallback_frames, parents = segment_and_track(phase, params, fov, drift)
     qc: dict[str, Any] = {"fallback_frames": fallback_frames} if params.good_from_qc else {}
@@ -68,7 +68,8 @@ def process_fov_serial(
     correction = params.background_kwargs()
     tile_grid = tile_grid_shape(phase.shape[1:], correction["tile_size"])
     for channel in channels.fl:
-        fluorescence = read_frames(path, fov, channel, dim_order=metadata.dim_order, z=z)
+        fluorescence = read_frames(path, fov, channel, dim_order=metadata.dim_order, z=z,
+                                   pattern=metadata.file_pattern)
         medians = np.empty((phase.shape[0], *tile_grid), dtype=np.float32)
         background_support_stack(fluorescence, masks, medians, fov=fov, **correction)
         # As the workflow does: the corrected values are needed on the cells only.

@@ -139,6 +139,8 @@ def _copy_facts(source: FovSource, channel: int, identity: dict) -> dict[str, An
     facts = {"input": identity, "fov": source.fov, "channel": channel, "dims": source.dim_order}
     if source.n_z > 1:  # only then: copies of files without Z keep their fingerprints
         facts["z"] = source.z
+    if source.file_pattern is not None:  # only then, likewise: another pattern may read other files
+        facts["pattern"] = source.file_pattern
     return facts
 
 

@@ -71,6 +71,7 @@ class FovSource:
     n_z: int = 1
     z: ZChoice = 0
     space_unit: str | None = MICROMETER
+    file_pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def copy_channel(job: TaskJob) -> dict:
     chunk = target.chunks[0]  # whole chunks: each is encoded and written once
     n_frames = source.shape[0]
     contrast = []
-    with open_fov_reader(source.file_path, source.fov, source.dim_order) as reader:
+    with open_fov_reader(source.file_path, source.fov, source.dim_order, source.file_pattern) as reader:
         for start in range(0, n_frames, chunk):
             frames = slice(start, min(start + chunk, n_frames))
             block = reader.read(job.channel, frames, source.z)
