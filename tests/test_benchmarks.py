@@ -17,6 +17,7 @@ from benchmarks.report import (
     update_readme,
 )
 from benchmarks.outputs import output_bytes
+from pyama_dask.pipeline.steps import STEPS
 
 
 def _file(path: Path, size: int) -> None:
@@ -94,6 +95,9 @@ def test_report_names_machine_dataset_and_targets() -> None:
     assert "| storage + Dask over the algorithms floor / workers | <= 10% | -12% | yes |" in text
     assert "| tasks floor (1 process, no Dask, same store) | 44.0 |" in text
     assert "| 300 (idle 60, limit 2,000) |" in text
+    # Every step of the table has its row, in its order: the tracks graph after tracking.
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.endswith(" |")]
+    assert [row for row in rows if row in STEPS] == list(STEPS) and "graph" in STEPS
 
 
 def test_whole_commands_are_timed_from_process_start_to_exit(tmp_path: Path) -> None:
