@@ -122,6 +122,19 @@ def test_whole_commands_are_timed_from_process_start_to_exit(tmp_path: Path) -> 
     assert "| small run |" in report and "PyAMA-core: skipped" in report
 
 
+def test_a_timed_command_imports_the_project_from_the_tree_it_times(tmp_path: Path) -> None:
+    import subprocess
+
+    from benchmarks.commands import in_tree
+
+    other = tmp_path / "other-checkout"
+    _file(other / "pyama_dask" / "__init__.py", 0)
+    # Started from this checkout (pytest's working directory), as the benchmark is.
+    done = subprocess.run([sys.executable, "-c", "import pyama_dask; print(pyama_dask.__file__)"],
+                          capture_output=True, text=True, check=True, **in_tree(other))
+    assert Path(done.stdout.strip()).resolve() == (other / "pyama_dask" / "__init__.py").resolve()
+
+
 def test_pyama_core_ratio_is_the_median_of_each_rounds_pair() -> None:
     from benchmarks.commands import PYAMA_CORE_RUN, commands_markdown
 
