@@ -17,6 +17,12 @@ order every other round:
   from that tree's code, named ``... (baseline)``: before and after, timed
   alternately in the same rounds.
 
+Each ``pyama-dask`` command runs in the tree it times, its working directory
+and ``PYTHONPATH``: ``python -m`` (and the workers' fork server, ``python
+-c``) put the working directory first on ``sys.path``, so a command started
+in one checkout would import that checkout's code whatever ``PYTHONPATH``
+says.
+
 Of each run, the run log gives when the first task started (the earliest
 finish time of a task less its duration) and when the last task ended, hence
 the *start* (process start to first task running) and the *tail* (last task
@@ -102,7 +108,7 @@ def measure_commands(output_dir: Path, repeat: int, pyama_core_python: str | Non
         is the one ``info`` reads and PyAMA-core runs on.
     baseline : Path, optional
         Another checkout of the project whose ``pyama-dask`` commands are
-        timed too (its ``pyama_dask`` imported through ``PYTHONPATH``).
+        timed too (run in that tree: see :func:`in_tree`).
 
     Returns
     -------
@@ -115,13 +121,13 @@ def measure_commands(output_dir: Path, repeat: int, pyama_core_python: str | Non
     datasets = {name: cached_dataset(output_dir, spec) for name, spec in (runs or RUNS).items()}
     largest = list(datasets.values())[-1]
     commands: dict[str, Callable[[], CommandTiming]] = {}
-    for tree, suffix in [(None, ""), *([(Path(baseline).resolve(), " (baseline)")] if baseline else [])]:
-        env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+    output_dir = Path(output_dir).resolve()  # the commands run in their own trees
+    for tree, suffix in [(REPO, ""), *([(Path(baseline).resolve(), " (baseline)")] if baseline else [])]:
         for name, args in (("pyama-dask --help", ["--help"]), ("pyama-dask info", ["info", str(largest.image_path)])):
-            commands[name + suffix] = functools.partial(_time_process, name + suffix, _pyama_dask(*args), env)
+            commands[name + suffix] = functools.partial(_time_process, name + suffix, _pyama_dask(*args), tree)
         for name, dataset in datasets.items():
             out = output_dir / "runs" / f"commands-{(name + suffix).replace(' ', '-').replace('(', '').replace(')', '')}"
-            commands[name + suffix] = functools.partial(_time_run, name + suffix, dataset, out, env)
+            commands[name + suffix] = functools.partial(_time_run, name + suffix, dataset, out, tree)
     pyama_core = _pyama_core_status(pyama_core_python)
     if pyama_core_python and pyama_core.startswith("ran"):
         commands[PYAMA_CORE_RUN] = lambda: _time_pyama_core(pyama_core_python, largest,
@@ -191,23 +197,28 @@ def _pyama_dask(*args: str) -> list[str]:
     return [sys.executable, "-m", "pyama_dask", *args]
 
 
-def _time_process(name: str, argv: list[str], env: dict[str, str] | None = None) -> CommandTiming:
+def in_tree(tree: Path) -> dict[str, Any]:
+    """``subprocess.run`` keywords that make a Python command import the project from ``tree``."""
+    return {"cwd": tree, "env": {**os.environ, "PYTHONPATH": str(tree)}}
+
+
+def _time_process(name: str, argv: list[str], tree: Path | None = None) -> CommandTiming:
     started = time.time()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    done = subprocess.run(argv, capture_output=True, text=True, **(in_tree(tree) if tree else {}))
     wall = time.time() - started
     if done.returncode != 0:
         raise RuntimeError(f"{name}: {' '.join(argv)} exited with {done.returncode}:\n{done.stderr[-2000:]}")
     return CommandTiming(name, wall, os.getloadavg()[0])
 
 
-def _time_run(name: str, dataset: SyntheticDataset, out: Path, env: dict[str, str] | None = None) -> CommandTiming:
+def _time_run(name: str, dataset: SyntheticDataset, out: Path, tree: Path) -> CommandTiming:
     """A ``pyama-dask run`` into a fresh ``out`` (a kept one would be resumed, not run)."""
     shutil.rmtree(out, ignore_errors=True)
     channels = [str(channel) for channel in range(1, dataset.spec.n_fluorescence + 1)]
     argv = _pyama_dask("run", str(dataset.image_path), "--out", str(out), "--pc", "0", "--fl", *channels,
                        "--workers", str(WORKERS), "--no-progress")
     started = time.time()
-    timing = _time_process(name, argv, env)
+    timing = _time_process(name, argv, tree)
     first_start, last_end = task_span(out / "run.log.jsonl")
     timing.start_s = first_start - started
     timing.tail_s = started + timing.wall_s - last_end

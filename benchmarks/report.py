@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import describe
+from pyama_dask.pipeline.steps import STEPS
 
 README_BEGIN = "<!-- benchmarks:begin (written by `python -m benchmarks --update-readme`) -->"
 README_END = "<!-- benchmarks:end -->"
-STEP_ORDER = ("copy", "segment", "correct", "track", "extract")
+#: The steps of a run, in the step table's order (``graph``, the tracks written as geff, after ``track``).
+STEP_ORDER = tuple(STEPS)
 MB = 1e6
 
 #: The issue's targets on the default dataset with 2 workers.
@@ -245,7 +247,8 @@ def _steps_table(summary: dict[str, Any]) -> list[str]:
     header = "| step | " + " | ".join(f"{n} worker{'s' if n != '1' else ''}: task s" for n in counts) + " |"
     rows = [header, "|---|" + "---:|" * len(counts)]
     for step in STEP_ORDER:
-        cells = " | ".join(f"{summary['dask'][n]['step_seconds'][step]:.1f}" for n in counts)
+        # .get: a document saved before a step existed has no figure of it.
+        cells = " | ".join(f"{summary['dask'][n]['step_seconds'].get(step, 0.0):.1f}" for n in counts)
         rows.append(f"| {step} | {cells} |")
     totals = " | ".join(f"{sum(summary['dask'][n]['step_seconds'].values()):.1f}" for n in counts)
     rows.append(f"| all (worker compute time) | {totals} |")

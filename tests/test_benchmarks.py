@@ -17,6 +17,7 @@ from benchmarks.report import (
     update_readme,
 )
 from benchmarks.outputs import output_bytes
+from pyama_dask.pipeline.steps import STEPS
 
 
 def _file(path: Path, size: int) -> None:
@@ -94,6 +95,9 @@ def test_report_names_machine_dataset_and_targets() -> None:
     assert "| storage + Dask over the algorithms floor / workers | <= 10% | -12% | yes |" in text
     assert "| tasks floor (1 process, no Dask, same store) | 44.0 |" in text
     assert "| 300 (idle 60, limit 2,000) |" in text
+    # Every step of the table has its row, in its order: the tracks graph after tracking.
+    rows = [line.split(" | ")[0].lstrip("| ") for line in text.splitlines() if line.endswith(" |")]
+    assert [row for row in rows if row in STEPS] == list(STEPS) and "graph" in STEPS
 
 
 def test_whole_commands_are_timed_from_process_start_to_exit(tmp_path: Path) -> None:
@@ -116,6 +120,19 @@ def test_whole_commands_are_timed_from_process_start_to_exit(tmp_path: Path) -> 
     assert measured["pyama_core"].startswith(f"skipped: {sys.executable} cannot import pyama_core")
     report = commands_markdown(measured)
     assert "| small run |" in report and "PyAMA-core: skipped" in report
+
+
+def test_a_timed_command_imports_the_project_from_the_tree_it_times(tmp_path: Path) -> None:
+    import subprocess
+
+    from benchmarks.commands import in_tree
+
+    other = tmp_path / "other-checkout"
+    _file(other / "pyama_dask" / "__init__.py", 0)
+    # Started from this checkout (pytest's working directory), as the benchmark is.
+    done = subprocess.run([sys.executable, "-c", "import pyama_dask; print(pyama_dask.__file__)"],
+                          capture_output=True, text=True, check=True, **in_tree(other))
+    assert Path(done.stdout.strip()).resolve() == (other / "pyama_dask" / "__init__.py").resolve()
 
 
 def test_pyama_core_ratio_is_the_median_of_each_rounds_pair() -> None:

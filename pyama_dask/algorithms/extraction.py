@@ -30,13 +30,13 @@ without one the table has no such column, as PyAMA-core's.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pyama_dask.algorithms.options import min_frames
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 
 logger = logging.getLogger(__name__)
@@ -288,19 +288,6 @@ class CellPixels:
     def sum(self, image: np.ndarray) -> np.ndarray:
         """Per-cell sum of a 2-D image, accumulated in float64."""
         return self.reduce(np.add, image.ravel()[self.flat_index].astype(np.float64))
-
-
-def min_frames(min_trace_length: int | float, n_frames: int) -> int:
-    """Frames a trace needs: ``min_trace_length`` itself (int) or that share of ``n_frames`` (float), >= 1.
-
-    Examples
-    --------
-    >>> min_frames(30, 92), min_frames(0.5, 92), min_frames(0.1, 8)
-    (30, 46, 1)
-    """
-    if isinstance(min_trace_length, float):
-        return max(1, math.ceil(min_trace_length * n_frames))
-    return int(min_trace_length)
 
 
 def _long_enough(cells: np.ndarray, min_length: int) -> np.ndarray:

@@ -30,12 +30,12 @@ import pandas as pd
 import scipy.fft
 from skimage.registration import phase_cross_correlation
 
+from pyama_dask.algorithms.options import REFERENCES
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 
 logger = logging.getLogger(__name__)
 
 Reference = Literal["previous", "first"]
-REFERENCES: tuple[str, ...] = ("previous", "first")
 
 
 @dataclass(frozen=True)

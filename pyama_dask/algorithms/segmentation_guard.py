@@ -59,15 +59,11 @@ from skimage.measure import label
 from skimage.morphology import remove_small_objects
 from skimage.segmentation import watershed as watershed_transform
 
+from pyama_dask.algorithms.options import IMAGE_KINDS, THRESHOLD_METHODS
 from pyama_dask.algorithms.segmentation import clean_mask, histogram_threshold, local_log_std
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 
 logger = logging.getLogger(__name__)
-
-#: Values of ``image_kind``: what the frames show ("auto": decided from the pixels).
-IMAGE_KINDS: tuple[str, ...] = ("auto", "transmitted", "fluorescence")
-#: Values of ``threshold_method``: PyAMA-core's log-std histogram rule, or scikit-image's.
-THRESHOLD_METHODS: tuple[str, ...] = ("logstd-mode", "otsu", "li")
 
 #: Gaussian sigma (px) of the smoothing of fluorescence before its threshold:
 #: it averages shot noise so that a nucleus is one connected region.

@@ -36,14 +36,12 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from skimage.measure import label
 
+from pyama_dask.algorithms.options import MAX_OBJECTS_PER_FRAME
 from pyama_dask.algorithms.stacks import check_stack, frame_blocks
 
 logger = logging.getLogger(__name__)
 
 MAX_TRACKS = int(np.iinfo(np.uint16).max)
-#: Default of ``max_objects_per_frame`` of both trackers: real frames hold a
-#: few hundred cells at most, noise frames thousands of grains.
-MAX_OBJECTS_PER_FRAME = 2000
 
 
 def refuse_links(frame: int, n_objects: int, max_objects: int) -> bool:

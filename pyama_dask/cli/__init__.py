@@ -115,7 +115,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     # Imported here: the cluster options and profiles load Dask and the algorithms.
     from pyama_dask.cli.clusters import add_cluster_options
     from pyama_dask.pipeline.params import PROFILE_NAMES
-    from pyama_dask.algorithms.registration import REFERENCES
+    from pyama_dask.algorithms.options import REFERENCES
 
     run.add_argument("file", help="ND2, CZI, (OME-)TIFF, OME-Zarr, or a folder of MetaMorph TIFFs")
     run.add_argument("--out", required=True, help="output directory")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -14,7 +15,6 @@ from pyama_dask.cli.fit import fit_request
 from pyama_dask.cli.progress import RunProgress, on_terminal
 from pyama_dask.rundir.config import load_run_config
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata, input_identity, read_metadata
-from pyama_dask.synthetic import SyntheticSpec, generate_dataset, load_spec
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.steps import drift_registered, fit_registered
@@ -22,6 +22,9 @@ from pyama_dask.pipeline.plan import plan_fov
 from pyama_dask.workflow.graph import render_fov_graph
 from pyama_dask.workflow.run import OutputStorageError, run_complete_workflow
 from pyama_dask.workflow.validate import check_request, movies_too_short, resolve_channel
+
+if TYPE_CHECKING:
+    from pyama_dask.synthetic import SyntheticSpec
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ def process(meta: MicroscopyMetadata, context: ProcessingContext, args: argparse
 
 def demo_dataset(folder: Path, spec: SyntheticSpec) -> Path:
     """The demo's OME-TIFF: generated once, reused while the spec is unchanged."""
+    from pyama_dask.synthetic import generate_dataset, load_spec  # noqa: PLC0415  (scipy: for the demo only)
+
     params_path = folder / "demo_params.json"
     if params_path.is_file() and load_spec(params_path) == spec:
         logger.info("reusing the demo dataset in %s", folder)
@@ -105,6 +110,8 @@ def demo_dataset(folder: Path, spec: SyntheticSpec) -> Path:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Generate the demo dataset (once) and process it end to end."""
+    from pyama_dask.synthetic import SyntheticSpec  # noqa: PLC0415  (see demo_dataset)
+
     if args.dry_run:
         print(dry_run(args, {}))
         return 0

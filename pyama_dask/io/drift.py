@@ -14,16 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pyama_dask.io.store import fov_group_name
 from pyama_dask.rundir.atomic import write_text_atomic
 
 DRIFT_COLUMNS = ("drift_y", "drift_x")
-
-
-def drift_path(output_dir: Path, base_name: str, fov: int, channel: int) -> Path:
-    """``<output_dir>/fov_000/<base_name>_fov_000_drift_ch_<channel>.csv``, beside the FOV's traces."""
-    fov_dir = fov_group_name(fov)
-    return Path(output_dir) / fov_dir / f"{base_name}_{fov_dir}_drift_ch_{channel}.csv"
 
 
 def write_drift_csv(drift: np.ndarray, path: Path) -> None:

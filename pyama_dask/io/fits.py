@@ -20,7 +20,8 @@ import pandas as pd
 
 from pyama_dask.algorithms.kinetics import KineticsModel
 from pyama_dask.algorithms.kinetics_fit import CellFits
-from pyama_dask.io.traces import traces_path, write_traces_parquet
+from pyama_dask.io.fov_files import traces_path
+from pyama_dask.io.traces import write_traces_parquet
 from pyama_dask.rundir.atomic import write_text_atomic
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs
 

@@ -11,15 +11,16 @@ the optional ``omero`` rendering metadata of a single channel, and the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import zarr
-from ome_zarr.format import FormatV05
-from ome_zarr.writer import add_metadata, get_metadata, write_label_metadata, write_multiscales_metadata
 
-#: The NGFF version written (under ``attrs["ome"]``, Zarr v3).
-FORMAT = FormatV05()
+if TYPE_CHECKING:
+    import zarr
+
 #: Axes of every image; time is in minutes, space in micrometres when the pixel size is known.
 AXES = ("t", "y", "x")
 TIME_UNIT = "minute"
@@ -28,6 +29,22 @@ MICROMETER = "micrometer"
 LEVEL = "0"
 # Where a label image's source lies: NGFF puts label images in ``<image>/labels/<name>``.
 _LABEL_SOURCE = "../../"
+
+
+# ome-zarr-py is imported on first use: it loads dask.array (half a second), which a driver that plans a
+# run and names its outputs never needs; the workers writing images have it preloaded.
+def _writer() -> ModuleType:
+    import ome_zarr.writer  # noqa: PLC0415
+
+    return ome_zarr.writer
+
+
+@functools.cache
+def _format() -> Any:
+    """The NGFF version written (under ``attrs["ome"]``, Zarr v3)."""
+    from ome_zarr.format import FormatV05  # noqa: PLC0415
+
+    return FormatV05()
 
 
 def omero(name: str, label: str, colour: str, dtype: np.dtype) -> dict:
@@ -93,10 +110,10 @@ def write_image(group: zarr.Group, name: str, scale: Sequence[float], omero: dic
     """
     # ome-zarr-py's validation takes Python numbers only, not numpy scalars.
     transforms = [{"type": "scale", "scale": [float(step) for step in scale]}]
-    write_multiscales_metadata(
+    _writer().write_multiscales_metadata(
         group,
         [{"path": LEVEL, "coordinateTransformations": transforms}],
-        fmt=FORMAT,
+        fmt=_format(),
         axes=list(AXES),
         axes_units={"t": TIME_UNIT} | ({} if space_unit is None else {"y": space_unit, "x": space_unit}),
         name=name,
@@ -114,12 +131,12 @@ def write_label(labels: zarr.Group, name: str) -> None:
     name
         The label image in it, already an NGFF image (:func:`write_image`).
     """
-    write_label_metadata(labels, name, fmt=FORMAT, source={"image": _LABEL_SOURCE})
+    _writer().write_label_metadata(labels, name, fmt=_format(), source={"image": _LABEL_SOURCE})
     # ome-zarr-py 0.18 appends the name even when it is listed already (an
     # image made again), and leaves out the version NGFF 0.5 requires of the
     # ``labels`` group's ``ome`` block.
-    listed = list(dict.fromkeys(get_metadata(labels)["labels"]))
-    add_metadata(labels, {"version": FORMAT.version, "labels": listed}, fmt=FORMAT)
+    listed = list(dict.fromkeys(_writer().get_metadata(labels)["labels"]))
+    _writer().add_metadata(labels, {"version": _format().version, "labels": listed}, fmt=_format())
 
 
 def set_contrast_window(group: zarr.Group, start: float, end: float) -> None:
@@ -130,31 +147,32 @@ def set_contrast_window(group: zarr.Group, start: float, end: float) -> None:
     KeyError
         If the image has no ``omero`` metadata.
     """
-    rendering = get_metadata(group)["omero"]
+    rendering = _writer().get_metadata(group)["omero"]
     first, *others = rendering["channels"]
     window = {**first["window"], "start": start, "end": end}
-    add_metadata(group, {"omero": {**rendering, "channels": [{**first, "window": window}, *others]}}, fmt=FORMAT)
+    rendering = {**rendering, "channels": [{**first, "window": window}, *others]}
+    _writer().add_metadata(group, {"omero": rendering}, fmt=_format())
 
 
 def has_omero(group: zarr.Group) -> bool:
     """Whether an image carries ``omero`` rendering metadata."""
-    return "omero" in get_metadata(group)
+    return "omero" in _writer().get_metadata(group)
 
 
 def channel_label(group: zarr.Group) -> str | None:
     """The name of an image's (first) ``omero`` channel, or None."""
-    channels = get_metadata(group).get("omero", {}).get("channels") or [{}]
+    channels = _writer().get_metadata(group).get("omero", {}).get("channels") or [{}]
     return channels[0].get("label")
 
 
 def space_unit(group: zarr.Group) -> str | None:
     """The unit of an image's x axis, or None when it has none (pixels)."""
-    axes = {axis["name"]: axis for axis in get_metadata(group)["multiscales"][0]["axes"]}
+    axes = {axis["name"]: axis for axis in _writer().get_metadata(group)["multiscales"][0]["axes"]}
     return axes["x"].get("unit")
 
 
 def scale(group: zarr.Group) -> list[float]:
     """Physical size of one step along each axis of an image's level ``0``."""
-    datasets = get_metadata(group)["multiscales"][0]["datasets"]
+    datasets = _writer().get_metadata(group)["multiscales"][0]["datasets"]
     # NGFF puts the scale first among a dataset's transformations.
     return list(datasets[0]["coordinateTransformations"][0]["scale"])

@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 
 from pyama_dask.rundir.atomic import replace_atomically, write_text_atomic
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs
-from pyama_dask.io.store import fov_group_name
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +31,6 @@ RUN_TRACES_FILE = "traces.parquet"
 EXPORT_FORMATS = ("parquet", "csv")
 # Schema metadata key of the run's description in the Parquet file.
 _METADATA_KEY = b"pyama_dask"
-
-
-def traces_path(output_dir: Path, base_name: str, fov: int, channel: int) -> Path:
-    """``<output_dir>/fov_000/<base_name>_fov_000_traces_ch_<channel>.csv``, as in PyAMA-core."""
-    fov_dir = fov_group_name(fov)
-    return Path(output_dir) / fov_dir / f"{base_name}_{fov_dir}_traces_ch_{channel}.csv"
 
 
 def write_traces_csv(table: pd.DataFrame, path: Path) -> None:

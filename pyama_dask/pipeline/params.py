@@ -49,8 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pyama_dask.algorithms.segmentation_guard import IMAGE_KINDS, THRESHOLD_METHODS
-from pyama_dask.algorithms.tracking import MAX_OBJECTS_PER_FRAME
+from pyama_dask.algorithms.options import IMAGE_KINDS, MAX_OBJECTS_PER_FRAME, THRESHOLD_METHODS
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo

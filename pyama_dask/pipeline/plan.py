@@ -28,7 +28,7 @@ from pyama_dask.io.store import ImageRef
 from pyama_dask.pipeline.context import Channels, ResultsPathsPerFOV
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import SEGMENTED, STEPS, Step
-from pyama_dask.pipeline.tasks import FovSource, TaskJob
+from pyama_dask.pipeline.jobs import FovSource, TaskJob
 
 # Bump when a step's output format or algorithm changes, so that stores made
 # by an earlier version are recomputed rather than trusted.

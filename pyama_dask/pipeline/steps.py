@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,21 +39,36 @@ from typing import Any
 
 import numpy as np
 
+from pyama_dask.algorithms.options import REFERENCES
 from pyama_dask.io.completion import Output, clear_complete, completed_fingerprint, mark_complete
-from pyama_dask.algorithms.registration import REFERENCES, largest_drift
-from pyama_dask.io.drift import drift_path, read_drift_csv
-from pyama_dask.io.fits import fits_path, read_fits
+from pyama_dask.io.fov_files import drift_path, traces_path
 from pyama_dask.io.store import open_image
-from pyama_dask.io.traces import read_traces_csv, traces_path
 from pyama_dask.io.tracks_geff import TRACKS_KIND
-from pyama_dask.pipeline import tasks
 from pyama_dask.pipeline.context import Channels
 from pyama_dask.pipeline.fit_params import FitParams
+from pyama_dask.pipeline.jobs import FovSource, TaskJob
 from pyama_dask.pipeline.memory import MemoryModel
-from pyama_dask.pipeline.tasks import FovSource, TaskJob
 
 #: Channel roles a step may write for.
 SEGMENTED, FLUORESCENCE = "segmented", "fluorescence"
+#: The module of the task functions the table names (:class:`TaskByName`).
+TASKS_MODULE = "pyama_dask.pipeline.tasks"
+
+
+@dataclass(frozen=True)
+class TaskByName:
+    """A task function of :data:`TASKS_MODULE`, by name, with keyword arguments bound: called like the function.
+
+    The module is imported where the task runs, on first call: it imports
+    every algorithm and the libraries they use, which the driver, planning
+    and following the tasks, never needs (nor waits for).
+    """
+
+    name: str
+    keywords: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, job: TaskJob) -> dict:
+        return getattr(importlib.import_module(TASKS_MODULE), self.name)(job, **self.keywords)
 
 
 @dataclass(frozen=True)
@@ -65,8 +81,9 @@ class Step:
         The step's name, used in task keys, progress, the run log and
         ``Params.for_step``.
     task
-        The task function: takes a :class:`~pyama_dask.pipeline.tasks.TaskJob`,
-        writes ``job.output``, returns a small summary dict.
+        The task function: takes a :class:`~pyama_dask.pipeline.jobs.TaskJob`,
+        writes ``job.output``, returns a small summary dict. The table's
+        own are :class:`TaskByName`.
     writes
         Channel role -> kind of output written for each channel of that role:
         an image kind of the store (``seg``, ``fl_corrected``...) or, when
@@ -156,6 +173,8 @@ def _tracks_in(labels: Output) -> int:
 
 def _cells_in(traces: Output) -> int:
     """Cells of a complete trace file."""
+    from pyama_dask.io.traces import read_traces_csv  # noqa: PLC0415  (pandas: for a resumed run's summary only)
+
     return int(read_traces_csv(traces)["cell"].nunique())
 
 
@@ -165,17 +184,17 @@ def _cells_in(traces: Output) -> int:
 # extract 116 and 147; graph: one chunk read, then bands of a frame's pixels (3 B/px at
 # 2048 px with every pixel a cell).
 _TABLE = (
-    Step("copy", tasks.copy_channel, writes={SEGMENTED: "pc", FLUORESCENCE: "fl"}, memory=MemoryModel(4, 8),
+    Step("copy", TaskByName("copy_channel"), writes={SEGMENTED: "pc", FLUORESCENCE: "fl"}, memory=MemoryModel(4, 8),
          params=False, facts=_copy_facts),
-    Step("segment", tasks.segment_fov, writes={SEGMENTED: "seg"}, inputs={"source": "copy"},
+    Step("segment", TaskByName("segment_fov"), writes={SEGMENTED: "seg"}, inputs={"source": "copy"},
          memory=MemoryModel(4, 36)),
-    Step("correct", tasks.correct_fov, writes={FLUORESCENCE: "fl_corrected"},
+    Step("correct", TaskByName("correct_fov"), writes={FLUORESCENCE: "fl_corrected"},
          inputs={"source": "copy", "mask": "segment"}, memory=MemoryModel(6, 6)),
-    Step("track", tasks.track_fov, writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
+    Step("track", TaskByName("track_fov"), writes={SEGMENTED: "seg_labeled"}, inputs={"source": "segment"},
          memory=MemoryModel(4, 18), summary="tracks", recount=_tracks_in),
-    Step("graph", tasks.graph_fov, writes={SEGMENTED: TRACKS_KIND}, inputs={"labels": "track"},
+    Step("graph", TaskByName("graph_fov"), writes={SEGMENTED: TRACKS_KIND}, inputs={"labels": "track"},
          memory=MemoryModel(2, 6), params=False),
-    Step("extract", tasks.extract_fov, writes={FLUORESCENCE: "traces_csv"},
+    Step("extract", TaskByName("extract_fov"), writes={FLUORESCENCE: "traces_csv"},
          inputs={"labels": "track", "corrected": "correct"}, memory=MemoryModel(12, 24), file=traces_path,
          facts=_extract_facts, summary="cells", summary_label="traces kept (cells)", recount=_cells_in),
 )
@@ -190,6 +209,8 @@ def _fit_facts(settings: FitParams, source: FovSource, channel: int, identity: d
 
 def _fitted_in(fits: Output) -> int:
     """Cells fitted successfully in a complete fits output."""
+    from pyama_dask.io.fits import read_fits  # noqa: PLC0415  (the kinetics models: for runs that fit only)
+
     return int(read_fits(fits)["success"].sum())
 
 
@@ -203,7 +224,9 @@ def fit_step(settings: FitParams) -> Step:
     nothing else is made again. Memory: the cells of a FOV are fitted in
     chunks whatever the frame size.
     """
-    return Step("fit", partial(tasks.fit_fov, settings=settings), writes={FLUORESCENCE: "fits_csv"},
+    from pyama_dask.io.fits import fits_path  # noqa: PLC0415  (see _fitted_in)
+
+    return Step("fit", TaskByName("fit_fov", {"settings": settings}), writes={FLUORESCENCE: "fits_csv"},
                 inputs={"traces": "extract"}, memory=MemoryModel(0, 0), params=False, file=fits_path,
                 facts=partial(_fit_facts, settings), summary="fitted", summary_label="cells fitted",
                 recount=_fitted_in)
@@ -243,6 +266,9 @@ DRIFT_READERS = ("track", "graph", "extract")
 
 def _largest_drift_in(table: Output) -> float:
     """The largest drift of a complete drift table."""
+    from pyama_dask.algorithms.registration import largest_drift  # noqa: PLC0415  (scikit-image: not in a driver)
+    from pyama_dask.io.drift import read_drift_csv  # noqa: PLC0415  (pandas: see _cells_in)
+
     return largest_drift(read_drift_csv(table))
 
 
@@ -258,7 +284,7 @@ def drift_step(drift_reference: str) -> Step:
     fingerprint. Memory: the spectra of two frames and the correlation,
     40 B/px measured with tracemalloc at 1024 and 2048 px.
     """
-    return Step("register", partial(tasks.register_fov, drift_reference=drift_reference),
+    return Step("register", TaskByName("register_fov", {"drift_reference": drift_reference}),
                 writes={SEGMENTED: "drift_csv"}, inputs={"source": "copy"}, memory=MemoryModel(4, 48), params=False,
                 file=drift_path, facts=partial(_register_facts, drift_reference), summary="drift_px",
                 recount=_largest_drift_in)

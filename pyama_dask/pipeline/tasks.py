@@ -10,9 +10,6 @@ decides whether a task runs and records its output complete.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,13 +19,10 @@ from pyama_dask.algorithms.extraction import extract_traces
 from pyama_dask.algorithms.kinetics_fit import fit_cells
 from pyama_dask.algorithms.registration import drift_stack, largest_drift, with_corrected_positions
 from pyama_dask.algorithms.tracks_graph import tracks_graph
-from pyama_dask.io.completion import Output
 from pyama_dask.io.corrected import open_corrected, write_corrected
 from pyama_dask.io.drift import read_drift_csv, write_drift_csv
 from pyama_dask.io.fits import cell_series, fits_table, write_fits
-from pyama_dask.io.inputs.common import ZChoice
 from pyama_dask.io.inputs.microscopy import open_fov_reader
-from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import (
     ImageRef,
     contrast_pixels,
@@ -47,52 +41,7 @@ from pyama_dask.io.traces import read_traces_csv, write_traces_csv
 from pyama_dask.io.tracks_geff import write_tracks_geff
 from pyama_dask.pipeline.choices import segment_stack, track_stack
 from pyama_dask.pipeline.fit_params import FitParams
-from pyama_dask.pipeline.params import Params
-
-
-@dataclass(frozen=True)
-class FovSource:
-    """What the input file says about one FOV: where it is and how it is shaped.
-
-    ``scale`` is one step along (t, y, x) in (minutes, ``space_unit``,
-    ``space_unit``); without a pixel size in the file the unit is None and
-    the step 1. ``times`` are minutes since the first frame, one per frame.
-    ``n_z`` is the number of Z planes of the file, ``z`` the plane copied
-    (or ``"max"``, each frame's maximum projection over Z).
-    """
-
-    file_path: Path
-    fov: int
-    shape: tuple[int, int, int]
-    scale: tuple[float, float, float]
-    dim_order: str | None
-    channel_names: tuple[str, ...]
-    times: tuple[float, ...]
-    n_z: int = 1
-    z: ZChoice = 0
-    space_unit: str | None = MICROMETER
-    file_pattern: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskJob:
-    """Everything one task needs: its step, FOV and channel, inputs, output, parameters, fingerprint.
-
-    ``inputs`` maps each role of the step (e.g. ``source``, ``mask``) to the
-    output of the task it depends on.
-    """
-
-    step: str
-    source: FovSource
-    channel: int
-    inputs: Mapping[str, Output]
-    output: Output
-    params: Params
-    fingerprint: str
-
-    @property
-    def fov(self) -> int:
-        return self.source.fov
+from pyama_dask.pipeline.jobs import TaskJob
 
 
 def copy_channel(job: TaskJob) -> dict:

@@ -21,7 +21,7 @@ from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.plan import fingerprint
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import Step, StepResult, fit_step, run_job
-from pyama_dask.pipeline.tasks import FovSource, TaskJob
+from pyama_dask.pipeline.jobs import FovSource, TaskJob
 from pyama_dask.rundir.lock import run_lock
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, recorded_outputs, write_results_yaml
 

@@ -21,7 +21,7 @@ from dask.delayed import Delayed
 
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask
 from pyama_dask.pipeline.steps import STEPS, Step, StepResult, run_job
-from pyama_dask.pipeline.tasks import TaskJob
+from pyama_dask.pipeline.jobs import TaskJob
 from pyama_dask.workflow.allocator import keep_frames_on_heap
 
 TaskKey = tuple[str, int]

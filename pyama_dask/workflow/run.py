@@ -33,8 +33,6 @@ from pyama_dask.rundir.provenance import InputChecksum, provenance_record
 from pyama_dask.rundir.results import RESULTS_FILE, read_results_yaml, write_results_yaml
 from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.io.store import ImageRef, fov_group_name, remove_stale_partials
-from pyama_dask.io.fits import write_run_fits
-from pyama_dask.io.traces import write_run_traces
 from pyama_dask.pipeline.fit_params import FitParams
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import STEPS, StepResult, drift_registered, fit_registered
@@ -247,6 +245,9 @@ def _record_run(output_dir: Path, document: dict, log_path: Path, failed: dict[i
 
     With ``best_effort``, what cannot be written is logged and the rest tried.
     """
+    # Imported once the tasks are over: pandas, pyarrow and the kinetics models are no part of the start.
+    from pyama_dask.io.fits import write_run_fits  # noqa: PLC0415
+    from pyama_dask.io.traces import write_run_traces  # noqa: PLC0415
 
     def attempt(*writes: Callable[[], object]) -> None:
         try:

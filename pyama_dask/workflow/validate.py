@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyama_dask.algorithms.extraction import min_frames
+from pyama_dask.algorithms.options import min_frames
 from pyama_dask.io.inputs.common import Z_MAX
 from pyama_dask.io.inputs.metamorph import is_glob_pattern, is_series_file
 from pyama_dask.io.inputs.microscopy import MicroscopyMetadata

@@ -274,6 +274,10 @@ _HEAVY_MODULES = ("dask", "distributed", "zarr", "ome_zarr", "pydantic", "skimag
 _WORKFLOW_MODULES = ("distributed", "zarr", "ome_zarr", "skimage", "tqdm", "pyama_dask.workflow.run",
                      "pyama_dask.io.store", "pyama_dask.algorithms", "bioio_ome_zarr", "s3fs")
 
+# The task functions, the algorithms and the libraries that only they use.
+_TASK_MODULES = ("pyama_dask.pipeline.tasks", "pyama_dask.algorithms.segmentation", "pyama_dask.algorithms.tracking",
+                 "skimage", "numba", "ome_zarr")
+
 
 def _imported_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
     """The ``modules`` that ``pyama-dask ARGV`` has imported when it exits."""
@@ -289,6 +293,13 @@ def test_help_imports_no_heavy_module():
 
 def test_info_imports_no_workflow_module(tiny_dataset):
     assert _imported_by(["info", str(tiny_dataset.image_path)], _WORKFLOW_MODULES) == []
+
+
+def test_a_runs_driver_imports_no_task_nor_algorithm(tiny_dataset, tmp_path):
+    # The workers run the tasks (their fork server preloads them); the driver only plans and follows them.
+    argv = ["run", str(tiny_dataset.image_path), "--out", str(tmp_path / "out"), "--fl", "1", "--workers", "1",
+            "--no-progress"]
+    assert _imported_by(argv, _TASK_MODULES) == []
 
 
 def test_run_help_imports_what_its_options_need():

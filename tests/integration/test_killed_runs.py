@@ -27,7 +27,7 @@ from pyama_dask.rundir.results import RESULTS_FILE
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.io.completion import completed_fingerprint
 from pyama_dask.io.store import ImageRef
-from pyama_dask.io.traces import traces_path
+from pyama_dask.io.fov_files import traces_path
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.pipeline.plan import plan_fov

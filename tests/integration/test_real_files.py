@@ -18,7 +18,8 @@ from pyama_dask.io.store import ImageRef, image_space_unit, open_image
 from pyama_dask.io.traces import read_traces_csv
 from pyama_dask.pipeline.params import Params
 from pyama_dask.pipeline.steps import run_job
-from pyama_dask.pipeline.tasks import FovSource, TaskJob, copy_channel
+from pyama_dask.pipeline.jobs import FovSource, TaskJob
+from pyama_dask.pipeline.tasks import copy_channel
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
 from pyama_dask.pipeline.serial import process_fov_serial

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pyama_dask.io.completion import completed_fingerprint, mark_complete
-from pyama_dask.io.traces import read_traces_csv, traces_path, write_traces_csv
+from pyama_dask.io.fov_files import traces_path
+from pyama_dask.io.traces import read_traces_csv, write_traces_csv
 
 
 def _table():

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from pyama_dask.io.completion import completed_fingerprint
-from pyama_dask.io.drift import drift_path, read_drift_csv
+from pyama_dask.io.drift import read_drift_csv
+from pyama_dask.io.fov_files import drift_path
 from pyama_dask.io.inputs.microscopy import input_identity, read_frames, read_metadata
 from pyama_dask.io.store import image_drift
 from pyama_dask.io.traces import read_traces_csv

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pyama_dask.io.completion import completed_fingerprint
-from pyama_dask.io.drift import drift_path, read_drift_csv
+from pyama_dask.io.drift import read_drift_csv
+from pyama_dask.io.fov_files import drift_path
 from pyama_dask.io.inputs.microscopy import input_identity, read_metadata
 from pyama_dask.io.store import ImageRef, image_lineage, open_image
 from pyama_dask.io.tracks_geff import TRACKS_KIND, read_tracks_geff

@@ -27,7 +27,7 @@ from pyama_dask.pipeline.steps import (
     tasks_per_fov,
     unregister_step,
 )
-from pyama_dask.pipeline.tasks import TaskJob
+from pyama_dask.pipeline.jobs import TaskJob
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.workflow.run import run_complete_workflow
 from pyama_dask.workflow.status import summarise_run
@@ -148,7 +148,8 @@ def test_steps_with_parameters_are_the_parameter_groups():
 
 def test_the_lineage_is_stored_with_the_labels_and_read_by_extraction(tmp_path, tiny_dataset):
     from pyama_dask.io.store import image_lineage
-    from pyama_dask.io.traces import read_traces_csv, traces_path
+    from pyama_dask.io.fov_files import traces_path
+    from pyama_dask.io.traces import read_traces_csv
 
     meta = read_metadata(tiny_dataset.image_path)
     for name, params in {"pyama": Params(), "divisions": Params(profile="robust", track_divisions=True)}.items():

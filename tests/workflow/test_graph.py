@@ -39,7 +39,7 @@ def test_fov_that_cannot_fit_is_refused_naming_it(tiny_dataset, dask_client, tmp
 def test_killed_worker_message_points_at_memory():
     from pyama_dask.pipeline.params import Params
     from pyama_dask.pipeline.plan import PlannedTask
-    from pyama_dask.pipeline.tasks import FovSource, TaskJob
+    from pyama_dask.pipeline.jobs import FovSource, TaskJob
     from pyama_dask.workflow.run import _failure_message
 
     source = FovSource(Path("x.tif"), 3, (10, 2048, 2048), (1.0, 1.0, 1.0), None, ("PC",), ())
