@@ -109,13 +109,16 @@ def test_half_written_file_is_never_counted(tmp_path: Path, layout, options, nam
     writer = (OmeZarrWriter(path, spec, options["ngff_version"], options["growth"]) if layout == "ome-zarr"
               else TiffFolderWriter(path, spec, options["naming"]))
     _write(writer, spec, [(0, 0)])
-    halfway = threading.Thread(target=_write, args=(writer, spec, [(0, 1)], (0, 1, 2), 1.5))
+    halfway = threading.Thread(target=_write, args=(writer, spec, [(0, 1)], (0, 1, 2), 3.0))
     with open_growing(path, settle_seconds=0.2, poll_interval=0.05) as source:
         halfway.start()
         counts = []
-        while halfway.is_alive():
+        # Scanned while the file is half-written (well before its second half, due 3 s after the first, lands).
+        until = time.monotonic() + 2.0
+        while time.monotonic() < until:
             counts.append(source.scan().frames[0])
             time.sleep(0.05)
+        halfway.join()
         assert max(counts) == 1  # frame 0 landed; frame 1, its last channel half-written all along, did not
         _write(writer, spec, [(0, 2)])
         final = _follow(source, lambda landed: landed.frames[0] == 3)[-1]
