@@ -73,7 +73,7 @@ def _worker_rss(client: Client) -> float:
 def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) -> LiveFigures:
     """Simulate an acquisition at ``interval`` seconds per time point, follow it, then batch-run it."""
     staged = simulate_acquisition(folder / "staged", spec, "tiff-folder", 0, partial=None)
-    acquisition = _Replay(staged, folder / "acquisition", interval)
+    acquisition = Replay(staged, folder / "acquisition", interval)
     acquisition.start()
     out = folder / "live"
     memory: list[float] = []
@@ -102,7 +102,7 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     )
 
 
-class _Replay(threading.Thread):
+class Replay(threading.Thread):
     """Moves the files of each time point of a rendered acquisition into ``target`` every ``interval`` seconds."""
 
     def __init__(self, staged: Path, target: Path, interval: float) -> None:

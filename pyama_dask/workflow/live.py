@@ -24,7 +24,8 @@ delays frames but loses none.
 The run log gets a ``live`` record every ``status_every`` seconds (frames
 landed and processed per FOV, lag in frames and seconds, rate) and a
 ``live-batch`` record per batch done (its frames' latency from landing to
-their trace rows); ``pyama-dask status`` shows them.
+their trace rows); ``pyama-dask status`` shows them, and so does the run's page on
+the Dask dashboard (:mod:`pyama_dask.workflow.live_page`) where the scheduler serves it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.workflow.allocator import keep_frames_on_heap
 from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.live_finalise import finalise_fov
+from pyama_dask.workflow.live_page import live_page_url, publish
 from pyama_dask.workflow.run import ProgressCallback, run_complete_workflow
 from pyama_dask.workflow.validate import ensure_writable_dir, validate_channels
 
@@ -162,9 +164,10 @@ def follow_workflow(
     opener = open_source or _default_opener(source)
     with ExitStack() as stack:
         connected = stack.enter_context(connect(client, n_workers=n_workers, dashboard_address=dashboard_address))
-        logger.info("Dask dashboard: %s", connected.dashboard_link or "none")
+        page = live_page_url(connected)
+        logger.info("Dask dashboard: %s%s", connected.dashboard_link or "none", f" (live page: {page})" if page else "")
         with run_lock(output_dir, str(source.path)):
-            follower = _Follower(connected, source, opener, context, output_dir, params, limits, on_status)
+            follower = _Follower(connected, source, opener, context, output_dir, params, limits, on_status, page)
             followed = follower.run()
             metadata = source.metadata()
             for fov in followed:
@@ -226,14 +229,15 @@ class _Follower:
 
     def __init__(self, client: Client, source: GrowingSource, opener: Callable[[], GrowingSource],
                  context: ProcessingContext, output_dir: Path, params: Params, limits: FollowLimits,
-                 on_status: Callable[[dict], None] | None = None) -> None:
-        self.client, self.source, self.opener, self.on_status = client, source, opener, on_status
+                 on_status: Callable[[dict], None] | None = None, page: str | None = None) -> None:
+        self.client, self.source, self.opener, self.on_status, self.page = client, source, opener, on_status, page
         self.context, self.output_dir, self.params, self.limits = context, output_dir, params, limits
         self.fovs: dict[int, _FovProgress] = {}
         self.live: dict[int, LiveFov] = {}
         self.failed: dict[int, str] = {}
         self.times: dict[int, list[float]] = {}
-        self.done_at: deque[tuple[float, int]] = deque()  # (when, frames) of the batches of the last minute
+        self.done_at: deque[tuple[float, int, int]] = deque()  # (when, FOV, frames) of the last minute's batches
+        self.shown: list[dict] = []  # the run-log records the dashboard page shows: live-start, the last live
         self.last_change = time.monotonic()
         self.log = run_log_path(output_dir)
 
@@ -242,8 +246,9 @@ class _Follower:
         remove_stale_temporaries(live_dir(self.output_dir))  # of a run killed while recording its progress
         landed = wait_for_first_frame(self.source, self.limits)
         validate_channels(self.source.metadata(), self.context.channels)
-        append_record(self.log, "live-start", input_file=str(self.source.path), layout=self.source.layout,
-                      fovs=list(landed.fovs), dashboard=self.client.dashboard_link)
+        self.shown = [append_record(self.log, "live-start", input_file=str(self.source.path),
+                                    layout=self.source.layout, fovs=list(landed.fovs),
+                                    dashboard=self.client.dashboard_link, live_page=self.page)]
         next_status = next_traces = time.monotonic()
         try:
             while True:
@@ -266,8 +271,9 @@ class _Follower:
             raise
         self._record_status(time.monotonic())
         write_traces_so_far(self.output_dir, self.context.channels.fl, self._processed())
-        append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
-                      frames=self._processed(), failed=self.failed)
+        end = append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
+                            frames=self._processed(), failed=self.failed)
+        self._show(end)
         return [fov for fov in self.fovs if fov not in self.failed]
 
     def _take(self, landed: Landed) -> None:
@@ -374,10 +380,17 @@ class _Follower:
         now = time.monotonic()
         latency = [now - progress.landed_at.pop(t, now) for t in range(done.start, done.stop)]
         progress.processed = done.stop
-        self.done_at.append((now, done.stop - done.start))
+        self.done_at.append((now, fov, done.stop - done.start))
         append_record(self.log, "live-batch", fov=fov, start=done.start, stop=done.stop,
                       seconds=round(done.seconds, 3), rows=done.rows, tracks=done.tracks,
                       latency=[round(value, 3) for value in latency])
+
+    def _show(self, record: dict) -> None:
+        """Give the dashboard page a new ``live`` or ``live-end`` record (after live-start and the last ``live``)."""
+        if self.page is None:
+            return
+        self.shown = [*self.shown[:1 if record["event"] == "live" else 2], record]
+        publish(self.client, self.output_dir, self.shown)
 
     def _over(self, landed: Landed) -> bool:
         """Whether the acquisition ended and everything of it is processed."""
@@ -399,18 +412,20 @@ class _Follower:
         return None
 
     def _record_status(self, now: float) -> None:
-        """Append a ``live`` record: frames landed and processed per FOV, lag and rate."""
+        """Append a ``live`` record: frames landed and processed per FOV, lag and rate (all FOVs and each)."""
         while self.done_at and now - self.done_at[0][0] > 60:
             self.done_at.popleft()
-        oldest = min((when for p in self.fovs.values() for when in p.landed_at.values()), default=now)
+        lag_seconds = {fov: round(now - min(p.landed_at.values(), default=now), 3) for fov, p in self.fovs.items()}
         fields = {
             "landed": {fov: p.landed for fov, p in self.fovs.items()},
             "processed": {fov: p.processed for fov, p in self.fovs.items()},
             "lag_frames": max((p.landed - p.processed for p in self.fovs.values()), default=0),
-            "lag_seconds": round(now - oldest, 3),
-            "frames_per_minute": sum(frames for _, frames in self.done_at),
+            "lag_seconds": max(lag_seconds.values(), default=0.0),
+            "frames_per_minute": sum(frames for _, _, frames in self.done_at),
+            "fov_lag_seconds": lag_seconds,
+            "fov_frames_per_minute": {fov: sum(n for _, done, n in self.done_at if done == fov) for fov in self.fovs},
             "in_flight": self._in_flight(),
         }
-        append_record(self.log, "live", **fields)
+        self._show(append_record(self.log, "live", **fields))
         if self.on_status is not None:
             self.on_status(fields)
