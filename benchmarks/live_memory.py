@@ -3,10 +3,11 @@
 Run ``python -m benchmarks.live_memory [--frames 500] [--fovs 2] [--size 256] [--interval 0.2s]``.
 The microscope simulator renders the acquisition beforehand and its files are
 moved into the acquisition folder one time point per interval
-(:class:`benchmarks.live.Replay`); a follow run on 2 local workers processes
-it as it lands. At every ``live`` record (each ``--every`` seconds) the
-resident set of each worker and of the driver (which holds the scheduler of
-the local cluster) is sampled beside the time points processed so far.
+(:class:`benchmarks.live.Replay`); a follow run on the local cluster of
+``pyama-dask run --follow`` (2 workers) processes it as it lands. At every
+``live`` record (each ``--every`` seconds) the resident set of each worker
+and of the driver (which holds the scheduler of the local cluster) is
+sampled beside the time points processed so far.
 
 Printed per process: the resident set at the start (first sample with a
 frame processed), the middle and the end of the follow run, and the slope
@@ -24,14 +25,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from distributed import Client, LocalCluster
+from distributed import Client
 
-from benchmarks.live import CHANNELS, PARAMS, Replay
+from benchmarks.live import PARAMS, Replay, channels_of
 from benchmarks.memory import current_rss
 from pyama_dask.io.inputs.growing import open_growing
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.synthetic import SyntheticSpec
 from pyama_dask.synthetic.acquisition import parse_interval, simulate_acquisition
+from pyama_dask.workflow.clusters import make_cluster
 from pyama_dask.workflow.live import FollowLimits, follow_workflow
 
 DRIVER = "driver"
@@ -68,10 +70,11 @@ def slope_per_100(samples: list[Sample], process: str, warm_up: int) -> float:
 def follow(folder: Path, spec: SyntheticSpec, interval: float, every: float, client: Client) -> list[Sample]:
     """Replay a rendered acquisition at ``interval`` and follow it; the samples taken at each ``live`` record."""
     staged = simulate_acquisition(folder / "staged", spec, "tiff-folder", 0, partial=None)
+    context = ProcessingContext(folder / "live", channels_of(staged), params=PARAMS)  # before its files move
     acquisition = Replay(staged, folder / "acquisition", interval)
     acquisition.start()
     samples: list[Sample] = []
-    follow_workflow(open_growing(acquisition.path), ProcessingContext(folder / "live", CHANNELS, params=PARAMS),
+    follow_workflow(open_growing(acquisition.path), context,
                     FollowLimits(status_every=every), client=client,
                     on_status=lambda fields: samples.append(sample(client, fields)))
     acquisition.join()
@@ -98,14 +101,16 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--fovs", type=int, default=2)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--cells", type=int, default=9, help="cells per FOV")
     parser.add_argument("--interval", default="0.2s", help="time between two time points landing")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between two samples")
     parser.add_argument("--warm-up", type=int, default=50, help="time points left out of the slope")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    spec = SyntheticSpec(n_fovs=args.fovs, n_frames=args.frames, size=args.size, n_fluorescence=2, seed=0)
+    spec = SyntheticSpec(n_fovs=args.fovs, n_frames=args.frames, size=args.size, n_cells=args.cells,
+                         n_fluorescence=2, seed=0)
     interval = parse_interval(args.interval)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
+    with make_cluster("local", n_workers=2, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         with tempfile.TemporaryDirectory(prefix="live-memory-") as folder:
             samples = follow(Path(folder), spec, interval, args.every, client)
     print(table(spec, interval, samples, args.warm_up))
