@@ -14,17 +14,27 @@ frame processed), the middle and the end of the follow run, and the slope
 of a least-squares line through the samples after the first ``--warm-up``
 time points (imports, caches and the first chunks), in MiB per 100 time
 points. A flat follow run has a slope near 0 whatever the acquisition's length.
+
+Dask's statistical profiler keeps a profile of each worker's stacks per
+second (``distributed.worker.profile.cycle``) for the last
+``distributed.admin.low-level-log-length`` (1000) cycles: a worker's memory
+grows by it for the first 17 minutes of any run, then stays flat.
+``--no-profiler`` starts the workers without it
+(``distributed.worker.profile.enabled: false``) to measure what the follow
+run itself keeps.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask.config
 from distributed import Client
 
 from benchmarks.live import PARAMS, Replay, channels_of
@@ -81,11 +91,12 @@ def follow(folder: Path, spec: SyntheticSpec, interval: float, every: float, cli
     return [s for s in samples if s.time_points > 0]
 
 
-def table(spec: SyntheticSpec, interval: float, samples: list[Sample], warm_up: int) -> str:
+def table(spec: SyntheticSpec, interval: float, samples: list[Sample], warm_up: int, *, profiler: bool = True) -> str:
     """The README's memory table: resident set at the start, middle and end, and the slope, per process."""
     first, middle, last = samples[0], samples[len(samples) // 2], samples[-1]
     lines = [f"{spec.n_fovs} FOV(s) x {spec.n_frames} frames x {spec.size} px, 3 channels, a time point every "
-             f"{interval:g} s, 2 workers, {os.cpu_count()} cores; {len(samples)} samples",
+             f"{interval:g} s, 2 workers ({'with' if profiler else 'without'} Dask's profiler), "
+             f"{os.cpu_count()} cores; {len(samples)} samples",
              "",
              f"| process | RSS at frame {first.time_points} | at frame {middle.time_points} "
              f"| at frame {last.time_points} | slope after frame {warm_up} (MiB / 100 frames) |",
@@ -105,15 +116,19 @@ def main() -> None:
     parser.add_argument("--interval", default="0.2s", help="time between two time points landing")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between two samples")
     parser.add_argument("--warm-up", type=int, default=50, help="time points left out of the slope")
+    parser.add_argument("--no-profiler", action="store_true", help="workers without Dask's statistical profiler")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     spec = SyntheticSpec(n_fovs=args.fovs, n_frames=args.frames, size=args.size, n_cells=args.cells,
                          n_fluorescence=2, seed=0)
     interval = parse_interval(args.interval)
-    with make_cluster("local", n_workers=2, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+    profiler = dask.config.set({"distributed.worker.profile.enabled": False}) if args.no_profiler else (
+        contextlib.nullcontext())
+    with profiler, make_cluster("local", n_workers=2, dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster) as client:
         with tempfile.TemporaryDirectory(prefix="live-memory-") as folder:
             samples = follow(Path(folder), spec, interval, args.every, client)
-    print(table(spec, interval, samples, args.warm_up))
+    print(table(spec, interval, samples, args.warm_up, profiler=not args.no_profiler))
 
 
 if __name__ == "__main__":
