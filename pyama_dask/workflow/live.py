@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import dask
 from distributed import Client, Future, span, wait
 
 from pyama_dask.io.inputs.common import MicroscopyError
@@ -234,6 +235,7 @@ class _Follower:
         self.context, self.output_dir, self.params, self.limits = context, output_dir, params, limits
         self.fovs: dict[int, _FovProgress] = {}
         self.live: dict[int, LiveFov] = {}
+        self.spans: dict[int, dict] = {}  # the span annotation of each FOV's batches
         self.failed: dict[int, str] = {}
         self.times: dict[int, list[float]] = {}
         self.done_at: deque[tuple[float, int, int]] = deque()  # (when, FOV, frames) of the last minute's batches
@@ -305,6 +307,10 @@ class _Follower:
         remove_stale_partials(self.output_dir, fov)
         discard_unrecorded(self.output_dir, fov, processed)
         self.fovs[fov] = _FovProgress(submitted=processed, processed=processed)
+        # One span for all of a FOV's batches: a span entered per batch is a new span that the scheduler keeps,
+        # and new metrics that every worker keeps, for each batch of the run.
+        with span(f"live-{fov_group_name(fov)}"):
+            self.spans[fov] = dask.get_annotations()["span"]
         if processed:
             logger.info("FOV %d: resuming after %d processed frames", fov, processed)
 
@@ -325,9 +331,10 @@ class _Follower:
                     break  # the next look, once the frames whose stamps these take have landed too
                 batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
                 previous = list(progress.in_flight)[-1:]
-                with span(f"live-{fov_group_name(fov)}"):
+                # Keys named live_fov_000-...: each FOV's batches are a task group of their own, in the FOV's span.
+                with dask.annotate(span=self.spans[fov]):
                     future = self.client.submit(run_batch, batch, *previous, pure=False,
-                                                key=f"live-{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
+                                                key=f"live_{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
                                                     f"{time.time_ns() % 10**9}")
                 progress.in_flight.append(future)
                 progress.submitted = stop
