@@ -21,13 +21,17 @@ second (``distributed.worker.profile.cycle``) for the last
 grows by it for the first 17 minutes of any run, then stays flat.
 ``--no-profiler`` starts the workers without it
 (``distributed.worker.profile.enabled: false``) to measure what the follow
-run itself keeps.
+run itself keeps. ``--trim`` has each process give its free heap memory back
+to the system (glibc's ``malloc_trim``) before each sample: the workers keep
+up to 128 MB of freed memory for the next frames
+(:mod:`pyama_dask.workflow.allocator`), which the resident set counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import logging
 import os
 import tempfile
@@ -58,12 +62,19 @@ class Sample:
     rss_mib: dict[str, float]
 
 
-def sample(client: Client, fields: dict) -> Sample:
+def trimmed_rss() -> int:
+    """Resident set size of this process, bytes, once its free heap memory is given back to the system (glibc)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return current_rss()
+
+
+def sample(client: Client, fields: dict, trim: bool = False) -> Sample:
     """The resident sets now, beside the time points every FOV has processed (a ``live`` record's fields)."""
-    workers = client.run(current_rss)
-    rss = {f"worker {i}": workers[address] / MIB for i, address in enumerate(sorted(workers))}
-    rss[DRIVER] = current_rss() / MIB
-    return Sample(min(fields["processed"].values(), default=0), rss)
+    rss = trimmed_rss if trim else current_rss
+    workers = client.run(rss)
+    sizes = {f"worker {i}": workers[address] / MIB for i, address in enumerate(sorted(workers))}
+    sizes[DRIVER] = rss() / MIB
+    return Sample(min(fields["processed"].values(), default=0), sizes)
 
 
 def slope_per_100(samples: list[Sample], process: str, warm_up: int) -> float:
@@ -77,7 +88,8 @@ def slope_per_100(samples: list[Sample], process: str, warm_up: int) -> float:
     return 100 * sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else float("nan")
 
 
-def follow(folder: Path, spec: SyntheticSpec, interval: float, every: float, client: Client) -> list[Sample]:
+def follow(folder: Path, spec: SyntheticSpec, interval: float, every: float, client: Client,
+           trim: bool = False) -> list[Sample]:
     """Replay a rendered acquisition at ``interval`` and follow it; the samples taken at each ``live`` record."""
     staged = simulate_acquisition(folder / "staged", spec, "tiff-folder", 0, partial=None)
     context = ProcessingContext(folder / "live", channels_of(staged), params=PARAMS)  # before its files move
@@ -86,17 +98,18 @@ def follow(folder: Path, spec: SyntheticSpec, interval: float, every: float, cli
     samples: list[Sample] = []
     follow_workflow(open_growing(acquisition.path), context,
                     FollowLimits(status_every=every), client=client,
-                    on_status=lambda fields: samples.append(sample(client, fields)))
+                    on_status=lambda fields: samples.append(sample(client, fields, trim)))
     acquisition.join()
     return [s for s in samples if s.time_points > 0]
 
 
-def table(spec: SyntheticSpec, interval: float, samples: list[Sample], warm_up: int, *, profiler: bool = True) -> str:
+def table(spec: SyntheticSpec, interval: float, samples: list[Sample], warm_up: int, *, profiler: bool = True,
+          trim: bool = False) -> str:
     """The README's memory table: resident set at the start, middle and end, and the slope, per process."""
     first, middle, last = samples[0], samples[len(samples) // 2], samples[-1]
     lines = [f"{spec.n_fovs} FOV(s) x {spec.n_frames} frames x {spec.size} px, 3 channels, a time point every "
              f"{interval:g} s, 2 workers ({'with' if profiler else 'without'} Dask's profiler), "
-             f"{os.cpu_count()} cores; {len(samples)} samples",
+             f"{os.cpu_count()} cores; {len(samples)} samples{', heaps trimmed first' if trim else ''}",
              "",
              f"| process | RSS at frame {first.time_points} | at frame {middle.time_points} "
              f"| at frame {last.time_points} | slope after frame {warm_up} (MiB / 100 frames) |",
@@ -117,6 +130,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between two samples")
     parser.add_argument("--warm-up", type=int, default=50, help="time points left out of the slope")
     parser.add_argument("--no-profiler", action="store_true", help="workers without Dask's statistical profiler")
+    parser.add_argument("--trim", action="store_true", help="free heap memory given back before each sample")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     spec = SyntheticSpec(n_fovs=args.fovs, n_frames=args.frames, size=args.size, n_cells=args.cells,
@@ -127,8 +141,8 @@ def main() -> None:
     with profiler, make_cluster("local", n_workers=2, dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as client:
         with tempfile.TemporaryDirectory(prefix="live-memory-") as folder:
-            samples = follow(Path(folder), spec, interval, args.every, client)
-    print(table(spec, interval, samples, args.warm_up, profiler=not args.no_profiler))
+            samples = follow(Path(folder), spec, interval, args.every, client, args.trim)
+    print(table(spec, interval, samples, args.warm_up, profiler=not args.no_profiler, trim=args.trim))
 
 
 if __name__ == "__main__":
