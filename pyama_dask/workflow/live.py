@@ -31,6 +31,7 @@ the Dask dashboard (:mod:`pyama_dask.workflow.live_page`) where the scheduler se
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dask
-from distributed import Client, Future, span, wait
+from distributed import Client, Future, span
 
 from pyama_dask.io.inputs.common import MicroscopyError
 from pyama_dask.io.live import discard_unrecorded, live_dir, read_state, write_traces_so_far
@@ -65,6 +66,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Most batches of a FOV chained one after the other (each a dependency of the next). The scheduler keeps a chain's
+#: finished batches, with their arguments, until the chain ends (to run them again should a result be lost): a
+#: chain ends after this many, once its last batch is done, so that what it keeps does not grow with the run.
+LONGEST_CHAIN = 16
 #: Seconds without news after the end marker before the acquisition is taken as over: longer than a growing
 #: source waits for a file to settle (1 s by default), whose last files may land after the marker.
 END_QUIET = 3.0
@@ -223,6 +228,7 @@ class _FovProgress:
     processed: int = 0
     in_flight: deque = field(default_factory=deque)
     landed_at: dict[int, float] = field(default_factory=dict)  # frame -> when it was first seen landed
+    chained: int = 0  # batches in the current chain (see LONGEST_CHAIN)
 
 
 class _Follower:
@@ -236,6 +242,7 @@ class _Follower:
         self.fovs: dict[int, _FovProgress] = {}
         self.live: dict[int, LiveFov] = {}
         self.spans: dict[int, dict] = {}  # the span annotation of each FOV's batches
+        self.batch_done = threading.Event()  # set by each batch's future when it is done
         self.failed: dict[int, str] = {}
         self.times: dict[int, list[float]] = {}
         self.done_at: deque[tuple[float, int, int]] = deque()  # (when, FOV, frames) of the last minute's batches
@@ -329,13 +336,17 @@ class _Follower:
                 times = self._times(fov, stop)
                 if times is None:
                     break  # the next look, once the frames whose stamps these take have landed too
-                batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
                 previous = list(progress.in_flight)[-1:]
+                if previous and progress.chained >= LONGEST_CHAIN:
+                    break  # the chain ends: the next batch starts a new one once this one is done
+                progress.chained = progress.chained + 1 if previous else 1
+                batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
                 # Keys named live_fov_000-...: each FOV's batches are a task group of their own, in the FOV's span.
                 with dask.annotate(span=self.spans[fov]):
                     future = self.client.submit(run_batch, batch, *previous, pure=False,
                                                 key=f"live_{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
                                                     f"{time.time_ns() % 10**9}")
+                future.add_done_callback(self._batch_done)
                 progress.in_flight.append(future)
                 progress.submitted = stop
 
@@ -360,16 +371,18 @@ class _Follower:
     def _in_flight(self) -> int:
         return sum(len(p.in_flight) for p in self.fovs.values())
 
+    def _batch_done(self, _future: Future) -> None:
+        self.batch_done.set()
+
     def _collect(self) -> None:
         """Wait a little for a batch to finish (or the acquisition to change), and take the finished ones."""
-        futures = [future for p in self.fovs.values() for future in p.in_flight]
-        if not futures:
+        if not self._in_flight():
             self.source.wait(self.limits.poll)
             return
-        try:
-            wait(futures, timeout=self.limits.poll, return_when="FIRST_COMPLETED")
-        except TimeoutError:  # none finished: look at the acquisition again
-            pass
+        # Not distributed.wait: the exception of its timeout holds the futures it waited on (a reference cycle)
+        # until the garbage collector runs, and with them their tasks on the scheduler.
+        self.batch_done.wait(self.limits.poll)
+        self.batch_done.clear()  # before looking: a batch done from now on sets it again
         for fov, progress in self.fovs.items():
             while progress.in_flight and progress.in_flight[0].done():
                 self._finish(fov, progress, progress.in_flight.popleft())
