@@ -24,7 +24,7 @@ demo-live: $(STAMP)
 	rm -rf demo-live
 	$(BIN)/pyama-dask simulate-acquisition demo-live/acquisition --layout tiff-folder --interval 3s \
 		--fovs 2 --frames 30 --size 512 & \
-	$(BIN)/pyama-dask run demo-live/acquisition --follow --until-idle 2m --out demo-live/results --fl 1; \
+	$(BIN)/pyama-dask run demo-live/acquisition --follow --until-idle 2m --out demo-live/results --pc Phase --fl GFP; \
 	status=$$?; wait; exit $$status
 
 test: $(STAMP)

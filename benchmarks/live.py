@@ -42,10 +42,10 @@ from pyama_dask.synthetic import SyntheticSpec
 from pyama_dask.synthetic.acquisition import parse_interval, simulate_acquisition
 from pyama_dask.workflow.live import FollowLimits, follow_workflow
 from pyama_dask.workflow.run import run_complete_workflow
+from pyama_dask.workflow.validate import resolve_channel
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = Channels(pc=0, fl=[1, 2])
 #: Traces kept from 5 frames on: the short benchmark movies keep theirs.
 PARAMS = {"min_trace_length": 5}
 
@@ -64,6 +64,13 @@ class LiveFigures:
     worker_rss_mb: tuple[float, float]  # first and last sample, largest worker
 
 
+def channels_of(acquisition: Path) -> Channels:
+    """Phase contrast segmented, the fluorescence channels measured: found by name (a folder orders them by name)."""
+    metadata = read_metadata(acquisition)
+    pc = resolve_channel(metadata, "Phase", "segmented")
+    return Channels(pc=pc, fl=[channel for channel in range(len(metadata.channel_names)) if channel != pc])
+
+
 def _worker_rss(client: Client) -> float:
     import psutil
 
@@ -73,11 +80,12 @@ def _worker_rss(client: Client) -> float:
 def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) -> LiveFigures:
     """Simulate an acquisition at ``interval`` seconds per time point, follow it, then batch-run it."""
     staged = simulate_acquisition(folder / "staged", spec, "tiff-folder", 0, partial=None)
-    acquisition = _Replay(staged, folder / "acquisition", interval)
+    channels = channels_of(staged)  # before its files are moved
+    acquisition = Replay(staged, folder / "acquisition", interval)
     acquisition.start()
     out = folder / "live"
     memory: list[float] = []
-    follow_workflow(open_growing(acquisition.path), ProcessingContext(out, CHANNELS, params=PARAMS),
+    follow_workflow(open_growing(acquisition.path), ProcessingContext(out, channels, params=PARAMS),
                     FollowLimits(status_every=2.0), client=client,
                     on_status=lambda _: memory.append(_worker_rss(client)))
     acquisition.join()
@@ -89,7 +97,7 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     frames = sum(r["stop"] - r["start"] for r in batches)
     batch_out = folder / "batch"
     started = time.perf_counter()
-    run_complete_workflow(read_metadata(acquisition.path), ProcessingContext(batch_out, CHANNELS, params=PARAMS),
+    run_complete_workflow(read_metadata(acquisition.path), ProcessingContext(batch_out, channels, params=PARAMS),
                           client=client)
     batch_minutes = (time.perf_counter() - started) / 60
     return LiveFigures(
@@ -102,7 +110,7 @@ def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) 
     )
 
 
-class _Replay(threading.Thread):
+class Replay(threading.Thread):
     """Moves the files of each time point of a rendered acquisition into ``target`` every ``interval`` seconds."""
 
     def __init__(self, staged: Path, target: Path, interval: float) -> None:

@@ -30,8 +30,8 @@ def run_log_path(output_dir: Path | str) -> Path:
     return Path(output_dir) / RUN_LOG_FILE
 
 
-def append_record(path: Path, event: str, **fields: Any) -> None:
-    """Append one record, stamped with the current UTC time, and flush it.
+def append_record(path: Path, event: str, **fields: Any) -> dict[str, Any]:
+    """Append one record, stamped with the current UTC time, and flush it; return it as a reader reads it.
 
     A record left half-written (by a run killed while writing it, or a full
     disk) is dropped first, so that it is not glued to the new one.
@@ -49,6 +49,7 @@ def append_record(path: Path, event: str, **fields: Any) -> None:
             log.write(line.encode("utf-8"))
     except OSError as exc:
         raise OSError(exc.errno, f"cannot append to the run log {path}: {exc.strerror}") from exc
+    return json.loads(line)
 
 
 def _drop_partial_record(log: BinaryIO) -> None:

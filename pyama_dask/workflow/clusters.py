@@ -40,7 +40,8 @@ A batch-queue cluster's scheduler listens where the whole cluster can reach
 it, so it speaks TLS with credentials made for the run (`RunCredentials`):
 only the run's client and workers get in. The local cluster stays on the
 loopback interface without TLS. The dashboard of either is served on
-127.0.0.1 unless another address is asked for. A running scheduler given by
+127.0.0.1 unless another address is asked for, and has the follow run's page
+(:mod:`pyama_dask.workflow.live_page`). A running scheduler given by
 address is reached over TLS with dask's ``distributed.comm.tls`` config when
 its address is ``tls://``; a ``tcp://`` one off this machine gets a warning
 (see :mod:`pyama_dask.workflow.security`).
@@ -61,6 +62,7 @@ from distributed.worker_memory import parse_memory_limit
 
 from pyama_dask.workflow.allocator import WORKER_ENVIRONMENT
 from pyama_dask.workflow.fork_server import FORK_SERVER, sigint_ignored, start_fork_server
+from pyama_dask.workflow.live_page import scheduler_routes
 from pyama_dask.workflow.security import (
     DASHBOARD_ADDRESS,
     RunCredentials,
@@ -385,7 +387,8 @@ def make_cluster(
         # Workers forked from the fork server start with their imports done; a worker the nanny
         # restarts later (after it died) is spawned as distributed's config says.
         method = FORK_SERVER if start_fork_server() else dask.config.get("distributed.worker.multiprocessing-method")
-        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        with dask.config.set({"distributed.worker.multiprocessing-method": method,
+                              "distributed.scheduler.http.routes": scheduler_routes()}):
             return LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=threads_per_worker,
@@ -407,8 +410,9 @@ def make_cluster(
     if owned:
         credentials = RunCredentials(_setting(kind, "shared_temp_directory", overrides))
     try:
-        cluster = cluster_class(n_workers=n_workers, scheduler_options=scheduler_options, protocol="tls://",
-                                security=credentials.security, **job_options)
+        with dask.config.set({"distributed.scheduler.http.routes": scheduler_routes()}):
+            cluster = cluster_class(n_workers=n_workers, scheduler_options=scheduler_options, protocol="tls://",
+                                    security=credentials.security, **job_options)
     except BaseException:
         if owned:
             credentials.remove()

@@ -24,12 +24,14 @@ delays frames but loses none.
 The run log gets a ``live`` record every ``status_every`` seconds (frames
 landed and processed per FOV, lag in frames and seconds, rate) and a
 ``live-batch`` record per batch done (its frames' latency from landing to
-their trace rows); ``pyama-dask status`` shows them.
+their trace rows); ``pyama-dask status`` shows them, and so does the run's page on
+the Dask dashboard (:mod:`pyama_dask.workflow.live_page`) where the scheduler serves it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from distributed import Client, Future, span, wait
+import dask
+from distributed import Client, Future, span
 
 from pyama_dask.io.inputs.common import MicroscopyError
 from pyama_dask.io.live import discard_unrecorded, live_dir, read_state, write_traces_so_far
@@ -54,6 +57,7 @@ from pyama_dask.rundir.runlog import append_record, run_log_path
 from pyama_dask.workflow.allocator import keep_frames_on_heap
 from pyama_dask.workflow.clusters import ClusterRequest, connect
 from pyama_dask.workflow.live_finalise import finalise_fov
+from pyama_dask.workflow.live_page import live_page_url, publish
 from pyama_dask.workflow.run import ProgressCallback, run_complete_workflow
 from pyama_dask.workflow.validate import ensure_writable_dir, validate_channels
 
@@ -62,6 +66,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Most batches of a FOV chained one after the other (each a dependency of the next). The scheduler keeps a chain's
+#: finished batches, with their arguments, until the chain ends (to run them again should a result be lost): a
+#: chain ends after this many, once its last batch is done, so that what it keeps does not grow with the run.
+LONGEST_CHAIN = 16
 #: Seconds without news after the end marker before the acquisition is taken as over: longer than a growing
 #: source waits for a file to settle (1 s by default), whose last files may land after the marker.
 END_QUIET = 3.0
@@ -162,9 +170,10 @@ def follow_workflow(
     opener = open_source or _default_opener(source)
     with ExitStack() as stack:
         connected = stack.enter_context(connect(client, n_workers=n_workers, dashboard_address=dashboard_address))
-        logger.info("Dask dashboard: %s", connected.dashboard_link or "none")
+        page = live_page_url(connected)
+        logger.info("Dask dashboard: %s%s", connected.dashboard_link or "none", f" (live page: {page})" if page else "")
         with run_lock(output_dir, str(source.path)):
-            follower = _Follower(connected, source, opener, context, output_dir, params, limits, on_status)
+            follower = _Follower(connected, source, opener, context, output_dir, params, limits, on_status, page)
             followed = follower.run()
             metadata = source.metadata()
             for fov in followed:
@@ -219,6 +228,7 @@ class _FovProgress:
     processed: int = 0
     in_flight: deque = field(default_factory=deque)
     landed_at: dict[int, float] = field(default_factory=dict)  # frame -> when it was first seen landed
+    chained: int = 0  # batches in the current chain (see LONGEST_CHAIN)
 
 
 class _Follower:
@@ -226,14 +236,17 @@ class _Follower:
 
     def __init__(self, client: Client, source: GrowingSource, opener: Callable[[], GrowingSource],
                  context: ProcessingContext, output_dir: Path, params: Params, limits: FollowLimits,
-                 on_status: Callable[[dict], None] | None = None) -> None:
-        self.client, self.source, self.opener, self.on_status = client, source, opener, on_status
+                 on_status: Callable[[dict], None] | None = None, page: str | None = None) -> None:
+        self.client, self.source, self.opener, self.on_status, self.page = client, source, opener, on_status, page
         self.context, self.output_dir, self.params, self.limits = context, output_dir, params, limits
         self.fovs: dict[int, _FovProgress] = {}
         self.live: dict[int, LiveFov] = {}
+        self.spans: dict[int, dict] = {}  # the span annotation of each FOV's batches
+        self.batch_done = threading.Event()  # set by each batch's future when it is done
         self.failed: dict[int, str] = {}
         self.times: dict[int, list[float]] = {}
-        self.done_at: deque[tuple[float, int]] = deque()  # (when, frames) of the batches of the last minute
+        self.done_at: deque[tuple[float, int, int]] = deque()  # (when, FOV, frames) of the last minute's batches
+        self.shown: list[dict] = []  # the run-log records the dashboard page shows: live-start, the last live
         self.last_change = time.monotonic()
         self.log = run_log_path(output_dir)
 
@@ -242,8 +255,9 @@ class _Follower:
         remove_stale_temporaries(live_dir(self.output_dir))  # of a run killed while recording its progress
         landed = wait_for_first_frame(self.source, self.limits)
         validate_channels(self.source.metadata(), self.context.channels)
-        append_record(self.log, "live-start", input_file=str(self.source.path), layout=self.source.layout,
-                      fovs=list(landed.fovs), dashboard=self.client.dashboard_link)
+        self.shown = [append_record(self.log, "live-start", input_file=str(self.source.path),
+                                    layout=self.source.layout, fovs=list(landed.fovs),
+                                    dashboard=self.client.dashboard_link, live_page=self.page)]
         next_status = next_traces = time.monotonic()
         try:
             while True:
@@ -266,8 +280,9 @@ class _Follower:
             raise
         self._record_status(time.monotonic())
         write_traces_so_far(self.output_dir, self.context.channels.fl, self._processed())
-        append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
-                      frames=self._processed(), failed=self.failed)
+        end = append_record(self.log, "live-end", reason=self._reason(landed), problems=list(landed.problems),
+                            frames=self._processed(), failed=self.failed)
+        self._show(end)
         return [fov for fov in self.fovs if fov not in self.failed]
 
     def _take(self, landed: Landed) -> None:
@@ -299,6 +314,10 @@ class _Follower:
         remove_stale_partials(self.output_dir, fov)
         discard_unrecorded(self.output_dir, fov, processed)
         self.fovs[fov] = _FovProgress(submitted=processed, processed=processed)
+        # One span for all of a FOV's batches: a span entered per batch is a new span that the scheduler keeps,
+        # and new metrics that every worker keeps, for each batch of the run.
+        with span(f"live-{fov_group_name(fov)}"):
+            self.spans[fov] = dask.get_annotations()["span"]
         if processed:
             logger.info("FOV %d: resuming after %d processed frames", fov, processed)
 
@@ -317,12 +336,17 @@ class _Follower:
                 times = self._times(fov, stop)
                 if times is None:
                     break  # the next look, once the frames whose stamps these take have landed too
-                batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
                 previous = list(progress.in_flight)[-1:]
-                with span(f"live-{fov_group_name(fov)}"):
+                if previous and progress.chained >= LONGEST_CHAIN:
+                    break  # the chain ends: the next batch starts a new one once this one is done
+                progress.chained = progress.chained + 1 if previous else 1
+                batch = FrameBatch(self.live[fov], start, stop, tuple(times[start:stop]))
+                # Keys named live_fov_000-...: each FOV's batches are a task group of their own, in the FOV's span.
+                with dask.annotate(span=self.spans[fov]):
                     future = self.client.submit(run_batch, batch, *previous, pure=False,
-                                                key=f"live-{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
+                                                key=f"live_{fov_group_name(fov)}-{start:06d}-{stop:06d}-"
                                                     f"{time.time_ns() % 10**9}")
+                future.add_done_callback(self._batch_done)
                 progress.in_flight.append(future)
                 progress.submitted = stop
 
@@ -347,16 +371,18 @@ class _Follower:
     def _in_flight(self) -> int:
         return sum(len(p.in_flight) for p in self.fovs.values())
 
+    def _batch_done(self, _future: Future) -> None:
+        self.batch_done.set()
+
     def _collect(self) -> None:
         """Wait a little for a batch to finish (or the acquisition to change), and take the finished ones."""
-        futures = [future for p in self.fovs.values() for future in p.in_flight]
-        if not futures:
+        if not self._in_flight():
             self.source.wait(self.limits.poll)
             return
-        try:
-            wait(futures, timeout=self.limits.poll, return_when="FIRST_COMPLETED")
-        except TimeoutError:  # none finished: look at the acquisition again
-            pass
+        # Not distributed.wait: the exception of its timeout holds the futures it waited on (a reference cycle)
+        # until the garbage collector runs, and with them their tasks on the scheduler.
+        self.batch_done.wait(self.limits.poll)
+        self.batch_done.clear()  # before looking: a batch done from now on sets it again
         for fov, progress in self.fovs.items():
             while progress.in_flight and progress.in_flight[0].done():
                 self._finish(fov, progress, progress.in_flight.popleft())
@@ -374,10 +400,17 @@ class _Follower:
         now = time.monotonic()
         latency = [now - progress.landed_at.pop(t, now) for t in range(done.start, done.stop)]
         progress.processed = done.stop
-        self.done_at.append((now, done.stop - done.start))
+        self.done_at.append((now, fov, done.stop - done.start))
         append_record(self.log, "live-batch", fov=fov, start=done.start, stop=done.stop,
                       seconds=round(done.seconds, 3), rows=done.rows, tracks=done.tracks,
                       latency=[round(value, 3) for value in latency])
+
+    def _show(self, record: dict) -> None:
+        """Give the dashboard page a new ``live`` or ``live-end`` record (after live-start and the last ``live``)."""
+        if self.page is None:
+            return
+        self.shown = [*self.shown[:1 if record["event"] == "live" else 2], record]
+        publish(self.client, self.output_dir, self.shown)
 
     def _over(self, landed: Landed) -> bool:
         """Whether the acquisition ended and everything of it is processed."""
@@ -399,18 +432,20 @@ class _Follower:
         return None
 
     def _record_status(self, now: float) -> None:
-        """Append a ``live`` record: frames landed and processed per FOV, lag and rate."""
+        """Append a ``live`` record: frames landed and processed per FOV, lag and rate (all FOVs and each)."""
         while self.done_at and now - self.done_at[0][0] > 60:
             self.done_at.popleft()
-        oldest = min((when for p in self.fovs.values() for when in p.landed_at.values()), default=now)
+        lag_seconds = {fov: round(now - min(p.landed_at.values(), default=now), 3) for fov, p in self.fovs.items()}
         fields = {
             "landed": {fov: p.landed for fov, p in self.fovs.items()},
             "processed": {fov: p.processed for fov, p in self.fovs.items()},
             "lag_frames": max((p.landed - p.processed for p in self.fovs.values()), default=0),
-            "lag_seconds": round(now - oldest, 3),
-            "frames_per_minute": sum(frames for _, frames in self.done_at),
+            "lag_seconds": max(lag_seconds.values(), default=0.0),
+            "frames_per_minute": sum(frames for _, _, frames in self.done_at),
+            "fov_lag_seconds": lag_seconds,
+            "fov_frames_per_minute": {fov: sum(n for _, done, n in self.done_at if done == fov) for fov in self.fovs},
             "in_flight": self._in_flight(),
         }
-        append_record(self.log, "live", **fields)
+        self._show(append_record(self.log, "live", **fields))
         if self.on_status is not None:
             self.on_status(fields)

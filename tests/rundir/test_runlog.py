@@ -15,7 +15,7 @@ def test_records_are_appended_one_line_each_with_a_utc_time(tmp_path):
     assert path == tmp_path / RUN_LOG_FILE
     before = datetime.now(UTC)
     append_record(path, "run-start", fovs=[0, 1], input_file=tmp_path / "x.nd2")
-    append_record(path, "task", step="copy", fov=0, error=None)
+    returned = append_record(path, "task", step="copy", fov={0: 1}, error=None)
     lines = path.read_text().splitlines()
     assert len(lines) == 2
     first = json.loads(lines[0])
@@ -23,6 +23,7 @@ def test_records_are_appended_one_line_each_with_a_utc_time(tmp_path):
     stamp = datetime.fromisoformat(first["time"])
     assert stamp.utcoffset() == timedelta(0) and before - timedelta(seconds=1) <= stamp <= datetime.now(UTC)
     assert read_records(path)[1] == {**json.loads(lines[1]), "error": None}
+    assert returned == read_records(path)[1] and returned["fov"] == {"0": 1}  # as a reader of the log reads it
 
 
 def test_a_line_still_being_written_is_left_out(tmp_path):

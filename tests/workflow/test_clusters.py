@@ -32,6 +32,7 @@ from pyama_dask.workflow.clusters import (
     walltime_seconds,
     worker_memory_limit,
 )
+from pyama_dask.workflow.live_page import serves_page
 from pyama_dask.workflow.security import CERT_FILE, FOLDER_PREFIX, KEY_FILE, RunCredentials
 from pyama_dask.workflow.worker_logs import QuietTaskFailures
 
@@ -362,6 +363,7 @@ def test_slurm_cluster_starts_its_scheduler_without_submitting_jobs(tmp_path, ca
         assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
         assert "--lifetime" in cluster.job_script()
         assert cluster.workers == {}
+        assert serves_page(cluster.scheduler)  # the follow run's page, on the scheduler in this process
         [folder] = tmp_path.iterdir()
         assert f"--tls-key {folder / KEY_FILE}" in cluster.job_script()
     # A dashboard on every interface is allowed, and named in a warning.

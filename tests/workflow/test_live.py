@@ -96,6 +96,60 @@ def test_a_burst_is_taken_in_bounded_batches_without_losing_a_frame(tiny_dataset
         assert batches == [(0, 2), (2, 4), (4, 6), (6, 8)]
 
 
+def _live_spans(dask_scheduler):
+    """Id and name of the spans of follow runs on the scheduler, and the span of each FOV's batches' task group."""
+    spans = {span.id: span.name for span in dask_scheduler.extensions["spans"].spans.values()
+             if span.name[0].startswith("live-")}
+    groups = {name: dask_scheduler.extensions["spans"].spans[group.span_id].name
+              for name, group in dask_scheduler.task_groups.items() if name.startswith("live_")}
+    return spans, groups
+
+
+def test_a_fovs_batches_share_one_span_for_the_whole_run(tiny_dataset, dask_client, tmp_path):
+    """One span per FOV, not per batch: the scheduler keeps every span (and every worker its metrics) for good,
+    memory that would grow with the acquisition's frames. And batches of all FOVs in one task group were all put
+    in the first FOV's span."""
+    before, _ = dask_client.run_on_scheduler(_live_spans)
+    limits = FollowLimits(max_batch=2, max_in_flight=3, poll=0.05, status_every=0.0)
+    in_flight = []  # the span of each FOV's task group, while batches are in flight
+    ok = follow_workflow(RevealedSource(tiny_dataset.image_path, start=8), _context(tmp_path), limits,
+                         open_source=partial(RevealedSource, tiny_dataset.image_path, start=8), client=dask_client,
+                         on_status=lambda fields: fields["in_flight"] and in_flight.append(
+                             dask_client.run_on_scheduler(_live_spans)[1]))
+    assert ok
+    spans, _ = dask_client.run_on_scheduler(_live_spans)
+    new = sorted(name for span_id, name in spans.items() if span_id not in before)
+    batches = [r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-batch"]
+    assert len(batches) == 12  # 4 batches of 2 frames per FOV
+    assert new == [("live-fov_000",), ("live-fov_001",), ("live-fov_002",)]
+    # A FOV's batches are in its own span even while another FOV's are in flight.
+    assert any(len(groups) > 1 for groups in in_flight)
+    for groups in in_flight:
+        assert all(name == ("live-" + group.removeprefix("live_"),) for group, name in groups.items())
+
+
+def _live_tasks(dask_scheduler):
+    return sum(str(key).startswith("live_") for key in dask_scheduler.tasks)
+
+
+def test_the_scheduler_keeps_a_bounded_chain_of_batches(tiny_dataset, dask_client, tmp_path, monkeypatch):
+    """A FOV's batches are chained (each a dependency of the next) and the scheduler keeps a chain's finished
+    batches until it ends: chains end after LONGEST_CHAIN batches, so what it keeps does not grow with the run."""
+    import pyama_dask.workflow.live as live
+
+    monkeypatch.setattr(live, "LONGEST_CHAIN", 2)
+    kept = []
+    limits = FollowLimits(max_batch=1, poll=0.05, status_every=0.0)  # 8 batches per FOV, 2 in flight per FOV
+    ok = follow_workflow(RevealedSource(tiny_dataset.image_path, start=8), _context(tmp_path), limits,
+                         open_source=partial(RevealedSource, tiny_dataset.image_path, start=8), client=dask_client,
+                         on_status=lambda _: kept.append(dask_client.run_on_scheduler(_live_tasks)))
+    assert ok
+    end = next(r for r in read_records(run_log_path(tmp_path)) if r["event"] == "live-end")
+    assert end["frames"] == {"0": 8, "1": 8, "2": 8}
+    # Each FOV: at most a chain of 2 kept and the next one's first batch; not its 8 batches.
+    assert max(kept) <= 3 * 3 and max(kept) > 0
+
+
 def test_a_pause_shorter_than_the_idle_timeout_is_waited_out(tiny_dataset, dask_client, tmp_path):
     limits = FollowLimits(until_idle=30, poll=0.05)
     ok, records = _follow(tiny_dataset, tmp_path, dask_client, limits, pause_at=4, pause=2.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyama_dask.workflow.live_status import describe_live, summarise_live
+from pyama_dask.workflow.live_status import FovLive, describe_live, fov_rows, summarise_live
 
 
 def _record(event, second, **fields):
@@ -10,11 +10,13 @@ def _record(event, second, **fields):
 
 
 RECORDS = [
-    _record("live-start", 0, input_file="/data/acq", layout="tiff-folder", fovs=[0, 1], dashboard="http://x:8787"),
+    _record("live-start", 0, input_file="/data/acq", layout="tiff-folder", fovs=[0, 1], dashboard="http://x:8787",
+            live_page="http://x:8787/pyama-dask/live"),
     _record("live-batch", 2, fov=0, start=0, stop=2, seconds=0.5, rows=10, tracks=5, latency=[1.0, 2.0]),
     _record("live-batch", 3, fov=1, start=0, stop=1, seconds=0.5, rows=5, tracks=5, latency=[3.0]),
     _record("live", 4, landed={"0": 4, "1": 3}, processed={"0": 2, "1": 1}, lag_frames=2, lag_seconds=6.5,
-            frames_per_minute=3, in_flight=2),
+            frames_per_minute=3, fov_lag_seconds={"0": 6.5, "1": 4.3}, fov_frames_per_minute={"0": 2, "1": 1},
+            in_flight=2),
 ]
 
 
@@ -24,10 +26,17 @@ def test_a_following_run_shows_frames_lag_rate_and_latency():
     assert status.ended is None and not status.finalised
     assert status.latency_percentile(50) == 2.0
     text = describe_live(status, running=True)
-    assert "following the acquisition" in text and "dashboard:  http://x:8787" in text
+    assert "following the acquisition" in text and "dashboard:  http://x:8787 (live page: http://x:8787/pyama-dask/live)" in text
     assert "3 processed of 7 landed; lag 2 frame(s), 6.5 s; 3 frames/min" in text
-    assert "FOV 1: 1 of 3 frames" in text
+    assert "FOV 1: 1 of 3 frames; lag 2 frame(s), 4.3 s; 1 frames/min" in text
+    assert fov_rows(status) == [FovLive(0, 4, 2, 2, 6.5, 2.0), FovLive(1, 3, 1, 2, 4.3, 1.0)]
     assert "latency:    median 2.0 s" in text
+
+
+def test_a_run_log_without_each_fovs_lag_and_rate_shows_them_as_0():
+    """The live records of runs before they were recorded per FOV."""
+    old = [{k: v for k, v in record.items() if not k.startswith("fov_")} for record in RECORDS]
+    assert fov_rows(summarise_live(old)) == [FovLive(0, 4, 2, 2, 0.0, 0.0), FovLive(1, 3, 1, 2, 0.0, 0.0)]
 
 
 def test_a_follow_run_killed_says_a_new_one_resumes():
