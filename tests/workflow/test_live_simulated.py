@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from run_outputs import assert_same_outputs
 
+from pyama_dask import read_traces
 from pyama_dask.io.inputs.growing import open_growing
 from pyama_dask.io.inputs.microscopy import read_metadata
+from pyama_dask.io.inputs.plane_files import channel_order
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.synthetic import SyntheticSpec
@@ -27,8 +29,12 @@ PARAMS = {"min_trace_length": 3}
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _context(out):
-    return ProcessingContext(out, Channels(pc=0, fl=[1, 2]), params=dict(PARAMS))
+def _context(out, acquisition: Path) -> ProcessingContext:
+    """Phase contrast segmented, both fluorescence channels measured, wherever the layout puts them."""
+    # A folder of TIFF planes lists its channels by name; an OME-Zarr in the order written.
+    names = list(SPEC.channel_names if acquisition.suffix == ".zarr" else channel_order(set(SPEC.channel_names)))
+    channels = Channels(pc=names.index("Phase"), fl=[names.index("GFP"), names.index("mCherry")])
+    return ProcessingContext(out, channels, params=dict(PARAMS))
 
 
 def _acquisition(folder, layout, interval, spec=SPEC, **options):
@@ -38,12 +44,13 @@ def _acquisition(folder, layout, interval, spec=SPEC, **options):
 
 def _batch_run(acquisition, out, client):
     """The batch run of the completed acquisition."""
-    assert run_complete_workflow(read_metadata(acquisition), _context(out), client=client)
+    assert run_complete_workflow(read_metadata(acquisition), _context(out, acquisition), client=client)
     return out
 
 
 def _follow(acquisition, out, client, limits=FollowLimits(poll=0.1, status_every=0.2)):
-    return follow_workflow(open_growing(acquisition, poll_interval=0.2), _context(out), limits, client=client)
+    source = open_growing(acquisition, poll_interval=0.2)
+    return follow_workflow(source, _context(out, acquisition), limits, client=client)
 
 
 @pytest.mark.parametrize("layout", ["tiff-folder", "ome-zarr"])
@@ -51,14 +58,17 @@ def test_the_follow_run_of_an_acquisition_equals_its_batch_run(layout, dask_clie
     """Frames land every 0.4 s, one file written in two parts: the follow run's outputs are the batch run's."""
     acquisition = _acquisition(tmp_path, layout, 0.4, partial=(1, 2), partial_pause=0.3)
     events = []
-    assert follow_workflow(open_growing(acquisition.path, poll_interval=0.2), _context(tmp_path / "live"),
+    live = _context(tmp_path / "live", acquisition.path)
+    assert follow_workflow(open_growing(acquisition.path, poll_interval=0.2), live,
                            FollowLimits(poll=0.1), client=dask_client, progress=events.append)
     acquisition.result()
     # everything else was made live; the tracks graph is drawn from the finished labels
     assert {e.step for e in events if e.status == "done"} == {"extract", "graph"}
     assert_same_outputs(tmp_path / "live", _batch_run(acquisition.path, tmp_path / "batch", dask_client))
+    traces = read_traces(tmp_path / "live")
+    assert (traces.groupby(["fov", "channel"])["cell"].nunique() >= 5).all()  # cells traced in every FOV, channel
     again = []
-    assert run_complete_workflow(read_metadata(acquisition.path), _context(tmp_path / "live"), client=dask_client,
+    assert run_complete_workflow(read_metadata(acquisition.path), live, client=dask_client,
                                  progress=again.append)
     assert {e.status for e in again} == {"skipped"}
 
@@ -89,7 +99,7 @@ def test_a_follow_run_killed_mid_acquisition_resumes_and_catches_up(dask_client,
     config.write_text("params:\n  min_trace_length: 3\n")
     out = tmp_path / "live"
     command = [sys.executable, "-m", "pyama_dask", "run", str(acquisition.path), "--follow", "--out", str(out),
-               "--fl", "1", "2", "--config", str(config), "--workers", "1"]
+               "--pc", "Phase", "--fl", "GFP", "mCherry", "--config", str(config), "--workers", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
