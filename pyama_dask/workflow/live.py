@@ -44,7 +44,7 @@ import dask
 from distributed import Client, Future, span
 
 from pyama_dask.io.inputs.common import MicroscopyError
-from pyama_dask.io.live import discard_unrecorded, live_dir, read_state, write_traces_so_far
+from pyama_dask.io.live import discard_unrecorded, followed_channels, live_dir, read_state, write_traces_so_far
 from pyama_dask.io.ngff import MICROMETER
 from pyama_dask.io.store import chunk_frames, fov_group_name, remove_stale_partials
 from pyama_dask.pipeline.context import ProcessingContext
@@ -311,6 +311,8 @@ class _Follower:
             tuple(metadata.channel_names), self.opener, tuple(_scale(metadata)),
             None if metadata.pixel_size_um is None else MICROMETER, 0 if self.context.z is None else self.context.z)
         processed = read_state(self.output_dir, fov).frames
+        if processed:
+            self._check_same_channels(fov)
         remove_stale_partials(self.output_dir, fov)
         discard_unrecorded(self.output_dir, fov, processed)
         self.fovs[fov] = _FovProgress(submitted=processed, processed=processed)
@@ -320,6 +322,16 @@ class _Follower:
             self.spans[fov] = dask.get_annotations()["span"]
         if processed:
             logger.info("FOV %d: resuming after %d processed frames", fov, processed)
+
+    def _check_same_channels(self, fov: int) -> None:
+        """Refuse to go on with a FOV followed before with other channels: its frames so far would not fit."""
+        channels = self.context.channels
+        before = followed_channels(self.output_dir, fov)
+        if before != (channels.pc, sorted(channels.fl)):
+            raise ValueError(
+                f"{self.output_dir}: FOV {fov} was followed with segmented channel {before[0]} and fluorescence "
+                f"channels {before[1]}, this run asks for {channels.pc} and {sorted(channels.fl)}: give the same "
+                f"channels to resume it, or another output folder")
 
     def _submit(self) -> None:
         """Submit batches of landed frames while the bounds allow, the FOVs furthest behind first."""

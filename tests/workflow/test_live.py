@@ -150,6 +150,19 @@ def test_the_scheduler_keeps_a_bounded_chain_of_batches(tiny_dataset, dask_clien
     assert max(kept) <= 3 * 3 and max(kept) > 0
 
 
+def test_a_follow_run_resumed_with_other_channels_is_refused(tiny_dataset, dask_client, tmp_path):
+    """The frames processed so far were segmented and measured on the first run's channels: no silent mix."""
+    source = partial(RevealedSource, tiny_dataset.image_path, start=4)
+    assert follow_workflow(source(), _context(tmp_path), FollowLimits(frames=4, poll=0.05), open_source=source,
+                           client=dask_client)
+    assert read_state(tmp_path, 0).frames == 4
+    other = ProcessingContext(tmp_path, Channels(pc=0, fl=[2]), params=dict(PARAMS))
+    with pytest.raises(ValueError, match=r"FOV 0 was followed with segmented channel 0 and fluorescence channels "
+                                         r"\[1, 2\], this run asks for 0 and \[2\]"):
+        follow_workflow(source(), other, FollowLimits(poll=0.05), open_source=source, client=dask_client)
+    assert read_state(tmp_path, 0).frames == 4  # nothing of the first run touched
+
+
 def test_a_pause_shorter_than_the_idle_timeout_is_waited_out(tiny_dataset, dask_client, tmp_path):
     limits = FollowLimits(until_idle=30, poll=0.05)
     ok, records = _follow(tiny_dataset, tmp_path, dask_client, limits, pause_at=4, pause=2.0)
