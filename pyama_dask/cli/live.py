@@ -67,7 +67,8 @@ def follow_command(args: argparse.Namespace) -> int:
                                 fit=fit_request(config, args.fit), drift_reference=args.register)
     request = request_from_args(args, config)
     opener = partial(open_growing, Path(args.file).absolute(), args.pattern, use_events=False)
-    ok = follow_workflow(source, context, limits, open_source=opener, client=request, on_status=_print_status)
+    ok = follow_workflow(source, context, limits, open_source=opener, client=request, on_status=_print_status,
+                         performance_report=args.performance_report)
     print(f"results: {Path(context.output_dir) / 'processing_results.yaml'}")
     return 0 if ok else 1
 

@@ -128,6 +128,7 @@ def follow_workflow(
     dashboard_address: str | None = None,
     progress: ProgressCallback | None = None,
     on_status: Callable[[dict], None] | None = None,
+    performance_report: bool = True,
 ) -> bool:
     """Process a growing acquisition as it lands, then finalise it as a batch run of the completed data.
 
@@ -150,6 +151,9 @@ def follow_workflow(
         Called with the fields of each ``live`` record of the run log
         (``landed``, ``processed``, ``lag_frames``, ``lag_seconds``,
         ``frames_per_minute``, ``in_flight``), e.g. to print them.
+    performance_report
+        Save the dashboard's report of the finalising batch run, as
+        :func:`~pyama_dask.workflow.run.run_complete_workflow` does.
 
     Returns
     -------
@@ -180,7 +184,7 @@ def follow_workflow(
                 finalise_fov(metadata, context, output_dir, params, fov)
         # A FOV whose batches failed is made whole by the batch run (or fails there with its error).
         return run_complete_workflow(metadata, context, client=connected, fovs=sorted(follower.fovs),
-                                     progress=progress)
+                                     progress=progress, performance_report=performance_report)
 
 
 def run_batch(batch: FrameBatch, *previous: BatchDone | None) -> BatchDone:

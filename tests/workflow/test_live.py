@@ -154,8 +154,9 @@ def test_a_follow_run_resumed_with_other_channels_is_refused(tiny_dataset, dask_
     """The frames processed so far were segmented and measured on the first run's channels: no silent mix."""
     source = partial(RevealedSource, tiny_dataset.image_path, start=4)
     assert follow_workflow(source(), _context(tmp_path), FollowLimits(frames=4, poll=0.05), open_source=source,
-                           client=dask_client)
+                           client=dask_client, performance_report=False)
     assert read_state(tmp_path, 0).frames == 4
+    assert (tmp_path / "processing_results.yaml").exists() and not (tmp_path / "performance_report.html").exists()
     other = ProcessingContext(tmp_path, Channels(pc=0, fl=[2]), params=dict(PARAMS))
     with pytest.raises(ValueError, match=r"FOV 0 was followed with segmented channel 0 and fluorescence channels "
                                          r"\[1, 2\], this run asks for 0 and \[2\]"):
