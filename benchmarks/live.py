@@ -34,6 +34,7 @@ from pathlib import Path
 
 from distributed import Client, LocalCluster
 
+from benchmarks.memory import current_rss
 from pyama_dask.io.inputs.growing import END_MARKER, open_growing
 from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.pipeline.context import Channels, ProcessingContext
@@ -72,9 +73,7 @@ def channels_of(acquisition: Path) -> Channels:
 
 
 def _worker_rss(client: Client) -> float:
-    import psutil
-
-    return max(client.run(lambda: psutil.Process().memory_info().rss).values()) / 2**20
+    return max(client.run(current_rss).values()) / 2**20
 
 
 def measure(folder: Path, spec: SyntheticSpec, interval: float, client: Client) -> LiveFigures:
