@@ -39,6 +39,7 @@ FORK_SERVER_PRELOAD = ("distributed", "pyama_dask.workflow.preload")
 #: The start method of local workers where the fork server is available.
 FORK_SERVER = "forkserver"
 
+
 def start_fork_server() -> bool:
     """Start the fork server local workers come from, unless it runs already; return whether it does.
 
