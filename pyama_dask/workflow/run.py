@@ -1,9 +1,9 @@
 """Submitting the per-FOV task graphs to a Dask cluster and following them.
 
 ``run_complete_workflow`` validates everything it can before any work starts,
-then keeps at most ``batch_size`` FOVs in flight: each FOV's graph of
-``dask.delayed`` tasks, one per step of the step table and channel
-(:mod:`pyama_dask.workflow.graph`), is submitted with ``client.compute``, and
+then keeps at most ``batch_size`` FOVs in flight: each FOV's task graph,
+one task per step of the step table and channel
+(:mod:`pyama_dask.workflow.graph`), is submitted with ``client.get``, and
 as soon as a FOV is resolved the next one is submitted, so workers never wait
 for a whole batch to finish. Progress comes from ``distributed.as_completed``;
 every finished task produces one :class:`ProgressEvent`.
@@ -346,11 +346,13 @@ class _Runner:
         self.storage_error: tuple[int, str] | None = None
 
     def run(self) -> dict[int, str]:
-        pending = as_completed()
+        # Results are gathered as the tasks end, in the client's event loop: asking each future for its result
+        # here would wait for a round trip to the worker per task.
+        pending = as_completed(with_results=True, raise_errors=False)
         try:
             self._fill(pending)
-            for future in pending:
-                self._finish(future)
+            for future, result in pending:
+                self._finish(future, result)
                 self._fill(pending)
         except BaseException:
             logger.warning("Run interrupted: cancelling the submitted tasks")
@@ -377,15 +379,14 @@ class _Runner:
         graph = fov_graph(plan, self.run_id)
         tasks = {task_key(task, self.run_id): task for task in plan.pending}
         with span(fov_group_name(plan.fov)):
-            futures = self.client.compute(list(graph.values()), optimize_graph=False)
+            futures = self.client.get(graph, list(graph), sync=False)
         self.tasks.update(tasks)
         return futures
 
-    def _finish(self, future: Future) -> None:
+    def _finish(self, future: Future, result: StepResult | BaseException) -> None:
         task = self.tasks.pop(future.key)
         fov = task.fov
         if future.status == "finished":
-            result: StepResult = future.result()
             self._emit(ProgressEvent(task.step, fov, task.channel, result.status, result.seconds,
                                      summary=result.summary, output=task.job.output))
         elif fov in self.failed:
