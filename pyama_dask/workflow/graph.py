@@ -6,7 +6,15 @@ reads, so Dask runs a task only after them. The graph is built from Dask's
 task specification (``dask.task_spec``), not ``dask.delayed``, which would
 walk every field of the step and the job for nested Dask objects and pass
 the graph through the collections' optimisation: most of the driver's time
-per FOV, which a run over a thousand small FOVs pays a thousand times. Keys are readable by step and FOV:
+per FOV, which a run over a thousand small FOVs pays a thousand times.
+
+A small FOV (:data:`SMALL_FOV_PIXELS`) runs all its tasks in one Dask task
+(:func:`run_graph`): its steps take milliseconds, about what the scheduler,
+the client and the messages between them cost per task, so that one task
+instead of seven or more per FOV keeps the orchestration of a run over
+thousands of small FOVs below its computing. Each step still writes its
+output, completion record and run-log record of its own, and a failing step
+stops only the steps that read its output, as with a task per step. Keys are readable by step and FOV:
 ``("segment-fov0003-<run>", <channel>)``. A tuple key's first element names
 the task group, its step the task prefix: the scheduler attaches a whole
 task group to one span, so each FOV needs groups of its own for its span
@@ -18,6 +26,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from dask.dot import dot_graph
@@ -29,6 +39,10 @@ from pyama_dask.pipeline.jobs import TaskJob
 from pyama_dask.workflow.allocator import keep_frames_on_heap
 
 TaskKey = tuple[str, int]
+#: FOVs of at most this many pixels per channel (frames x height x width: 64 frames of 256 x 256 px) run as one task.
+SMALL_FOV_PIXELS = 1 << 22
+#: The task prefix of a small FOV's single task (a step's name otherwise).
+SMALL_FOV_PREFIX = "fov"
 
 
 class InsufficientMemoryError(MemoryError):
@@ -59,6 +73,59 @@ def fov_graph(plan: FovPlan, run_id: str, *, pending_only: bool = True) -> dict[
         key = key_by_id[task.id] = task_key(task, run_id)
         graph[key] = Task(key, run_task, STEPS[task.step], task.job, *deps)
     return graph
+
+
+def run_graph(plan: FovPlan, run_id: str) -> tuple[dict[TaskKey, Task], dict[TaskKey, list[PlannedTask]]]:
+    """What a run submits of a FOV: its pending tasks' graph and, by key, the planned tasks each Dask task runs.
+
+    A FOV of at most :data:`SMALL_FOV_PIXELS` pixels per channel is one Dask
+    task, :func:`run_small_fov`, whose result lists one :data:`TaskOutcome`
+    per planned task; any other FOV is :func:`fov_graph`, a Dask task per
+    planned task.
+    """
+    pending = plan.pending
+    if not pending:
+        return {}, {}
+    frames, height, width = pending[0].job.source.shape
+    if frames * height * width > SMALL_FOV_PIXELS:
+        return fov_graph(plan, run_id), {task_key(task, run_id): [task] for task in pending}
+    index = {task.id: position for position, task in enumerate(pending)}
+    calls = tuple((STEPS[task.step], task.job, tuple(index[dep] for dep in task.deps if dep in index))
+                  for task in pending)
+    key = (f"{SMALL_FOV_PREFIX}-fov{plan.fov:04d}-{run_id}", 0)
+    return {key: Task(key, run_small_fov, calls)}, {key: pending}
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A planned task that raised: its exception and formatted traceback."""
+
+    error: BaseException
+    traceback: str
+
+
+#: What became of one planned task of a small FOV: its result, its failure, or None when a task it reads failed.
+TaskOutcome = StepResult | TaskFailure | None
+
+
+def run_small_fov(calls: tuple[tuple[Step, TaskJob, tuple[int, ...]], ...]) -> list[TaskOutcome]:
+    """Run a small FOV's tasks in order, each as :func:`run_task`, on a worker; one outcome per task.
+
+    ``calls`` are (step, job, positions of the tasks it reads) in the step
+    table's order, which puts every task after those it reads. A task whose
+    input failed is not run (None), as Dask does not run a task whose
+    dependency failed; the others are.
+    """
+    outcomes: list[TaskOutcome] = []
+    for step, job, inputs in calls:
+        if not all(isinstance(outcomes[position], StepResult) for position in inputs):
+            outcomes.append(None)
+            continue
+        try:
+            outcomes.append(run_task(step, job))
+        except Exception as exc:
+            outcomes.append(TaskFailure(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    return outcomes
 
 
 class GraphvizMissingError(ValueError):

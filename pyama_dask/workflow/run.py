@@ -39,7 +39,7 @@ from pyama_dask.pipeline.steps import STEPS, StepResult, drift_registered, fit_r
 from pyama_dask.pipeline.context import ProcessingContext
 from pyama_dask.pipeline.plan import FovPlan, PlannedTask, plan_fov
 from pyama_dask.workflow.clusters import ClusterRequest, connect
-from pyama_dask.workflow.graph import fov_graph, task_key
+from pyama_dask.workflow.graph import TaskFailure, TaskOutcome, run_graph
 from pyama_dask.workflow.report import PERFORMANCE_REPORT, saved_performance_report
 from pyama_dask.workflow.validate import check_request, ensure_writable_dir, input_notes, movies_too_short
 
@@ -341,7 +341,7 @@ class _Runner:
         self.run_id = uuid.uuid4().hex[:8]
         self.open_tasks: dict[int, int] = {}
         self.failed: dict[int, str] = {}
-        self.tasks: dict[tuple[str, int], PlannedTask] = {}
+        self.tasks: dict[tuple[str, int], list[PlannedTask]] = {}  # by Dask key, the planned tasks it runs
         # (errno, message) of the first task the output location refused; no FOV is started after it.
         self.storage_error: tuple[int, str] | None = None
 
@@ -376,35 +376,46 @@ class _Runner:
                 pending.update(futures)
 
     def _submit(self, plan: FovPlan) -> list[Future]:
-        graph = fov_graph(plan, self.run_id)
-        tasks = {task_key(task, self.run_id): task for task in plan.pending}
+        graph, tasks = run_graph(plan, self.run_id)
         with span(fov_group_name(plan.fov)):
             futures = self.client.get(graph, list(graph), sync=False)
         self.tasks.update(tasks)
         return futures
 
-    def _finish(self, future: Future, result: StepResult | BaseException) -> None:
-        task = self.tasks.pop(future.key)
-        fov = task.fov
+    def _finish(self, future: Future, result: StepResult | list[TaskOutcome] | BaseException) -> None:
+        """Report the planned tasks of a future that ended: one, or all those of a small FOV."""
+        tasks = self.tasks.pop(future.key)
         if future.status == "finished":
-            self._emit(ProgressEvent(task.step, fov, task.channel, result.status, result.seconds,
-                                     summary=result.summary, output=task.job.output))
-        elif fov in self.failed:
-            self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
-        else:
+            outcomes = result if isinstance(result, list) else [result]  # a small FOV's, or one task's
+        else:  # the Dask task failed: its first planned task did, those after it never ran
             exc = future.exception()
-            message = _failure_message(exc, task)
             trace = "".join(tb.format_exception(type(exc), exc, future.traceback()))
-            self.failed[fov] = message
-            logger.error("FOV %d failed in %s (channel %d): %s", fov, task.step, task.channel, message)
-            logger.debug("FOV %d, %s of channel %d:\n%s", fov, task.step, task.channel, trace)
-            if self.storage_error is None and isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
-                self.storage_error = (exc.errno, message)
-                logger.error("The output location refuses writes: no further FOV is started")
-            self._emit(ProgressEvent(task.step, fov, task.channel, "failed", error=message, traceback=trace))
+            outcomes = [TaskFailure(exc, trace)] + [None] * (len(tasks) - 1)
+        for task, outcome in zip(tasks, outcomes, strict=True):
+            self._task_ended(task, outcome)
+        fov = tasks[0].fov
         self.open_tasks[fov] -= 1
         if self.open_tasks[fov] == 0:
             del self.open_tasks[fov]
+
+    def _task_ended(self, task: PlannedTask, outcome: TaskOutcome) -> None:
+        fov = task.fov
+        if isinstance(outcome, StepResult):
+            self._emit(ProgressEvent(task.step, fov, task.channel, outcome.status, outcome.seconds,
+                                     summary=outcome.summary, output=task.job.output))
+        elif outcome is None or fov in self.failed:
+            self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
+        else:
+            message = _failure_message(outcome.error, task)
+            self.failed[fov] = message
+            logger.error("FOV %d failed in %s (channel %d): %s", fov, task.step, task.channel, message)
+            logger.debug("FOV %d, %s of channel %d:\n%s", fov, task.step, task.channel, outcome.traceback)
+            exc = outcome.error
+            if self.storage_error is None and isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+                self.storage_error = (exc.errno, message)
+                logger.error("The output location refuses writes: no further FOV is started")
+            self._emit(ProgressEvent(task.step, fov, task.channel, "failed", error=message,
+                                     traceback=outcome.traceback))
 
     def _report_unrun(self, plan: FovPlan, reason: str) -> None:
         """Report a FOV that is not run: its first task failed with ``reason``, the others upstream."""

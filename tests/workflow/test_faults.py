@@ -33,6 +33,7 @@ from pyama_dask.synthetic import SyntheticSpec
 from pyama_dask.synthetic.cells import simulate_cells
 from pyama_dask.synthetic.render import FovRenderer
 from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.workflow import graph
 from pyama_dask.workflow.report import PERFORMANCE_REPORT
 from pyama_dask.workflow.run import run_complete_workflow
 
@@ -85,7 +86,8 @@ def _hang_once_after(token: Path, array_path: str, frame: int) -> Callable[[], N
     return install
 
 
-def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(tiny_dataset, tiny_run, tmp_path):
+def test_a_worker_killed_mid_task_is_replaced_and_the_task_rerun(tiny_dataset, tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "SMALL_FOV_PIXELS", 0)  # a Dask task per step, whatever the FOV's size
     out, token = tmp_path / "out", tmp_path / "hanging"
     masks = ImageRef(out, 1, "seg", 0)
     seen: dict = {}

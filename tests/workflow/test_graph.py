@@ -13,6 +13,7 @@ from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.pipeline.steps import STEPS
 from pyama_dask.pipeline.context import Channels, ProcessingContext
 from pyama_dask.workflow.run import run_complete_workflow
+from run_outputs import assert_same_outputs
 
 
 def test_fov_that_cannot_fit_is_refused_naming_it(tiny_dataset, dask_client, tmp_path):
@@ -93,3 +94,59 @@ def test_without_graphviz_the_message_says_what_to_install(tiny_dataset, tmp_pat
     monkeypatch.setattr(graph.shutil, "which", lambda name: None)
     with pytest.raises(graph.GraphvizMissingError, match="pip install graphviz.*apt-get install graphviz"):
         graph.render_fov_graph(_plan(tiny_dataset, tmp_path), tmp_path / "g.png")
+
+
+def test_a_small_fov_is_one_task_running_every_pending_task(tiny_dataset, tmp_path, monkeypatch):
+    from pyama_dask.workflow import graph
+
+    plan = _plan(tiny_dataset, tmp_path)
+    frames, height, width = plan.tasks[0].job.source.shape
+    assert frames * height * width <= graph.SMALL_FOV_PIXELS
+    tasks_graph, tasks = graph.run_graph(plan, "run1")
+    assert list(tasks_graph) == list(tasks) == [("fov-fov0001-run1", 0)]
+    assert tasks[("fov-fov0001-run1", 0)] == plan.pending and not tasks_graph[("fov-fov0001-run1", 0)].dependencies
+
+    monkeypatch.setattr(graph, "SMALL_FOV_PIXELS", frames * height * width - 1)
+    tasks_graph, tasks = graph.run_graph(plan, "run1")
+    assert tasks_graph.keys() == graph.fov_graph(plan, "run1").keys() == tasks.keys()
+    assert all(tasks[key] == [task] for key, task in zip(tasks, plan.pending))
+
+
+def test_a_small_fovs_task_runs_what_a_failed_task_does_not_feed(monkeypatch):
+    from pyama_dask.pipeline.steps import StepResult
+    from pyama_dask.workflow import graph
+
+    def run_task(step, job):  # stands for each step's task: the job here names what it does
+        if job == "fails":
+            raise OSError(28, "No space left on device")
+        return StepResult(job, 0, 0, "done", 0.1)
+
+    monkeypatch.setattr(graph, "run_task", run_task)
+    # copy -> segment (fails) -> track; copy -> correct -> extract (reads track too)
+    calls = (("copy", "copy", ()), ("segment", "fails", (0,)), ("correct", "correct", (0,)),
+             ("track", "track", (1,)), ("extract", "extract", (2, 3)))
+    outcomes = graph.run_small_fov(calls)
+    assert [outcome.step for outcome in (outcomes[0], outcomes[2])] == ["copy", "correct"]
+    failure = outcomes[1]
+    assert isinstance(failure, graph.TaskFailure) and failure.error.errno == 28
+    assert "No space left on device" in failure.traceback and "run_task" in failure.traceback
+    assert outcomes[3:] == [None, None]  # they read the segmentation: not run
+
+
+def test_small_fovs_run_as_one_task_give_the_outputs_and_records_of_a_task_per_step(
+        tiny_dataset, tiny_run, dask_client, tmp_path, monkeypatch):
+    from pyama_dask.pipeline.steps import tasks_per_fov
+    from pyama_dask.rundir.runlog import read_records
+    from pyama_dask.workflow import graph
+
+    def task_records(out: Path) -> list[tuple]:
+        return sorted((r["step"], r["fov"], r["channel"], r["status"]) for r in read_records(out / "run.log.jsonl")
+                      if r["event"] == "task")
+
+    monkeypatch.setattr(graph, "SMALL_FOV_PIXELS", 0)
+    out = tmp_path / "per-step"
+    context = ProcessingContext(out, Channels(pc=0, fl=[1, 2]), params={"min_trace_length": 5})
+    assert run_complete_workflow(read_metadata(tiny_dataset.image_path), context, client=dask_client)
+    assert_same_outputs(out, tiny_run)
+    assert task_records(out) == task_records(tiny_run)
+    assert len(task_records(out)) == 3 * sum(tasks_per_fov(context.channels).values())  # each task recorded on its own

@@ -16,6 +16,8 @@ from pyama_dask.io.inputs.microscopy import read_metadata
 from pyama_dask.rundir.runlog import read_records, run_log_path
 from pyama_dask.pipeline.steps import STEPS
 from pyama_dask.pipeline.context import Channels, ProcessingContext
+from pyama_dask.workflow import graph
+from pyama_dask.workflow.graph import SMALL_FOV_PREFIX
 from pyama_dask.workflow.run import run_complete_workflow
 
 POSITIONS = (1, 2)
@@ -151,13 +153,26 @@ def _scheduler_view(dask_scheduler, since: float) -> dict:
 
 
 def test_tasks_are_named_by_step_and_grouped_in_a_span_per_fov(failed_run, dask_client, run_started):
-    view = dask_client.run_on_scheduler(_scheduler_view, since=run_started)
-    assert set(STEPS) <= set(view["prefixes"]) and "_run_after" not in view["prefixes"]
+    # The series' FOVs are small: each ran as one task, named "fov" (SMALL_FOV_PREFIX).
+    _assert_a_span_per_fov(dask_client, run_started, {SMALL_FOV_PREFIX})
+
+
+def test_the_tasks_of_larger_fovs_are_named_by_step(broken_series, dask_client, tmp_path, monkeypatch):
+    monkeypatch.setattr(graph, "SMALL_FOV_PIXELS", 0)
+    started = time.time()
+    context = ProcessingContext(tmp_path, Channels(pc=0, fl=[1]), params={"min_trace_length": 2})
+    run_complete_workflow(broken_series, context, client=dask_client.scheduler.address)
+    _assert_a_span_per_fov(dask_client, started, set(STEPS))
+
+
+def _assert_a_span_per_fov(dask_client, since: float, prefixes: set[str]) -> None:
+    view = dask_client.run_on_scheduler(_scheduler_view, since=since)
+    assert prefixes <= set(view["prefixes"]) and "_run_after" not in view["prefixes"]
     fov_spans = [(name, groups) for name, groups in view["spans"] if name[0].startswith("fov_")]
     for fov in (0, 1):
         assert any(name == (f"fov_{fov:03d}",) for name, _ in fov_spans), f"no span fov_{fov:03d}"
     for name, groups in fov_spans:
         fov = int(name[0].removeprefix("fov_"))
-        # the span of a FOV holds that FOV's tasks, of every step, and nothing else
-        assert {prefix for _, prefix in groups} == set(STEPS), name
+        # the span of a FOV holds that FOV's tasks and nothing else
+        assert {prefix for _, prefix in groups} == prefixes, name
         assert all(group.startswith(f"{prefix}-fov{fov:04d}-") for group, prefix in groups), (name, groups)
