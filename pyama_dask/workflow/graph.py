@@ -39,8 +39,8 @@ from pyama_dask.pipeline.jobs import TaskJob
 from pyama_dask.workflow.allocator import keep_frames_on_heap
 
 TaskKey = tuple[str, int]
-#: FOVs of at most this many pixels per channel (frames x height x width: 64 frames of 256 x 256 px) run as one task.
-SMALL_FOV_PIXELS = 1 << 22
+#: FOVs of at most this many pixels per channel (frames x height x width: 64 frames of 128 x 128 px) run as one task.
+SMALL_FOV_PIXELS = 1 << 20
 #: The task prefix of a small FOV's single task (a step's name otherwise).
 SMALL_FOV_PREFIX = "fov"
 
