@@ -70,7 +70,9 @@ def test_frames_land_in_order_and_equal_the_batch_reading(tmp_path: Path, layout
             assert all(after.frames[fov] >= before.frames.get(fov, 0) for fov in after.frames)  # frames only grow
         for landed in seen:
             counts = [landed.frames[fov] for fov in landed.fovs]
-            assert counts == sorted(counts, reverse=True)  # FOVs in turn: an earlier FOV is never behind
+            # FOVs in turn: an earlier FOV is never behind by more than the frame that may have landed
+            # between the scan's reading of it and its reading of a later FOV (a loaded machine).
+            assert all(earlier >= later - 1 for i, earlier in enumerate(counts) for later in counts[i + 1:]), counts
             if landed.ended or landed.frames.get(0, 0) >= 2:  # FOVs and channels are final by then
                 assert landed.fovs == (0, 1) and sorted(landed.channels) == sorted(SPEC.channel_names)
         assert seen[-1].problems == ()
