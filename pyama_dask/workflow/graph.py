@@ -14,7 +14,9 @@ the client and the messages between them cost per task, so that one task
 instead of seven or more per FOV keeps the orchestration of a run over
 thousands of small FOVs below its computing. Each step still writes its
 output, completion record and run-log record of its own, and a failing step
-stops only the steps that read its output, as with a task per step. Keys are readable by step and FOV:
+stops only the steps that read its output, as with a task per step.
+
+Keys are readable by step and FOV:
 ``("segment-fov0003-<run>", <channel>)``. A tuple key's first element names
 the task group, its step the task prefix: the scheduler attaches a whole
 task group to one span, so each FOV needs groups of its own for its span
@@ -29,6 +31,7 @@ import shutil
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from dask.dot import dot_graph
 from dask.task_spec import Task, TaskRef
@@ -103,6 +106,11 @@ class TaskFailure:
     error: BaseException
     traceback: str
 
+    @classmethod
+    def of(cls, error: BaseException, trace: TracebackType | None) -> TaskFailure:
+        """The failure of ``error`` raised at ``trace``, its traceback formatted (it travels as text)."""
+        return cls(error, "".join(traceback.format_exception(type(error), error, trace)))
+
 
 #: What became of one planned task of a small FOV: its result, its failure, or None when a task it reads failed.
 TaskOutcome = StepResult | TaskFailure | None
@@ -124,7 +132,7 @@ def run_small_fov(calls: tuple[tuple[Step, TaskJob, tuple[int, ...]], ...]) -> l
         try:
             outcomes.append(run_task(step, job))
         except Exception as exc:
-            outcomes.append(TaskFailure(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+            outcomes.append(TaskFailure.of(exc, exc.__traceback__))
     return outcomes
 
 

@@ -2,8 +2,8 @@
 
 ``run_complete_workflow`` validates everything it can before any work starts,
 then keeps at most ``batch_size`` FOVs in flight: each FOV's task graph,
-one task per step of the step table and channel
-(:mod:`pyama_dask.workflow.graph`), is submitted with ``client.get``, and
+one task per step of the step table and channel, or one task for a small
+FOV (:mod:`pyama_dask.workflow.graph`), is submitted with ``client.get``, and
 as soon as a FOV is resolved the next one is submitted, so workers never wait
 for a whole batch to finish. Progress comes from ``distributed.as_completed``;
 every finished task produces one :class:`ProgressEvent`.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import traceback as tb
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -388,9 +387,7 @@ class _Runner:
         if future.status == "finished":
             outcomes = result if isinstance(result, list) else [result]  # a small FOV's, or one task's
         else:  # the Dask task failed: its first planned task did, those after it never ran
-            exc = future.exception()
-            trace = "".join(tb.format_exception(type(exc), exc, future.traceback()))
-            outcomes = [TaskFailure(exc, trace)] + [None] * (len(tasks) - 1)
+            outcomes = [TaskFailure.of(future.exception(), future.traceback())] + [None] * (len(tasks) - 1)
         for task, outcome in zip(tasks, outcomes, strict=True):
             self._task_ended(task, outcome)
         fov = tasks[0].fov
@@ -406,11 +403,11 @@ class _Runner:
         elif outcome is None or fov in self.failed:
             self._emit(ProgressEvent(task.step, fov, task.channel, "upstream", error=self.failed[fov]))
         else:
-            message = _failure_message(outcome.error, task)
+            exc = outcome.error
+            message = _failure_message(exc, task)
             self.failed[fov] = message
             logger.error("FOV %d failed in %s (channel %d): %s", fov, task.step, task.channel, message)
             logger.debug("FOV %d, %s of channel %d:\n%s", fov, task.step, task.channel, outcome.traceback)
-            exc = outcome.error
             if self.storage_error is None and isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
                 self.storage_error = (exc.errno, message)
                 logger.error("The output location refuses writes: no further FOV is started")
